@@ -1,0 +1,31 @@
+# Two commands for a fresh machine:  `make demo`  (the offline demo)  and  `make test`.
+# Both create .venv and install the package into it on first use.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# torch and torchvision are installed first, pinned, so pip never picks a multi-GB build by surprise.
+TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
+DEMO_OUT ?= runs/demo
+
+.PHONY: setup demo test bench clean-venv
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet $(TORCH_SPEC)
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $@
+
+setup: $(VENV)/.installed
+
+demo: setup
+	$(PY) -m edges2shoes_utils demo --out $(DEMO_OUT)
+
+test: setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: setup
+	$(PY) -m edges2shoes_utils bench all
+
+clean-venv:
+	rm -rf $(VENV)
