@@ -67,6 +67,27 @@ def make_norm(kind: Norm, channels: int) -> nn.Module:
     raise ConfigError(f"norm must be 'batch', 'instance' or 'none', not {kind!r}")
 
 
+class SingleValueBatchNorm2d(nn.BatchNorm2d):
+    """Batch norm that, like Keras, accepts one value per channel in training mode.
+
+    The TF layout normalises its innermost 1x1 block, and the TF tutorial trains at batch size 1,
+    where nn.BatchNorm2d raises. Keras returns beta there (each value minus its own mean is 0) and
+    moves the running variance towards 0; so does this. Any other input takes the usual path.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not (self.training and x.shape[0] * x.shape[2] * x.shape[3] == 1):
+            return super().forward(x)
+        if self.track_running_stats and self.running_mean is not None:
+            with torch.no_grad():
+                self.num_batches_tracked.add_(1)
+                m = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
+                self.running_mean.lerp_(x.detach().reshape(-1).to(self.running_mean.dtype), m)
+                self.running_var.mul_(1.0 - m)
+        # The ATen op skips the Python-level size check; with one value the batch variance is 0.
+        return torch.batch_norm(x, self.weight, self.bias, None, None, True, 0.0, self.eps, False)
+
+
 def level_channels(ngf: int, level: int) -> int:
     """Channels produced by encoder level `level` (0 = outermost): ngf, 2ngf, 4ngf, 8ngf, 8ngf, ..."""
     return ngf * min(2**level, 8)
@@ -135,7 +156,8 @@ class UNetGenerator(nn.Module):
             # TF tutorial: conv -> norm (all but the first level, innermost included) -> LeakyReLU.
             layers["conv"] = conv
             if level > 0:
-                layers["norm"] = make_norm(c.norm, out_ch)
+                single = innermost and c.norm == "batch"  # a 1x1 map: one value per channel at batch 1
+                layers["norm"] = SingleValueBatchNorm2d(out_ch) if single else make_norm(c.norm, out_ch)
             layers["act"] = act
         return nn.Sequential(_ordered(layers))
 
