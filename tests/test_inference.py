@@ -1,0 +1,328 @@
+"""Sketch2Shoe, the fast path and the generate CLI, on tiny generators (ngf 8, 6 levels, 64x64)."""
+
+from __future__ import annotations
+
+import copy
+import io
+import math
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageDraw
+from torch import nn
+
+from edges2shoes_utils.errors import ConfigError, SketchError
+from edges2shoes_utils.fastpath import build_runner, fold_batch_norm, per_image_batch_norm
+from edges2shoes_utils.inference import Sketch2Shoe, generate_files
+from edges2shoes_utils.models import UNetGenerator
+
+
+def tiny_generator(seed: int = 0, **overrides) -> UNetGenerator:
+    """A tiny U-Net whose batch norms carry non-trivial running statistics (as a trained one's)."""
+    torch.manual_seed(seed)
+    generator = UNetGenerator(ngf=8, levels=6, **overrides)
+    with torch.no_grad():
+        for m in generator.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.3, 0.3)
+                m.running_var.uniform_(0.5, 2.0)
+                m.bias.uniform_(-0.2, 0.2)
+    return generator
+
+
+def edge_batch(n: int = 3, size: int = 64, seed: int = 1) -> torch.Tensor:
+    """Mostly white images with dark specks, in [-1, 1], like edge maps."""
+    g = torch.Generator().manual_seed(seed)
+    return torch.where(torch.rand(n, 1, size, size, generator=g) < 0.1, -1.0, 1.0).expand(n, 3, size, size).contiguous()
+
+
+def drawn_sketch(size: int = 200) -> Image.Image:
+    image = Image.new("RGB", (size, size), "white")
+    draw = ImageDraw.Draw(image)
+    draw.line([(20, 140), (60, 90), (120, 80), (150, 40), (185, 45), (180, 150), (20, 150), (20, 140)], fill="black", width=3)
+    return image
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    mse = ((a - b) / 2).pow(2).mean().item()
+    return math.inf if mse == 0 else 10 * math.log10(1 / mse)
+
+
+def pixels(images) -> np.ndarray:
+    return np.stack([np.asarray(im, dtype=np.int16) for im in images])
+
+
+# --------------------------------------------------------------------------------------------------
+# Batch-norm folding.
+
+
+@pytest.mark.parametrize("transposed", [False, True])
+@pytest.mark.parametrize("bias", [False, True])
+def test_folded_batch_norm_equals_conv_then_norm(transposed, bias):
+    torch.manual_seed(0)
+    cls = nn.ConvTranspose2d if transposed else nn.Conv2d
+    conv = cls(6, 5, kernel_size=4, stride=2, padding=1, bias=bias)
+    norm = nn.BatchNorm2d(5)
+    with torch.no_grad():
+        norm.running_mean.uniform_(-1, 1)
+        norm.running_var.uniform_(0.1, 3)
+        norm.weight.uniform_(0.5, 1.5)
+        norm.bias.uniform_(-1, 1)
+    norm.eval()
+    x = torch.randn(2, 6, 8, 8)
+    weight, folded_bias = fold_batch_norm(conv, norm)
+    op = nn.functional.conv_transpose2d if transposed else nn.functional.conv2d
+    with torch.no_grad():
+        expected = norm(conv(x))
+        folded = op(x, weight, folded_bias, stride=2, padding=1)
+    torch.testing.assert_close(folded, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_per_image_batch_norm_equals_train_mode_batch_norm_on_one_image():
+    torch.manual_seed(0)
+    norm = nn.BatchNorm2d(4).train()
+    with torch.no_grad():
+        norm.weight.uniform_(0.5, 1.5)
+        norm.bias.uniform_(-1, 1)
+    x = torch.randn(3, 4, 5, 5) * 3 + 1
+    with torch.no_grad():
+        expected = torch.cat([norm(x[i:i + 1]) for i in range(3)])
+    got = per_image_batch_norm(x, norm.weight.detach(), norm.bias.detach(), norm.eps)
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+
+
+# --------------------------------------------------------------------------------------------------
+# Plain and fast runners against the generator itself.
+
+
+@pytest.mark.parametrize("layout", ["official", "tf"])
+def test_plain_eval_runner_is_the_generator_in_eval_mode(layout):
+    generator = tiny_generator(layout=layout)
+    x = edge_batch()
+    with torch.no_grad():
+        expected = copy.deepcopy(generator).eval()(x)
+    got = build_runner(generator, mode="eval", fast=False).run(x)
+    torch.testing.assert_close(got, expected.clamp(-1, 1), atol=1e-6, rtol=0)
+
+
+def test_plain_train_runner_is_the_generator_in_train_mode_one_image_at_a_time():
+    generator = tiny_generator(dropout=False)
+    x = edge_batch()
+    reference = copy.deepcopy(generator).train()
+    with torch.no_grad():
+        expected = torch.cat([reference(x[i:i + 1]) for i in range(x.shape[0])])
+    got = build_runner(generator, mode="train", fast=False).run(x, seeds=[0, 0, 0])
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("mode", ["eval", "train"])
+@pytest.mark.parametrize("layout", ["official", "tf"])
+def test_fast_fp32_equals_plain(mode, layout):
+    generator = tiny_generator(layout=layout)
+    x = edge_batch()
+    seeds = [3, 4, 5]
+    plain = build_runner(generator, mode=mode, fast=False).run(x, seeds)
+    fast = build_runner(generator, mode=mode, fast=True, precision="fp32").run(x, seeds)
+    torch.testing.assert_close(fast, plain, atol=2e-5, rtol=0)
+
+
+@pytest.mark.parametrize("mode", ["eval", "train"])
+def test_fast_bf16_is_close_to_fp32(mode):
+    generator = tiny_generator()
+    x = edge_batch()
+    seeds = [3, 4, 5]
+    plain = build_runner(generator, mode=mode, fast=False).run(x, seeds)
+    fast = build_runner(generator, mode=mode, fast=True, precision="bf16").run(x, seeds)
+    assert fast.dtype == torch.float32
+    assert not torch.equal(fast, plain)  # it really ran in bf16
+    assert psnr(fast, plain) >= 40.0
+
+
+def test_fast_path_on_the_paper_size_generator():
+    torch.manual_seed(0)
+    generator = UNetGenerator()  # 54.4M parameters, 256x256
+    x = edge_batch(1, 256)
+    with torch.no_grad():
+        expected = copy.deepcopy(generator).eval()(x)
+    fast = Sketch2Shoe(generator, mode="eval")  # auto precision: bf16 on CPUs that have it
+    assert psnr(fast.generate_batch(x), expected) >= 40.0
+    fp32 = Sketch2Shoe(generator, mode="eval", precision="fp32")
+    torch.testing.assert_close(fp32.generate_batch(x), expected, atol=1e-4, rtol=0)
+
+
+def test_generating_leaves_the_generator_untouched():
+    generator = tiny_generator()
+    generator.train()
+    before = {k: v.clone() for k, v in generator.state_dict().items()}
+    for fast in (False, True):
+        Sketch2Shoe(generator, mode="train", seed=0, fast=fast).generate(edge_batch())
+        Sketch2Shoe(generator, mode="eval", fast=fast).generate(edge_batch())
+    after = generator.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)  # running stats not updated
+    assert all(m.training for m in generator.modules())
+
+
+# --------------------------------------------------------------------------------------------------
+# Test-time modes, seeds and batching.
+
+
+@pytest.mark.parametrize("fast", [False, True])
+def test_eval_mode_is_deterministic(fast):
+    model = Sketch2Shoe(tiny_generator(), mode="eval", fast=fast)
+    x = edge_batch()
+    assert np.array_equal(pixels(model.generate(x)), pixels(model.generate(x)))
+
+
+@pytest.mark.parametrize("fast", [False, True])
+def test_train_mode_seed_reproduces_and_dropout_varies(fast):
+    generator = tiny_generator()
+    x = edge_batch(2)
+    a = Sketch2Shoe(generator, mode="train", seed=7, fast=fast).generate_batch(x)
+    b = Sketch2Shoe(generator, mode="train", seed=7, fast=fast).generate_batch(x)
+    c = Sketch2Shoe(generator, mode="train", seed=8, fast=fast).generate_batch(x)
+    assert torch.equal(a, b)
+    assert (a - c).abs().max() > 1e-2  # dropout is on in train mode
+    unseeded = Sketch2Shoe(generator, mode="train", seed=None, fast=fast)
+    assert (unseeded.generate_batch(x) - unseeded.generate_batch(x)).abs().max() > 1e-2
+    torch.manual_seed(123)
+    d = unseeded.generate_batch(x)
+    torch.manual_seed(123)
+    assert torch.equal(d, unseeded.generate_batch(x))  # seed=None follows torch's global RNG
+
+
+def test_train_mode_seed_gives_the_same_photo_fast_or_plain():
+    generator = tiny_generator()
+    x = edge_batch(2)
+    plain = Sketch2Shoe(generator, mode="train", seed=11, fast=False).generate_batch(x)
+    fast = Sketch2Shoe(generator, mode="train", seed=11, fast=True, precision="fp32").generate_batch(x)
+    torch.testing.assert_close(fast, plain, atol=2e-5, rtol=0)
+
+
+@pytest.mark.parametrize("mode", ["eval", "train"])
+@pytest.mark.parametrize("fast", [False, True])
+def test_batching_gives_the_same_images_as_one_by_one(mode, fast):
+    model = Sketch2Shoe(tiny_generator(), mode=mode, seed=5, fast=fast)
+    x = edge_batch(5)
+    batched = pixels(model.generate(x, batch_size=2))
+    single = pixels([model.generate(x[i], batch_size=1)[0] for i in range(5)])
+    assert np.abs(batched - single).max() <= 1  # at most one 8-bit level of rounding
+
+
+def test_unknown_mode_and_bad_sizes_are_config_errors():
+    generator = tiny_generator()
+    with pytest.raises(ConfigError, match="mode"):
+        Sketch2Shoe(generator, mode="test")
+    model = Sketch2Shoe(generator, mode="eval")
+    with pytest.raises(ConfigError, match="48x48"):
+        model.generate(torch.zeros(3, 48, 48))
+    with pytest.raises(ConfigError):
+        model.generate([torch.zeros(2, 3, 64, 64, 1)])
+
+
+# --------------------------------------------------------------------------------------------------
+# Inputs and outputs.
+
+
+def test_outputs_are_rgb_images_of_the_model_size():
+    model = Sketch2Shoe(tiny_generator(), mode="eval")
+    images = model.generate(edge_batch(3))
+    assert len(images) == 3
+    assert all(im.size == (64, 64) and im.mode == "RGB" for im in images)
+
+
+def test_output_is_clamped_to_the_valid_range():
+    generator = tiny_generator()
+    generator.decoder[0].tanh = nn.Identity()  # nothing bounds the output any more
+    with torch.no_grad():
+        generator.decoder[0].conv.bias.copy_(torch.tensor([50.0, -50.0, 0.0]))
+    for fast in (False, True):
+        out = Sketch2Shoe(generator, mode="eval", fast=fast).generate_batch(edge_batch(1))
+        assert out.min() >= -1.0 and out.max() <= 1.0
+        assert torch.all(out[:, 0] == 1.0) and torch.all(out[:, 1] == -1.0)
+
+
+def test_every_input_kind_is_accepted(tmp_path):
+    model = Sketch2Shoe(tiny_generator(), mode="eval")
+    sketch = drawn_sketch()
+    path = tmp_path / "shoe.png"
+    sketch.save(path)
+    buffer = io.BytesIO()
+    sketch.save(buffer, format="JPEG")
+    inputs = [path, str(path), buffer.getvalue(), sketch, np.asarray(sketch), edge_batch(1)[0], edge_batch(1)]
+    pairs = model.generate_with_previews(inputs)
+    assert len(pairs) == len(inputs)
+    for preview, photo in pairs:
+        assert preview.size == (64, 64) and photo.size == (64, 64)
+    from_path = pixels([pairs[0][1]])
+    assert np.array_equal(from_path, pixels([pairs[1][1]]))  # str and Path alike
+    # the preview is what the model saw: dark lines on white
+    preview = np.asarray(pairs[0][0].convert("L"))
+    assert preview.min() < 64 and np.median(preview) > 200
+
+
+def test_no_prepare_only_loads_and_resizes(tmp_path):
+    model = Sketch2Shoe(tiny_generator(), mode="eval")
+    rgba = Image.new("RGBA", (100, 80), (0, 0, 0, 0))  # transparent: white once composited
+    ImageDraw.Draw(rgba).rectangle([10, 10, 30, 30], fill=(200, 0, 0, 255))
+    path = tmp_path / "edges.png"
+    rgba.save(path)
+    prepared = model.prepare(path, prepare=False)
+    assert prepared.tensor.shape == (1, 3, 64, 64)
+    assert prepared.preview.size == (64, 64)
+    array = np.asarray(prepared.preview)
+    assert array[-1, -1].tolist() == [255, 255, 255]
+    assert array[12, 12, 0] > 150 and array[12, 12, 1] < 60  # the colour survives: no clean-up ran
+
+
+@pytest.mark.parametrize("prepare", [True, False])
+def test_bad_files_raise_a_sketch_error_naming_the_file(tmp_path, prepare):
+    model = Sketch2Shoe(tiny_generator(), mode="eval")
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"not an image at all")
+    with pytest.raises(SketchError, match="broken.jpg"):
+        model.generate([broken], prepare=prepare)
+    with pytest.raises(SketchError, match="missing.png"):
+        model.generate([tmp_path / "missing.png"], prepare=prepare)
+
+
+def test_generate_files_writes_photos_and_side_by_sides_and_skips_bad_files(tmp_path):
+    model = Sketch2Shoe(tiny_generator(), mode="train", seed=0)
+    good = []
+    for folder in ("a", "b"):  # the same name twice: outputs must not overwrite each other
+        (tmp_path / folder).mkdir()
+        good.append(tmp_path / folder / "shoe.png")
+        drawn_sketch().save(good[-1])
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"\x89PNG broken")
+    written, failed = generate_files(model, [good[0], bad, good[1]], tmp_path / "out", batch_size=2)
+    assert [w[0] for w in written] == good
+    assert len(failed) == 1 and "bad.png" in failed[0]
+    photos = {w[1].name for w in written}
+    assert photos == {"shoe.png", "shoe_2.png"}
+    for _, photo, pair in written:
+        assert Image.open(photo).size == (64, 64)
+        assert Image.open(pair).size[0] > 2 * 64  # two cells side by side
+
+
+def test_generate_cli_end_to_end(tmp_path, capsys):
+    pytest.importorskip("edges2shoes_utils.weights")
+    from edges2shoes_utils.checkpoints import export_generator
+    from edges2shoes_utils.cli import main
+
+    weights = export_generator(tiny_generator(), tmp_path / "tiny.safetensors")
+    sketch = tmp_path / "my shoe.jpg"
+    drawn_sketch().save(sketch)
+    out = tmp_path / "out"
+    code = main(["generate", str(sketch), "--weights", str(weights), "--out", str(out), "--mode", "eval", "--device", "cpu"])
+    printed = capsys.readouterr().out
+    assert code == 0
+    assert (out / "my shoe.png").is_file() and (out / "my shoe_side_by_side.png").is_file()
+    assert str(out / "my shoe.png") in printed
+
+    bad = tmp_path / "empty.png"
+    bad.write_bytes(b"")
+    code = main(["generate", str(sketch), str(bad), "--weights", str(weights), "--out", str(out), "--seed", "1", "--device", "cpu"])
+    captured = capsys.readouterr()
+    assert code == 2
+    assert "empty.png" in captured.err and "Traceback" not in captured.err
