@@ -77,26 +77,33 @@ def _content_bytes(item: Any, name: str) -> bytes:
 # Turning an upload into a shoe with a Sketch2Shoe model.
 
 
-def translator_for(model: Any, size: int | None = None) -> Translator:
-    """A Translator that prepares the sketch like the dataset's edges and runs `model`
-    (a `inference.Sketch2Shoe`)."""
-    from .sketch import prepare_sketch
-
-    model_size = size or getattr(model, "image_size", 256)
+def translator_for(model: Any) -> Translator:
+    """A Translator backed by an `inference.Sketch2Shoe`: the upload is cleaned up like the
+    dataset's edges (`sketch.prepare_sketch`), then generated."""
+    from .inference import load_rgb
 
     def translate(upload: UploadedFile) -> Translation:
-        from .errors import SketchError
-
-        try:
-            original = Image.open(io.BytesIO(upload.content))
-            original.load()
-        except Exception as error:  # PIL raises many types for bad bytes
-            raise SketchError(f"{upload.name}: not a readable image ({error})") from None
-        tensor, preview = prepare_sketch(upload.content, size=model_size)
-        generated = model.generate([tensor], prepare=False)[0]
-        return Translation(original.convert("RGB"), preview, generated)
+        original = load_rgb(upload.content, upload.name)  # SketchError naming the file if unreadable
+        prepared = model.prepare(upload.content, name=upload.name)
+        generated = model.generate_prepared([prepared])[0]
+        return Translation(original, prepared.preview, generated)
 
     return translate
+
+
+def translate_file(translate: Translator, path: str | Path) -> Translation:
+    path = Path(path)
+    return translate(UploadedFile(path.name, path.read_bytes()))
+
+
+def side_by_side(result: Translation, cell: int = 256) -> Image.Image:
+    """Original | Prepared | Generated as one picture (uint8 pixels: nothing to clip)."""
+    from .viz import image_grid
+
+    return image_grid(
+        {"Original": [result.original], "Prepared": [result.prepared], "Generated": [result.generated]},
+        cell=cell,
+    )
 
 
 # --------------------------------------------------------------------------------------------------
