@@ -34,7 +34,7 @@ class GeneratorConfig:
     ngf: int = 64  # filters of the outermost level; doubles per level up to 8 * ngf
     levels: int = 8  # down-sampling steps: 8 for 256x256, 7 for 128x128, 6 for 64x64
     norm: Norm = "batch"
-    dropout: bool = True  # dropout 0.5 in three decoder blocks (the paper's only noise source)
+    dropout: bool = True  # dropout 0.5 in the decoder's inner blocks (the paper's only noise source)
     layout: Layout = "official"
     leaky_slope: float = 0.2  # encoder LeakyReLU slope; the Keras default used by the TF layout is 0.3
 
@@ -162,12 +162,16 @@ class UNetGenerator(nn.Module):
         return nn.Sequential(_ordered(layers))
 
     def _dropout_levels(self) -> set[int]:
-        """Decoder levels with dropout: the official code uses the three just outside the innermost
-        one; the TF tutorial uses the innermost three."""
+        """Decoder levels with dropout. Official: the blocks between the innermost one and the first
+        that changes width (`levels - 5` of them: three at 256x256, two at 128, one at 64). The TF
+        tutorial: the innermost three."""
         if not self.config.dropout:
             return set()
-        top = self.config.levels - (2 if self.config.layout == "official" else 1)
-        return {lvl for lvl in range(top, top - 3, -1) if lvl >= 1}
+        if self.config.layout == "official":
+            top, count = self.config.levels - 2, min(3, max(0, self.config.levels - 5))
+        else:
+            top, count = self.config.levels - 1, 3
+        return {lvl for lvl in range(top, top - count, -1) if lvl >= 1}
 
     def _up_block(self, level: int) -> nn.Sequential:
         c = self.config
