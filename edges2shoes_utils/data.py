@@ -85,13 +85,9 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def load_pair_image(path: Path, target: int | None = None) -> Image.Image:
-    """Open and decode one A|B file as RGB, checking it is a 2:1 pair of sane size.
-
-    `target` is the side the halves will be resized to; for JPEGs the decoder may then skip
-    detail (draft mode: DCT scaling by 1/2, 1/4 or 1/8), which is much faster for small models.
-    Raises DataError("path: reason") for any file that cannot be used.
-    """
+def _decode(path: Path, target: int | None) -> Image.Image:
+    """The decoding itself; `load_pair_image` turns its exceptions into DataErrors."""
+    image: Image.Image | None = None
     try:
         if path.stat().st_size == 0:
             raise DataError(f"{path}: empty file (0 bytes)")
@@ -106,8 +102,23 @@ def load_pair_image(path: Path, target: int | None = None) -> Image.Image:
             raise DataError(f"{path}: {width}x{height} is not an A|B pair (expected width = 2 x height)")
         if target is not None and image.format == "JPEG" and image.mode in ("RGB", "L", "CMYK"):
             image.draft(image.mode, (2 * target, target))
-        image.load()
+        image.load()  # reads everything and closes the file
         return to_rgb(image)
+    except BaseException:
+        if image is not None:
+            image.close()
+        raise
+
+
+def load_pair_image(path: Path, target: int | None = None) -> Image.Image:
+    """Open and decode one A|B file as RGB, checking it is a 2:1 pair of sane size.
+
+    `target` is the side the halves will be resized to; for JPEGs the decoder may then skip
+    detail (draft mode: DCT scaling by 1/2, 1/4 or 1/8), which is much faster for small models.
+    Raises DataError("path: reason") for any file that cannot be used.
+    """
+    try:
+        return _decode(path, target)
     except DataError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
