@@ -55,6 +55,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="fast-path precision (default: bf16 where the hardware has it, else fp32)")
     parser.add_argument("--no-fp32-row", dest="fp32_row", action="store_false",
                         help="skip the extra row timing the fast path in fp32 when it runs in bf16")
+    parser.add_argument("--compile", action="store_true",
+                        help="add a row for the eval-mode fast path under torch.compile (compiling takes a while)")
     parser.add_argument("--seed", type=int, default=0, help="seed for the random init, input and dropout")
     parser.add_argument("--json", default=None, metavar="PATH", help="also write the figures as JSON (atomically)")
 
@@ -129,6 +131,14 @@ def _bench_mode(generator: UNetGenerator, x: torch.Tensor, mode: str, device: to
                                                                  device=device, precision=args.precision))]
     if args.fp32_row and paths[0][1].precision != "fp32" and device.type == "cpu":
         paths.append(("fast", Sketch2Shoe(generator, mode=mode, seed=args.seed, device=device, precision="fp32")))
+    compile_seconds = None
+    if args.compile and mode == "eval":
+        compiled = Sketch2Shoe(generator, mode=mode, seed=args.seed, device=device, precision=args.precision,
+                               compile=True)
+        start = time.perf_counter()
+        compiled.generate_batch(x, seed)  # the first call compiles
+        compile_seconds = time.perf_counter() - start
+        paths.append(("compiled", compiled))
     calls: dict[str, Callable[[], object]] = {"plain eager": plain}
     for name, model in paths:
         calls[f"{name} {model.precision}"] = (lambda m=model: m.generate_batch(x, seed))
@@ -140,6 +150,8 @@ def _bench_mode(generator: UNetGenerator, x: torch.Tensor, mode: str, device: to
         label = f"{name} {model.precision}"
         output = model.generate_batch(x, seed).float().cpu()
         rows.append(_row(mode, name, model.precision, times[label], plain_ms, psnr(output, reference)))
+        if name == "compiled":
+            rows[-1]["compile_s"] = round(compile_seconds, 1)
     return rows
 
 
@@ -246,6 +258,9 @@ def _print_table(result: dict) -> None:
         psnr_text = "-" if row["psnr_db"] is None else str(row["psnr_db"])
         print(f"  {row['mode']:<6} {row['path']:<12} {row['precision']:<9} {row['median_ms']:>9.1f} "
               f"{row['min_ms']:>8.1f} {row['ratio_to_plain']:>8.2f} {psnr_text:>8}")
+    for row in result["rows"]:
+        if "compile_s" in row:
+            print(f"  {row['mode']}: torch.compile's first call (compiling) took {row['compile_s']} s")
     goal = result["goal"]
     for row in result["rows"]:
         if row["path"] != "fast" or row is not _first_fast(result["rows"], row["mode"]):

@@ -25,6 +25,7 @@ Two test-time modes (see `inference.py` for which is the default and why):
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -295,6 +296,8 @@ class Runner(UNetGenerator):
         self.device = device
         self.autocast = autocast
         self._slot = slot
+        self.compiled = False
+        self._forward = self.forward
         # No `.eval()` here: it would recurse into the layers shared with the caller's generator and
         # flip their flags. None of the runner's own layers reads `.training`.
         self.memory_format = torch.channels_last if fast else torch.contiguous_format
@@ -321,11 +324,14 @@ class Runner(UNetGenerator):
         x = x.to(device=self.device, dtype=input_dtype).contiguous(memory_format=self.memory_format)
         try:
             with torch.inference_mode():
-                if self.autocast:
-                    with torch.autocast(self.device.type, dtype=self.dtype):
-                        y = self(x)
-                else:
-                    y = self(x)
+                with contextlib.ExitStack() as stack:
+                    if self.autocast:
+                        stack.enter_context(torch.autocast(self.device.type, dtype=self.dtype))
+                    if self.compiled:  # inductor's freezing: weights become constants it pre-packs
+                        import torch._inductor.config as inductor_config
+
+                        stack.enter_context(inductor_config.patch(freezing=True))
+                    y = self._forward(x)
                 return y.float().clamp_(-1.0, 1.0).contiguous()
         finally:
             self._slot.source = None
@@ -338,9 +344,19 @@ def build_runner(
     fast: bool = True,
     device: torch.device | str | None = None,
     precision: Precision = "auto",
+    compile: bool = False,
 ) -> Runner:
     """A runner for `generator` in test-time `mode`. The plain runner shares the generator's
-    convolutions; the fast one snapshots them (re-build it after changing the weights)."""
+    convolutions; the fast one snapshots them (re-build it after changing the weights).
+
+    `compile` (fast path only) hands the runner to `torch.compile` with inductor's freezing, which
+    pre-packs the weights itself and fuses the activations and concatenations into the
+    convolutions. It needs a C++ compiler, the first call of each input shape compiles (tens of
+    seconds on a small CPU); eval mode only (train mode's seeded dropout masks would break the
+    graph at every dropout layer). `bench infer --compile` shows whether it pays on a machine.
+    """
+    if compile and not (fast and mode == "eval"):
+        raise ConfigError("compile applies to the fast path in eval mode only")
     if mode not in MODES:
         raise ConfigError(f"mode must be 'eval' or 'train', not {mode!r}")
     device = torch.device(device) if device is not None else next(generator.parameters()).device
@@ -349,7 +365,7 @@ def build_runner(
         generator = copy.deepcopy(generator).to(device)
     dtype = resolve_precision(precision, device) if fast else torch.float32
     autocast = fast and device.type == "cuda" and dtype != torch.float32
-    pack = fast and device.type == "cpu" and _mkldnn_packing_available()
+    pack = fast and device.type == "cpu" and _mkldnn_packing_available() and not compile
     slot = _NoiseSlot()
 
     def convert(block: nn.Sequential) -> nn.Sequential:
@@ -380,5 +396,10 @@ def build_runner(
 
     encoder = nn.ModuleList(convert(block) for block in generator.encoder)
     decoder = nn.ModuleList(convert(block) for block in generator.decoder)
-    return Runner(generator.config, encoder, decoder, mode=mode, fast=fast, dtype=dtype,
-                  device=device, autocast=autocast, slot=slot)
+    runner = Runner(generator.config, encoder, decoder, mode=mode, fast=fast, dtype=dtype,
+                    device=device, autocast=autocast, slot=slot)
+    if compile:
+        # Set past nn.Module's __setattr__: the compiled wrapper holds the runner, not a child of it.
+        object.__setattr__(runner, "_forward", torch.compile(runner, dynamic=False))
+        runner.compiled = True
+    return runner

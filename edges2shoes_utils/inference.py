@@ -65,7 +65,8 @@ class Sketch2Shoe:
     norms in eval mode; autocast on CUDA); False runs the generator's own fp32 layers.
     `device`: "cpu", "cuda", "auto" or None (the generator's device). `precision`: "auto", "fp32",
     "bf16" (or "fp16" on CUDA) for the fast path. `image_size`: the side sketches are prepared at
-    (default: 256 for the paper's 8-level generator, 2**levels for smaller ones).
+    (default 2**levels: 256 for the paper's 8-level generator). `compile`: also `torch.compile` the
+    fast path (off by default: compiling takes tens of seconds; see `fastpath.build_runner`).
     """
 
     def __init__(
@@ -78,6 +79,7 @@ class Sketch2Shoe:
         device: str | torch.device | None = None,
         precision: Precision = "auto",
         image_size: int | None = None,
+        compile: bool = False,
     ) -> None:
         if mode not in MODES:
             raise ConfigError(f"mode must be 'eval' or 'train', not {mode!r}")
@@ -90,7 +92,8 @@ class Sketch2Shoe:
         self.device = _resolve_device(device, generator)
         self.image_size = image_size or generator.config.multiple
         generator.check_size(self.image_size, self.image_size)
-        self.runner: Runner = build_runner(generator, mode=mode, fast=fast, device=self.device, precision=precision)
+        self.runner: Runner = build_runner(generator, mode=mode, fast=fast, device=self.device,
+                                           precision=precision, compile=compile)
 
     @classmethod
     def from_weights(cls, source: str | os.PathLike, *, device: str | torch.device | None = None,
@@ -111,7 +114,7 @@ class Sketch2Shoe:
         return self.runner.precision
 
     def describe(self) -> str:
-        path = f"fast {self.precision}" if self.fast else "plain fp32"
+        path = (f"fast {self.precision}" + (" compiled" if self.runner.compiled else "")) if self.fast else "plain fp32"
         seed = f", seed {self.seed}" if self.mode == "train" and self.seed is not None else ""
         return f"{self.mode} mode{seed}, {path} on {self.device}"
 

@@ -326,3 +326,11 @@ def test_generate_cli_end_to_end(tmp_path, capsys):
     captured = capsys.readouterr()
     assert code == 2
     assert "empty.png" in captured.err and "Traceback" not in captured.err
+
+
+def test_compile_is_refused_where_it_cannot_work():
+    generator = tiny_generator()
+    with pytest.raises(ConfigError, match="compile"):
+        Sketch2Shoe(generator, mode="train", compile=True)
+    with pytest.raises(ConfigError, match="compile"):
+        Sketch2Shoe(generator, mode="eval", fast=False, compile=True)
