@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 
 from .atomic import atomic_write_text
-from .device import configure_backends, make_adam, pick_device, resolve_precision
+from .device import check_cuda_supported, configure_backends, make_adam, pick_device, resolve_precision
 from .models import PatchGANDiscriminator, UNetGenerator
 from .train import StepParts, TrainConfig, train_step
 
@@ -140,6 +140,7 @@ def t4_prediction(gflop_per_image: float) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     device = pick_device(args.device)
+    check_cuda_supported(device)
     configure_backends(device)
     channels_last = device.type == "cuda" if args.channels_last is None else args.channels_last
     scale = (args.image_size / 256) ** 2

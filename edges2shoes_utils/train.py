@@ -17,6 +17,15 @@ Exact resume: the data order of epoch e is a function of (seed, e) alone, each p
 jitter a function of (seed, e, index), and the checkpoint holds weights, optimisers, GradScaler,
 RNG states and the position inside the epoch, so stopping and resuming gives the same weights as
 never stopping (single process; under DDP the data order is exact, the dropout noise is not).
+Ctrl-C or SIGTERM finishes the current step, saves last.pt and exits; a NaN/inf loss stops with a
+message and never overwrites the last good checkpoint; every file is written atomically, so
+`kill -9` loses at most the steps since the last save.
+
+Multi-GPU (DDP): `--batch-size` is per GPU and the data are split across GPUs each epoch.
+Batch norm stays per GPU by default: each GPU normalises over its own batch, so with batch 4 per
+GPU the statistics are those of the paper's batch 4 while gradients average over all GPUs;
+`--sync-bn` pools the statistics across GPUs instead (SyncBatchNorm; slower, one all-reduce per
+norm layer). Only rank 0 prints and writes files.
 """
 
 from __future__ import annotations
@@ -120,9 +129,9 @@ class TrainConfig:
     device: str = _option("auto", "auto (CUDA if present), cuda or cpu", choices=("auto", "cuda", "cpu"))
     amp: str = _option("auto", "mixed precision: auto (GPU: bf16 on compute capability >= 8, else fp16 + GradScaler; CPU: see --cpu-bf16), fp16, bf16, off", choices=AMP_CHOICES)
     cpu_bf16: bool = _option(False, "on CPU with --amp auto, run under bf16 autocast (faster on CPUs with AVX512-bf16/AMX; changes numerics)")
-    channels_last: bool = _option(True, "NHWC memory layout on CUDA (tensor cores prefer it); ignored on CPU where it is slower")
+    channels_last: bool = _option(True, "NHWC memory layout on CUDA (tensor cores prefer it); CPU runs keep NCHW (compare both with `bench train --channels-last`)")
     compile: bool = _option(False, "torch.compile both networks (slow first steps, faster after)")
-    num_workers: int = _option(-1, "data loading processes per GPU (-1 = min(4, CPUs per process))")
+    num_workers: int = _option(-1, "data loading processes per GPU (-1 = min(4, CPUs per process, minus one for the loop on machines with more than 2))")
     sync_bn: bool = _option(False, "DDP: batch-norm statistics over all GPUs (SyncBatchNorm); default per-GPU, so each GPU normalises over its own batch_size images exactly like a single-GPU run")
     # What you see and what is kept.
     log_interval: int = _option(20, "steps between progress-bar loss updates and NaN checks")
@@ -444,6 +453,8 @@ class _Trainer:
         self.generator = UNetGenerator(config.generator_config())
         self.discriminator = PatchGANDiscriminator(config.discriminator_config())
         if info.enabled and config.sync_bn:
+            if device.type != "cuda":
+                raise ConfigError("--sync-bn needs GPUs (PyTorch's SyncBatchNorm has no CPU version); drop it on CPU")
             self.generator = nn.SyncBatchNorm.convert_sync_batchnorm(self.generator)
             self.discriminator = nn.SyncBatchNorm.convert_sync_batchnorm(self.discriminator)
         memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
@@ -596,8 +607,11 @@ class _Trainer:
             from torch.nn.parallel import DistributedDataParallel as DDP
 
             ids = [self.device.index] if self.device.type == "cuda" else None
-            generator = DDP(self.generator, device_ids=ids)
-            discriminator = DDP(self.discriminator, device_ids=ids)
+            # Per-GPU batch norm (see the module docstring): no buffer broadcasts; rank 0's running
+            # statistics are the ones saved.
+            options = dict(device_ids=ids, broadcast_buffers=False, gradient_as_bucket_view=True)
+            generator = DDP(self.generator, **options)
+            discriminator = DDP(self.discriminator, **options)
         if self.config.compile:
             generator, discriminator, for_g = (torch.compile(m) for m in (generator, discriminator, for_g))
         return StepParts(
@@ -935,7 +949,8 @@ def configure_cli(parser: argparse.ArgumentParser) -> None:
         else:
             base = [a for a in typing.get_args(kind) if a is not type(None)] or [kind]
             options["type"] = base[0]
-            options["metavar"] = spec.name.split("_")[-1].upper()
+            if "choices" not in options:
+                options["metavar"] = spec.name.upper()
         parser.add_argument(flag, **options)
     parser.set_defaults(run=run_cli)
 

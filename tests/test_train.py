@@ -23,7 +23,7 @@ from PIL import Image
 from edges2shoes_utils import checkpoints
 from edges2shoes_utils.device import check_cuda_supported, resolve_precision
 from edges2shoes_utils.distributed import DistInfo, ResumableSampler
-from edges2shoes_utils.errors import ConfigError
+from edges2shoes_utils.errors import ConfigError, DataError
 from edges2shoes_utils.models import GeneratorConfig, UNetGenerator
 from edges2shoes_utils.synthetic import make_synthetic
 from edges2shoes_utils.train import (
@@ -240,6 +240,39 @@ def test_sample_grid_does_not_change_training(straight, dataset, tmp_path):
     quiet = train(tiny(dataset, tmp_path / "no-grid", sample_count=0, save_epoch_weights=False))
     assert_same_tensors(snapshot(quiet.generator), snapshot(result.generator))
     assert not (tmp_path / "no-grid" / "samples").exists()
+
+
+def test_loader_workers_do_not_change_the_result(straight, dataset, tmp_path):
+    """Jitter depends on (seed, epoch, index) only, so worker processes give the same training."""
+    result, _ = straight
+    train(tiny(dataset, tmp_path, num_workers=2, max_steps=STEPS_PER_EPOCH, sample_count=0))
+    ours = torch.load(tmp_path / "generator_0.pt", weights_only=True)["state_dict"]
+    theirs = torch.load(result.run_dir / "generator_0.pt", weights_only=True)["state_dict"]
+    assert_same_tensors(ours, theirs)
+
+
+@pytest.fixture
+def dataset_with_a_bad_file(dataset, tmp_path) -> Path:
+    root = tmp_path / "data"
+    for split in ("train", "val"):
+        (root / split).mkdir(parents=True)
+        for path in (dataset / split).iterdir():
+            (root / split / path.name).write_bytes(path.read_bytes())
+    (root / "train" / "13_AB.jpg").write_bytes(b"\xff\xd8 this is not a JPEG")
+    return root
+
+
+def test_bad_files_are_skipped_and_reported(dataset_with_a_bad_file, tmp_path):
+    run = tmp_path / "run"
+    result = train(tiny(dataset_with_a_bad_file, run, epochs=1, sample_count=0))
+    assert result.history[0]["skipped"] == 1
+    assert "13_AB.jpg" in (run / "skipped.txt").read_text()
+    assert result.history[0]["images"] <= 12
+
+
+def test_strict_data_stops_at_a_bad_file(dataset_with_a_bad_file, tmp_path):
+    with pytest.raises(DataError, match="13_AB.jpg"):
+        train(tiny(dataset_with_a_bad_file, tmp_path / "run", epochs=1, sample_count=0, strict_data=True))
 
 
 def test_fresh_run_refuses_a_folder_with_a_checkpoint(straight, dataset):
