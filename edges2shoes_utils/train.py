@@ -34,6 +34,7 @@ import argparse
 import contextlib
 import csv
 import dataclasses
+import inspect
 import io
 import json
 import os
@@ -609,7 +610,11 @@ class _Trainer:
             ids = [self.device.index] if self.device.type == "cuda" else None
             # Per-GPU batch norm (see the module docstring): no buffer broadcasts; rank 0's running
             # statistics are the ones saved.
-            options = dict(device_ids=ids, broadcast_buffers=False, gradient_as_bucket_view=True)
+            options: dict[str, Any] = dict(device_ids=ids, gradient_as_bucket_view=True)
+            if "forward_sync_buffers" in inspect.signature(DDP).parameters:
+                options["forward_sync_buffers"] = False  # newer PyTorch; buffers still match at start
+            else:
+                options["broadcast_buffers"] = False
             generator = DDP(self.generator, **options)
             discriminator = DDP(self.discriminator, **options)
         if self.config.compile:
@@ -969,7 +974,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 def run_cli(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     result = train(config)
-    if result.finished:
+    if result.finished and dist_info_from_env().is_main:
         print(f"done: {result.epochs_completed} epoch(s), {result.steps} steps; weights and logs in {result.run_dir}")
     return 0
 
