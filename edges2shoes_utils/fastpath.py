@@ -29,7 +29,7 @@ import contextlib
 import copy
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Literal, Sequence
+from typing import Callable, Literal, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -134,17 +134,20 @@ class SeededDropout(nn.Module):
 
 
 def per_image_batch_norm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, eps: float) -> torch.Tensor:
-    """Batch norm with the statistics of each image alone (biased variance, as batch norm in training
-    mode normalises), i.e. exactly `BatchNorm2d.train()` on a batch of one, applied image by image.
+    """Batch norm with the statistics of each image alone, i.e. exactly `BatchNorm2d.train()` on a
+    batch of one, applied image by image (the same op at any batch size, so batching cannot change
+    a result). One fused ATen op per image; it accumulates in fp32 for bf16 inputs.
 
-    Statistics and the affine step are computed in fp32 whatever the input dtype. A 1x1 map (the TF
-    layout's innermost block) has zero variance, so its output is the norm's shift, as in TensorFlow.
+    The ATen op, unlike `F.batch_norm`, accepts a single value per channel: a 1x1 map (the TF
+    layout's innermost block) has zero variance and comes out as the norm's shift, as in TensorFlow.
     """
-    xf = x.float()
-    var, mean = torch.var_mean(xf, dim=(2, 3), keepdim=True, unbiased=False)
-    scale = weight.view(1, -1, 1, 1) * torch.rsqrt(var + eps)
-    shift = bias.view(1, -1, 1, 1) - mean * scale
-    return torch.addcmul(shift, xf, scale).to(x.dtype)
+
+    def one(image: torch.Tensor) -> torch.Tensor:
+        return torch.batch_norm(image, weight, bias, None, None, True, 0.0, eps, False)
+
+    if x.shape[0] == 1:
+        return one(x)
+    return torch.cat([one(x[i : i + 1]) for i in range(x.shape[0])])
 
 
 class BatchStatNorm(nn.Module):
@@ -218,6 +221,8 @@ class PackedConv(nn.Module):
     ) -> None:
         super().__init__()
         self.transposed = isinstance(conv, nn.ConvTranspose2d)
+        self.folded = norm is not None
+        self.in_channels, self.out_channels = conv.in_channels, conv.out_channels
         if norm is not None:
             weight, bias = fold_batch_norm(conv, norm)
         else:
@@ -226,6 +231,7 @@ class PackedConv(nn.Module):
         self.stride, self.padding = list(conv.stride), list(conv.padding)
         self.dilation, self.groups = list(conv.dilation), conv.groups
         self.output_padding = list(conv.output_padding) if self.transposed else []
+        self.post_op, self.post_scalars = "none", []  # an activation fused into the convolution
         self.dtype = dtype
         self.packed = pack and device.type == "cpu"
         weight = weight.to(device=device, dtype=dtype)
@@ -244,6 +250,14 @@ class PackedConv(nn.Module):
             self.register_buffer("weight", weight)
             self.register_buffer("bias", None if bias is None else bias.to(device=device, dtype=dtype))
 
+    def extra_repr(self) -> str:
+        kind = "transposed " if self.transposed else ""
+        notes = [f"{kind}{self.in_channels}->{self.out_channels}", str(self.dtype).replace("torch.", "")]
+        notes += ["batch norm folded"] if self.folded else []
+        notes += [f"{self.post_op} fused"] if self.post_op != "none" else []
+        notes += ["oneDNN pre-packed"] if self.packed else []
+        return ", ".join(notes)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dtype != self.dtype and self.packed:
             x = x.to(self.dtype)
@@ -252,14 +266,62 @@ class PackedConv(nn.Module):
             if self.transposed:
                 return mk._convolution_transpose_pointwise(
                     x, self.weight, self.bias, self.padding, self.output_padding, self.stride,
-                    self.dilation, self.groups, "none", [], None)
+                    self.dilation, self.groups, self.post_op, self.post_scalars, None)
             return mk._convolution_pointwise(
                 x, self.weight, self.bias, self.padding, self.stride, self.dilation, self.groups,
-                "none", [], None)
+                self.post_op, self.post_scalars, None)
         if self.transposed:
-            return F.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding,
-                                      self.output_padding, self.groups, self.dilation)
-        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+            y = F.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding,
+                                   self.output_padding, self.groups, self.dilation)
+        else:
+            y = F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+        if self.post_op == "relu":
+            return F.relu(y, inplace=True)
+        if self.post_op == "leaky_relu":
+            return F.leaky_relu(y, self.post_scalars[0], inplace=True)
+        return torch.tanh_(y) if self.post_op == "tanh" else y
+
+
+def _post_op(layer: nn.Module) -> tuple[str, list] | None:
+    """The oneDNN post-op name and scalars equal to an activation layer, if it has one."""
+    if isinstance(layer, nn.LeakyReLU):
+        return "leaky_relu", [float(layer.negative_slope)]
+    if isinstance(layer, nn.ReLU):
+        return "relu", []
+    if isinstance(layer, nn.Tanh):
+        return "tanh", []
+    return None
+
+
+def fuse_activations(encoder: nn.ModuleList, decoder: nn.ModuleList) -> None:
+    """Move activations into the convolution that feeds them (fewer passes over memory).
+
+    Within a block, an activation right after a convolution (the TF layout's conv -> norm -> act
+    once the norm is folded, and the tanh head) fuses directly. Across blocks, the official layout
+    starts each block with an in-place activation of the previous block's output; in place means
+    the skip connection holds the activated tensor too, so applying it at the end of the previous
+    block instead is the same computation. Only in-place activations move across blocks.
+    """
+
+    def fusable_conv(layer: nn.Module) -> bool:
+        return isinstance(layer, PackedConv) and layer.post_op == "none"
+
+    for block in [*encoder, *decoder]:
+        names = list(block._modules)
+        for first, second in zip(names, names[1:]):
+            conv, act = getattr(block, first, None), getattr(block, second)
+            op = _post_op(act)
+            if conv is not None and fusable_conv(conv) and op is not None:
+                conv.post_op, conv.post_scalars = op
+                delattr(block, second)
+    consumers = [*encoder[1:], decoder[-1]]  # the blocks that read encoder[i]'s output first
+    for producer, consumer in zip(encoder, consumers):
+        last = list(producer.children())[-1]
+        name, act = next(iter(consumer.named_children()))
+        op = _post_op(act)
+        if fusable_conv(last) and op is not None and getattr(act, "inplace", False):
+            last.post_op, last.post_scalars = op
+            delattr(consumer, name)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -296,8 +358,7 @@ class Runner(UNetGenerator):
         self.device = device
         self.autocast = autocast
         self._slot = slot
-        self.compiled = False
-        self._forward = self.forward
+        self._compiled: Callable[[torch.Tensor], torch.Tensor] | None = None
         # No `.eval()` here: it would recurse into the layers shared with the caller's generator and
         # flip their flags. None of the runner's own layers reads `.training`.
         self.memory_format = torch.channels_last if fast else torch.contiguous_format
@@ -306,10 +367,15 @@ class Runner(UNetGenerator):
     def precision(self) -> str:
         return {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.dtype]
 
+    @property
+    def compiled(self) -> bool:
+        return self._compiled is not None
+
     def run(self, x: torch.Tensor, seeds: Sequence[int] | None = None) -> torch.Tensor:
         """Generate for a (N, C, H, W) batch in [-1, 1]; returns fp32 in [-1, 1], on the runner's device.
 
-        `seeds` (train mode): one dropout seed per image; ignored in eval mode.
+        `seeds` (train mode): one dropout seed per image; ignored in eval mode. Not re-entrant: one
+        call at a time per runner (the dropout layers read this call's noise from the runner).
         """
         if x.dim() != 4:
             raise ConfigError(f"expected a (N, C, H, W) batch, got shape {tuple(x.shape)}")
@@ -321,7 +387,7 @@ class Runner(UNetGenerator):
                 raise ValueError("train mode needs one dropout seed per image")
             self._slot.source = NoiseSource(list(seeds))
         input_dtype = self.dtype if (self.fast and not self.autocast) else torch.float32
-        x = x.to(device=self.device, dtype=input_dtype).contiguous(memory_format=self.memory_format)
+        x = x.to(device=self.device, dtype=input_dtype, memory_format=self.memory_format)
         try:
             with torch.inference_mode():
                 with contextlib.ExitStack() as stack:
@@ -331,8 +397,8 @@ class Runner(UNetGenerator):
                         import torch._inductor.config as inductor_config
 
                         stack.enter_context(inductor_config.patch(freezing=True))
-                    y = self._forward(x)
-                return y.float().clamp_(-1.0, 1.0).contiguous()
+                    y = (self._compiled if self._compiled is not None else self)(x)
+                return y.to(dtype=torch.float32, memory_format=torch.contiguous_format).clamp_(-1.0, 1.0)
         finally:
             self._slot.source = None
 
@@ -396,10 +462,11 @@ def build_runner(
 
     encoder = nn.ModuleList(convert(block) for block in generator.encoder)
     decoder = nn.ModuleList(convert(block) for block in generator.decoder)
+    if fast:
+        fuse_activations(encoder, decoder)
     runner = Runner(generator.config, encoder, decoder, mode=mode, fast=fast, dtype=dtype,
                     device=device, autocast=autocast, slot=slot)
     if compile:
         # Set past nn.Module's __setattr__: the compiled wrapper holds the runner, not a child of it.
-        object.__setattr__(runner, "_forward", torch.compile(runner, dynamic=False))
-        runner.compiled = True
+        object.__setattr__(runner, "_compiled", torch.compile(runner, dynamic=False))
     return runner

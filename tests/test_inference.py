@@ -118,13 +118,29 @@ def test_plain_train_runner_is_the_generator_in_train_mode_one_image_at_a_time()
 
 @pytest.mark.parametrize("mode", ["eval", "train"])
 @pytest.mark.parametrize("layout", ["official", "tf"])
-def test_fast_fp32_equals_plain(mode, layout):
+@pytest.mark.parametrize("packed", [True, False])
+def test_fast_fp32_equals_plain(mode, layout, packed, monkeypatch):
+    if not packed:  # the fallback for builds without oneDNN's pre-packed convolutions
+        monkeypatch.setattr("edges2shoes_utils.fastpath._mkldnn_packing_available", lambda: False)
     generator = tiny_generator(layout=layout)
     x = edge_batch()
     seeds = [3, 4, 5]
     plain = build_runner(generator, mode=mode, fast=False).run(x, seeds)
     fast = build_runner(generator, mode=mode, fast=True, precision="fp32").run(x, seeds)
     torch.testing.assert_close(fast, plain, atol=2e-5, rtol=0)
+
+
+@pytest.mark.parametrize("layout", ["official", "tf"])
+def test_fast_path_folds_norms_and_fuses_activations_in_eval_mode(layout):
+    runner = build_runner(tiny_generator(layout=layout), mode="eval", fast=True, precision="fp32")
+    layers = [m for block in [*runner.encoder, *runner.decoder] for m in block]
+    convs = [m for m in layers if hasattr(m, "post_op")]
+    assert len(convs) == 12
+    assert not any(isinstance(m, (nn.BatchNorm2d, nn.Dropout)) for m in layers)
+    assert all(c.post_op != "none" for c in convs[:6])  # every encoder activation is inside a conv
+    assert convs[6].post_op == "tanh"  # decoder[0], the image head
+    train = build_runner(tiny_generator(layout=layout), mode="train", fast=True, precision="fp32")
+    assert sum(type(m).__name__ == "BatchStatNorm" for block in train.decoder for m in block) == 5
 
 
 @pytest.mark.parametrize("mode", ["eval", "train"])
