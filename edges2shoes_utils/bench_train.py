@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import dataclass
 
 import torch
 
@@ -45,13 +44,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
                         help="NHWC layout (default: on CUDA only, like training)")
     parser.add_argument("--json", default=None, metavar="PATH", help="also write the figures as JSON")
-
-
-@dataclass
-class Timing:
-    precision: str
-    images_per_s: float
-    seconds_per_step: float
 
 
 def count_step_gflop(image_size: int, ngf: int, ndf: int, device: torch.device) -> float | None:
