@@ -22,7 +22,7 @@ import argparse
 import contextlib
 import re
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Literal, Sequence, Union
 
@@ -30,7 +30,6 @@ import torch
 from torch import nn
 
 from .errors import ConfigError, DataError
-from .models import UNetGenerator
 from .metrics import (
     Downloader,
     FidScorer,
@@ -42,6 +41,7 @@ from .metrics import (
     pixel_metrics,
     to_uint8,
 )
+from .models import UNetGenerator
 
 Mode = Literal["eval", "train"]
 MODES: tuple[str, ...] = ("eval", "train")
@@ -273,7 +273,7 @@ def evaluate(
     generator: nn.Module,
     dataset: Any,
     *,
-    mode: str = "eval",  # "eval" (deterministic) or "train" (the official test-time behaviour)
+    mode: Mode = "eval",  # "eval" (deterministic) or "train" (the official test-time behaviour)
     seed: int = 0,  # dropout seed in train mode (each image gets its own, see `image_seed`)
     batch_size: int = 8,  # images per generator call
     fast: bool = True,  # the inference fast path (folded norms, pre-packed weights) for a UNetGenerator
@@ -339,12 +339,15 @@ def evaluate(
             t0 = time.perf_counter()
             fakes = forward(edges, first)
             generator_seconds += time.perf_counter() - t0
-            batch_scores = {k: v.cpu().tolist() for k, v in pixel_metrics(fakes, photos).items()}
-            batch_lpips = lpips_scorer(fakes, photos).tolist() if isinstance(lpips_scorer, LpipsScorer) else None
+            # One 8-bit conversion per batch serves the metrics, FID and the kept pictures.
+            fake_u8, photo_u8 = to_uint8(fakes), to_uint8(photos)
+            batch_scores = {k: v.tolist() for k, v in pixel_metrics(fake_u8, photo_u8).items()}
+            fake_u8, photo_u8, edges_u8 = fake_u8.cpu(), photo_u8.cpu(), to_uint8(edges).cpu()
+            batch_lpips = lpips_scorer(fake_u8, photo_u8).tolist() if isinstance(lpips_scorer, LpipsScorer) else None
             if isinstance(fid_scorer, FidScorer):
-                fid_scorer.add_fake(fakes)
+                fid_scorer.add_fake(fake_u8)
                 if need_real:
-                    fid_scorer.add_real(photos)
+                    fid_scorer.add_real(photo_u8)
             batch_samples = []
             for j, index in enumerate(kept):
                 label = item_name(dataset, index)
@@ -358,9 +361,7 @@ def evaluate(
                         lpips=batch_lpips[j] if batch_lpips is not None else None,
                     )
                 )
-                batch_samples.append(
-                    Sample(index, label, to_uint8(edges[j]).cpu(), to_uint8(photos[j]).cpu(), to_uint8(fakes[j]).cpu(), batch_scores["l1"][j])
-                )
+                batch_samples.append(Sample(index, label, edges_u8[j], photo_u8[j], fake_u8[j], batch_scores["l1"][j]))
             samples += batch_samples[: max(0, grid_images - len(samples))]
             best = _keep_extremes(best, batch_samples, keep, worst=False)
             worst = _keep_extremes(worst, batch_samples, keep, worst=True)
@@ -506,6 +507,36 @@ def is_real_val_set(dataset: Any, results: Sequence[EvalResult]) -> bool:
     return split == "val" and len(dataset) == REAL_VAL_SIZE and all(r.n_images == REAL_VAL_SIZE for r in results)
 
 
+def smoke_inputs(folder: str | Path, *, size: int = 64, n_train: int = 8, n_val: int = 4, epochs: int = 3) -> tuple[Path, list[str]]:
+    """Everything the evaluation notebook needs in smoke mode (CI), made on the spot in seconds: a
+    synthetic set, a 'run' folder of tiny per-epoch generators (a few L1 steps apart, so the
+    per-epoch curve has something to show) and one exported generator. Returns (data root, sources).
+    """
+    from .checkpoints import export_generator, save_epoch_weights
+    from .data import PairsDataset
+    from .models import PatchGANDiscriminator
+    from .synthetic import make_synthetic
+
+    folder = Path(folder)
+    root = make_synthetic(folder / "data", n=n_train, size=size, seed=0, n_val=n_val)
+    train = PairsDataset(root, split="train", image_size=size, jitter=False)
+    edges = torch.stack([train[i][0] for i in range(len(train))])
+    photos = torch.stack([train[i][1] for i in range(len(train))])
+    torch.manual_seed(0)
+    levels = max(2, size.bit_length() - 1)  # 64 -> 6 levels, 256 -> 8
+    generator = UNetGenerator(ngf=8, levels=levels)
+    optimizer = torch.optim.Adam(generator.parameters(), lr=2e-3, betas=(0.5, 0.999))
+    run = folder / "run"
+    for epoch in range(epochs):
+        for _ in range(5):
+            optimizer.zero_grad()
+            (generator(edges) - photos).abs().mean().backward()
+            optimizer.step()
+        save_epoch_weights(run, epoch, generator, PatchGANDiscriminator(ndf=8))
+    exported = export_generator(generator, folder / "exported.safetensors")
+    return root, [str(run), str(exported)]
+
+
 # --------------------------------------------------------------------------------------------------
 # Command line.
 
@@ -526,7 +557,7 @@ def configure_cli(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", default="val", help="dataset split folder (default val)")
     parser.add_argument("--image-size", type=int, default=256)
     parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     parser.add_argument("--precision", choices=("fp32", "bf16", "auto"), default="fp32",
                         help="arithmetic of the fast path (default fp32: scores comparable across machines)")
     parser.add_argument("--plain", dest="fast", action="store_false", help="run the generator's own layers, not the fast path")
@@ -540,7 +571,7 @@ def configure_cli(parser: argparse.ArgumentParser) -> None:
 def run_cli(args: argparse.Namespace) -> int:
     from .data import PairsDataset, resolve_dataset_root
     from .device import pick_device
-    from .report import write_report
+    from .report import summary_text, write_report
 
     root = resolve_dataset_root(args.data)
     dataset = PairsDataset(root, split=args.split, image_size=args.image_size, jitter=False)
@@ -563,9 +594,10 @@ def run_cli(args: argparse.Namespace) -> int:
         keep=args.keep,
         progress=True,
     )
-    index = write_report(results, args.out, dataset=dataset, data_root=root, split=args.split)
-    from .report import summary_text
-
+    files = write_report(results, args.out, dataset=dataset, data_root=root, split=args.split)
     print(summary_text(results, real_val_set=is_real_val_set(dataset, results)))
-    print(f"report: {index}")
+    for r in results:
+        rate = r.n_images / r.generator_seconds if r.generator_seconds else float("nan")
+        print(f"{r.name}: {r.n_images} images in {r.seconds:.1f} s ({r.generator_seconds:.1f} s in the generator, {rate:.1f} images/s)")
+    print(f"report: {files.index}")
     return 0

@@ -19,9 +19,10 @@ network; dropping the file into the cache by hand enables the metric offline.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
-import shutil
+import re
 import tempfile
 import urllib.parse
 import urllib.request
@@ -34,14 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 # --------------------------------------------------------------------------------------------------
-# Pixel metrics. Inputs are (N, C, H, W) tensors; `to_unit` maps the networks' [-1, 1] to [0, 1].
-
-
-def to_unit(images: torch.Tensor, quantize: bool = True) -> torch.Tensor:
-    """[-1, 1] -> [0, 1], clamped. With `quantize`, rounded to the 256 levels of an 8-bit image, so
-    scores describe the pictures a user saves, not values no file can hold."""
-    unit = (images.float().clamp(-1, 1) + 1) / 2
-    return (unit * 255).round() / 255 if quantize else unit
+# Pixel metrics. Inputs are (N, C, H, W) tensors.
 
 
 def l1_per_image(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -93,20 +87,27 @@ def ssim_per_image(
     return ssim_map.flatten(2).mean(2).mean(1)
 
 
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """[-1, 1] float -> uint8 in [0, 255] (what FID's Inception expects, and what a PNG holds).
+    uint8 input is returned as it is."""
+    if images.dtype == torch.uint8:
+        return images
+    return images.float().add(1).mul_(127.5).round_().clamp_(0, 255).to(torch.uint8)
+
+
 def pixel_metrics(fake: torch.Tensor, real: torch.Tensor) -> dict[str, torch.Tensor]:
     """Per-image L1 (on the networks' [-1, 1] scale, the quantity the training loss's L1 term
-    measures), PSNR in dB and SSIM (on [0, 1] images), after 8-bit quantisation of both."""
-    fake_u, real_u = to_unit(fake), to_unit(real)
+    measures), PSNR in dB and SSIM (on [0, 1] images), after 8-bit quantisation of both.
+
+    Takes [-1, 1] floats or, cheaper when the caller needs 8-bit pictures anyway, uint8 tensors.
+    """
+    fake_u = to_uint8(fake).float().div_(255)
+    real_u = to_uint8(real).float().div_(255)
     return {
         "l1": l1_per_image(fake_u, real_u) * 2,  # [0, 1] differences -> [-1, 1] units
         "psnr": psnr_per_image(fake_u, real_u),
         "ssim": ssim_per_image(fake_u, real_u),
     }
-
-
-def to_uint8(images: torch.Tensor) -> torch.Tensor:
-    """[-1, 1] float -> uint8 in [0, 255] (what FID's Inception expects, and what a PNG holds)."""
-    return ((images.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -136,13 +137,23 @@ def hub_checkpoint_path(url: str) -> Path:
 
 def download_file(url: str, destination: Path, timeout: float) -> None:
     """Fetch `url` into `destination` (atomically: a partial download never sits in the cache).
-    `timeout` bounds every socket operation, so a dead network fails fast instead of hanging."""
+
+    `timeout` bounds every socket operation, so a dead network fails fast instead of hanging. As
+    torch.hub does, a hex run at the end of the file name ('...-7be5be79.pth') is taken as the
+    start of the file's SHA-256 and checked; a mismatch is an error and leaves nothing behind.
+    """
     destination.parent.mkdir(parents=True, exist_ok=True)
+    match = re.search(r"-([a-f0-9]{8,})\.", destination.name)
+    digest = hashlib.sha256()
     with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - fixed https URLs
         fd, tmp = tempfile.mkstemp(prefix=f".{destination.name}.", suffix=".part", dir=destination.parent)
         try:
             with os.fdopen(fd, "wb") as handle:
-                shutil.copyfileobj(response, handle)
+                while chunk := response.read(1 << 20):
+                    digest.update(chunk)
+                    handle.write(chunk)
+            if match and not digest.hexdigest().startswith(match.group(1)):
+                raise ValueError(f"{url}: SHA-256 {digest.hexdigest()[:12]}... does not start with {match.group(1)}")
             os.replace(tmp, destination)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -213,6 +224,7 @@ class FidScorer:
         )
 
     def add_real(self, images: torch.Tensor) -> None:
+        """Photos as [-1, 1] floats or uint8."""
         self.metric.update(to_uint8(images).cpu(), real=True)
         self.n_real += len(images)
 
@@ -241,9 +253,10 @@ class LpipsScorer:
 
     @torch.inference_mode()
     def __call__(self, fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
-        # Score the 8-bit pictures, as for the pixel metrics.
-        fake_q, real_q = to_unit(fake) * 2 - 1, to_unit(real) * 2 - 1
-        return self.metric.net(fake_q.float().cpu(), real_q.float().cpu()).flatten()
+        """Images as [-1, 1] floats or uint8; the 8-bit pictures are scored, as for the pixel metrics."""
+        fake_q = to_uint8(fake).cpu().float().div_(127.5).sub_(1)
+        real_q = to_uint8(real).cpu().float().div_(127.5).sub_(1)
+        return self.metric.net(fake_q, real_q).flatten()
 
 
 def _torchmetrics_missing(metric: str) -> Skipped | None:

@@ -96,7 +96,7 @@ def _format(value: Any, key: str) -> str:
     if key == "psnr":
         return f"{value:.2f}"
     if key == "fid":
-        return f"{value:.1f}"
+        return f"{value:.2f}"
     return f"{value:.4f}"
 
 
@@ -250,16 +250,9 @@ def write_report(
     return files
 
 
-def _img(path: Path | None, folder: Path, alt: str) -> str:
-    if path is None:
-        return ""
-    rel = path.relative_to(folder).as_posix()
-    return f'<img src="{html.escape(rel)}" alt="{html.escape(alt)}">'
-
-
-def _html(results: Sequence[EvalResult], files: ReportFiles, document: dict[str, Any]) -> str:
+def comparison_table_html(results: Sequence[EvalResult]) -> str:
+    """The scores as an HTML table, best value of each column in bold (index.html and the notebook)."""
     e = html.escape
-    folder = files.folder
     present = [(k, t, hi) for k, t, hi in METRICS if any(r.summary.get(k) is not None for r in results)]
     best_value = {}
     for key, _, higher in present:
@@ -272,12 +265,26 @@ def _html(results: Sequence[EvalResult], files: ReportFiles, document: dict[str,
         for key, _, _ in present:
             v = r.summary.get(key)
             text = e(_format(v, key))
-            cells.append(f"<td><b>{text}</b></td>" if v is not None and v == best_value[key] and len(results) > 1 else f"<td>{text}</td>")
+            bold = v is not None and v == best_value[key] and len(results) > 1
+            cells.append(f"<td><b>{text}</b></td>" if bold else f"<td>{text}</td>")
         ips = r.to_dict()["images_per_second"]
         body.append(
             f"<tr><td>{e(r.name)}</td><td>{r.n_images}</td>{''.join(cells)}"
             f"<td>{'-' if ips is None else f'{ips:.1f}'}</td></tr>"
         )
+    return f"<table><tr><th>weights</th><th>images</th>{head}<th>images/s</th></tr>{''.join(body)}</table>"
+
+
+def _img(path: Path | None, folder: Path, alt: str) -> str:
+    if path is None:
+        return ""
+    rel = path.relative_to(folder).as_posix()
+    return f'<img src="{html.escape(rel)}" alt="{html.escape(alt)}">'
+
+
+def _html(results: Sequence[EvalResult], files: ReportFiles, document: dict[str, Any]) -> str:
+    e = html.escape
+    folder = files.folder
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'><title>edges2shoes evaluation</title>",
         "<style>body{font-family:sans-serif;margin:2em;max-width:1400px}table{border-collapse:collapse}"
@@ -289,7 +296,7 @@ def _html(results: Sequence[EvalResult], files: ReportFiles, document: dict[str,
         f"edges2shoes {e(document['edges2shoes_version'])}, {e(document['created'])}.</p>",
         '<p><a href="metrics.json">metrics.json</a> · <a href="comparison.csv">comparison.csv</a> · '
         '<a href="per_image.csv">per_image.csv</a></p>',
-        f"<h2>Scores</h2><table><tr><th>weights</th><th>images</th>{head}<th>images/s</th></tr>{''.join(body)}</table>",
+        "<h2>Scores</h2>" + comparison_table_html(results),
         "<p class='note'>L1 on the [-1, 1] scale of the training loss; PSNR and SSIM on 8-bit images; "
         "lower is better for L1, LPIPS and FID.</p>",
     ]

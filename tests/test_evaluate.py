@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import hashlib
 import http.server
 import json
 import math
@@ -216,26 +217,36 @@ def test_cached_backbone_is_used_without_a_download(empty_torch_home):
     assert metrics.ensure_backbone(url, "test", downloader=must_not_run) == path
 
 
-def test_download_file_fetches_into_the_hub_cache(empty_torch_home, tmp_path):
+@pytest.fixture
+def local_server(tmp_path):
+    """An HTTP server on 127.0.0.1 serving the folder it returns (no real network in tests)."""
     served = tmp_path / "served"
     served.mkdir()
-    (served / "backbone-5678.pth").write_bytes(b"x" * 1000)
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
     handler.log_message = lambda *args: None
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/backbone-5678.pth"
-        path = metrics.ensure_backbone(url, "test", timeout=5)
-        assert path.read_bytes() == b"x" * 1000
-        assert path.parent == empty_torch_home / "hub" / "checkpoints"
-        assert not list(path.parent.glob("*.part"))  # no partial file left behind
-        with pytest.raises(metrics.BackboneUnavailable, match="404|Not Found"):
-            metrics.ensure_backbone(url.replace("5678", "0000"), "test", timeout=5)
-    finally:
-        server.shutdown()
-        server.server_close()
+    yield served, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_download_file_fetches_into_the_hub_cache_and_checks_the_hash(empty_torch_home, local_server):
+    served, base = local_server
+    content = b"x" * 1000
+    prefix = hashlib.sha256(content).hexdigest()[:8]
+    (served / f"backbone-{prefix}.pth").write_bytes(content)
+    (served / "backbone-00000000.pth").write_bytes(content)  # name promises another hash
+
+    path = metrics.ensure_backbone(f"{base}/backbone-{prefix}.pth", "test", timeout=5)
+    assert path.read_bytes() == content
+    assert path.parent == empty_torch_home / "hub" / "checkpoints"
+    with pytest.raises(metrics.BackboneUnavailable, match="SHA-256"):
+        metrics.ensure_backbone(f"{base}/backbone-00000000.pth", "test", timeout=5)
+    with pytest.raises(metrics.BackboneUnavailable, match="404|Not Found"):
+        metrics.ensure_backbone(f"{base}/missing-11111111.pth", "test", timeout=5)
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]  # no partial or bad file left
 
 
 def test_lpips_scorer_scores_each_image(empty_torch_home):
