@@ -200,6 +200,9 @@ def write_report(
     """Write the report folder for `results` (one or several weights on one dataset)."""
     if not results:
         raise ValueError("write_report needs at least one result")
+    names = [r.name for r in results]
+    if len(set(names)) != len(names):
+        raise ValueError(f"write_report needs distinct names for the results, got {names}")
     folder = Path(out_dir)
     pictures = folder / "pictures"
     real = is_real_val_set(dataset, results) if dataset is not None else False
@@ -289,7 +292,7 @@ def _html(results: Sequence[EvalResult], files: ReportFiles, document: dict[str,
         "<!doctype html><html><head><meta charset='utf-8'><title>edges2shoes evaluation</title>",
         "<style>body{font-family:sans-serif;margin:2em;max-width:1400px}table{border-collapse:collapse}"
         "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}td:first-child{text-align:left}"
-        "img{max-width:100%;border:1px solid #eee}.note{color:#555}</style></head><body>",
+        "img{max-width:100%;border:1px solid #eee}.curves img{width:48%;margin-right:1%}.note{color:#555}</style></head><body>",
         "<h1>edges2shoes evaluation</h1>",
         f"<p>Data: {e(str(document['data']['root']))} ({e(document['data']['split'])}, "
         f"{document['data']['n_images']} images). Test-time mode: <b>{e(document['mode'])}</b>, seed {document['seed']}. "
@@ -307,7 +310,8 @@ def _html(results: Sequence[EvalResult], files: ReportFiles, document: dict[str,
         items = "".join(f"<li>{e(k)}: FID {v}</li>" for k, v in document["reference_fid"].items())
         parts.append(f"<h3>Published figures on these 200 val images</h3><ul>{items}</ul><p class='note'>{e(FID_NOTE)}</p>")
     if files.curves:
-        parts.append("<h2>Per epoch</h2>" + "".join(_img(p, folder, f"{k} per epoch") for k, p in files.curves.items()))
+        plots = "".join(_img(p, folder, f"{k} per epoch") for k, p in files.curves.items())
+        parts.append(f"<h2>Per epoch</h2><div class='curves'>{plots}</div>")
     if files.compare:
         parts.append("<h2>Side by side</h2>" + _img(files.compare, folder, "comparison"))
     for r in results:

@@ -9,6 +9,7 @@ import hashlib
 import http.server
 import json
 import math
+import sys
 import threading
 import urllib.error
 from pathlib import Path
@@ -187,6 +188,20 @@ def test_default_downloader_failure_is_reported_not_raised(empty_torch_home, mon
     for make in (metrics.make_fid, metrics.make_lpips):
         skipped = make()
         assert isinstance(skipped, metrics.Skipped) and "no route to host" in skipped.reason
+
+
+@pytest.mark.parametrize(
+    "missing, make, reason",
+    [
+        ("torchmetrics", metrics.make_fid, "torchmetrics is not installed"),
+        ("torchmetrics", metrics.make_lpips, "torchmetrics is not installed"),
+        ("torch_fidelity.feature_extractor_inceptionv3", metrics.make_fid, "torch-fidelity is not installed"),
+    ],
+)
+def test_missing_metric_packages_are_skipped_with_reason(monkeypatch, missing, make, reason):
+    monkeypatch.setitem(sys.modules, missing, None)  # makes `import missing` raise ImportError
+    skipped = make(downloader=refuse_download)
+    assert isinstance(skipped, metrics.Skipped) and reason in skipped.reason
 
 
 def test_backbones_are_not_downloaded_when_downloads_are_off(empty_torch_home):
