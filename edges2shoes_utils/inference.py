@@ -14,8 +14,8 @@ of test-time behaviour:
   are a guess; users of the official code report `--eval` is sometimes worse. The official
   innermost block has no norm, so one image is a valid batch. Each image is normalised on its own
   even in a batch, so results never depend on batching. Dropout makes results vary: pass `seed`
-  for reproducible ones (the same sketch and seed give the same shoe, fast or plain, at any batch
-  size).
+  for reproducible ones (the same sketch and seed give the same shoe at any batch size, and fast
+  or plain alike up to bf16 rounding).
 * ``mode="eval"``: running statistics, no dropout. Deterministic and slightly faster (batch norm
   folds into the convolutions); a good choice for a generator trained with large batches.
 
