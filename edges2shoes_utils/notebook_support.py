@@ -168,14 +168,21 @@ def find_dataset(spec: str | os.PathLike | None = None, *, downloader=None) -> P
     then a kagglehub download). An existing folder: that folder. Otherwise a Kaggle handle such as
     "balraj98/edges2shoes-dataset/versions/1": an attached copy if there is one, else downloaded.
     """
+    import re
+
     from .data import resolve_dataset_root
+    from .errors import DataError
 
     if spec is None or str(spec).strip() == "":
         return resolve_dataset_root(downloader=downloader)
-    path = Path(spec).expanduser()
-    if path.exists() or str(spec).startswith((".", "/", "~")) or str(spec).count("/") not in (1, 3):
+    text = str(spec).strip()
+    path = Path(text).expanduser()
+    if path.exists() or not re.fullmatch(r"[\w.-]+/[\w.-]+(/versions/\d+)?", text):
         return resolve_dataset_root(path)
-    return resolve_dataset_root(handle=str(spec), downloader=downloader)
+    try:
+        return resolve_dataset_root(handle=text, downloader=downloader)
+    except DataError as error:
+        raise DataError(f"DATASET = {text!r} is not a folder here, and as a Kaggle handle: {error}") from None
 
 
 def train_config(params: Mapping[str, object]):

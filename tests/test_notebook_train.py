@@ -235,3 +235,17 @@ def test_export_final_generator_needs_an_epoch(tmp_path):
 
     with pytest.raises(CheckpointError, match="generator_<epoch>.pt"):
         nbs.export_final_generator(tmp_path)
+
+
+def test_find_dataset_names_the_parameter_when_nothing_matches(tmp_path, monkeypatch):
+    from edges2shoes_utils.errors import DataError
+
+    monkeypatch.delenv("EDGES2SHOES_DATA", raising=False)
+
+    def offline(handle):
+        raise ConnectionError("no network")
+
+    with pytest.raises(DataError, match="DATASET = 'data/shoes' is not a folder here"):
+        nbs.find_dataset("data/shoes", downloader=offline)
+    with pytest.raises(DataError, match="missing"):
+        nbs.find_dataset(str(tmp_path / "missing"), downloader=offline)
