@@ -212,6 +212,20 @@ def export_final_generator(run_dir: str | Path) -> Path:
     return export_generator(generator, run_dir / "generator.safetensors", metadata={"source": epochs[0].name})
 
 
+def smoke_generator_weights(folder: str | Path | None = None, *, levels: int = 6, ngf: int = 8, seed: int = 0) -> Path:
+    """A tiny generator export (64x64 by default, seeded random weights) made on the spot: what the
+    sketch notebook loads in smoke mode, where no weights can be downloaded."""
+    import torch
+
+    from .checkpoints import export_generator
+    from .models import UNetGenerator
+
+    folder = Path(folder) if folder is not None else Path(tempfile.mkdtemp(prefix="edges2shoes-smoke-"))
+    torch.manual_seed(seed)
+    generator = UNetGenerator(ngf=ngf, levels=levels)
+    return export_generator(generator, folder / "smoke_generator.safetensors", metadata={"source": "smoke"})
+
+
 # --------------------------------------------------------------------------------------------------
 # Multi-GPU: torchrun.
 

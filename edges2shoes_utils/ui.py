@@ -161,6 +161,7 @@ class SketchToShoeApp:
         self.sample_button.on_click(self._on_sample)
         controls = [self.upload] + ([self.sample_picker, self.sample_button] if self.samples else [])
         self.widget = widgets.VBox([widgets.HBox(controls), self.status, self.results, self.download])
+        self.widget.add_class("e2s-app")
         self.last: Translation | None = None
 
     def _ipython_display_(self) -> None:  # lets a notebook cell end with `app`
