@@ -47,7 +47,8 @@ GOAL_PSNR = 40.0
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weights", default=None, metavar="SOURCE",
                         help="generator weights (default: the paper-size generator, random init)")
-    parser.add_argument("--modes", default=",".join(MODES), help="test-time modes, comma separated (default: eval,train)")
+    parser.add_argument("--modes", default=",".join(MODES),
+                        help="test-time modes, comma separated (default: eval,train)")
     parser.add_argument("--repeats", type=int, default=20, help="timed forward passes per path (default 20)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed passes first (default 3)")
     parser.add_argument("--device", default="auto", help="'auto', 'cpu' or 'cuda'")
@@ -208,9 +209,8 @@ def sketch_like_input(size: int = 256, seed: int = 0) -> torch.Tensor:
     def jitter(v: float) -> float:
         return v + float(torch.randn((), generator=gen)) * 3 * s
 
-    outline = [(jitter(20 * s), jitter(170 * s)), (jitter(60 * s), jitter(120 * s)), (jitter(110 * s), jitter(105 * s)),
-               (jitter(150 * s), jitter(60 * s)), (jitter(200 * s), jitter(55 * s)), (jitter(215 * s), jitter(120 * s)),
-               (jitter(240 * s), jitter(175 * s)), (jitter(235 * s), jitter(200 * s)), (jitter(25 * s), jitter(200 * s))]
+    corners = [(20, 170), (60, 120), (110, 105), (150, 60), (200, 55), (215, 120), (240, 175), (235, 200), (25, 200)]
+    outline = [(jitter(x * s), jitter(y * s)) for x, y in corners]
     draw.line(outline + [outline[0]], fill=0, width=max(1, round(2 * s)))
     draw.line([(40 * s, 185 * s), (230 * s, 185 * s)], fill=0, width=max(1, round(s)))
     for i in range(4):

@@ -195,7 +195,10 @@ def fold_batch_norm(conv: nn.Conv2d | nn.ConvTranspose2d, norm: nn.BatchNorm2d) 
         raise ConfigError("folding batch norm into a grouped transposed convolution is not supported")
     weight = conv.weight.detach().double()
     out_channels = weight.shape[1] if isinstance(conv, nn.ConvTranspose2d) else weight.shape[0]
-    bias = conv.bias.detach().double() if conv.bias is not None else torch.zeros(out_channels, dtype=torch.float64, device=weight.device)
+    if conv.bias is not None:
+        bias = conv.bias.detach().double()
+    else:
+        bias = torch.zeros(out_channels, dtype=torch.float64, device=weight.device)
     gamma = norm.weight.detach().double() if norm.weight is not None else torch.ones_like(bias)
     beta = norm.bias.detach().double() if norm.bias is not None else torch.zeros_like(bias)
     scale = gamma / torch.sqrt(norm.running_var.detach().double() + norm.eps)

@@ -149,7 +149,8 @@ class Sketch2Shoe:
     def generate(self, images: ImageLike | Iterable[ImageLike], *, prepare: bool = True,
                  batch_size: int = 8) -> list[Image.Image]:
         """Photos (RGB PIL images, clamped to the valid range) for one input or a list of inputs."""
-        return [generated for _, generated in self.generate_with_previews(images, prepare=prepare, batch_size=batch_size)]
+        pairs = self.generate_with_previews(images, prepare=prepare, batch_size=batch_size)
+        return [generated for _, generated in pairs]
 
     def generate_with_previews(self, images: ImageLike | Iterable[ImageLike], *, prepare: bool = True,
                                batch_size: int = 8) -> list[tuple[Image.Image, Image.Image]]:

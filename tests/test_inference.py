@@ -40,7 +40,8 @@ def edge_batch(n: int = 3, size: int = 64, seed: int = 1) -> torch.Tensor:
 def drawn_sketch(size: int = 200) -> Image.Image:
     image = Image.new("RGB", (size, size), "white")
     draw = ImageDraw.Draw(image)
-    draw.line([(20, 140), (60, 90), (120, 80), (150, 40), (185, 45), (180, 150), (20, 150), (20, 140)], fill="black", width=3)
+    outline = [(20, 140), (60, 90), (120, 80), (150, 40), (185, 45), (180, 150), (20, 150), (20, 140)]
+    draw.line(outline, fill="black", width=3)
     return image
 
 
@@ -330,7 +331,8 @@ def test_generate_cli_end_to_end(tmp_path, capsys):
     sketch = tmp_path / "my shoe.jpg"
     drawn_sketch().save(sketch)
     out = tmp_path / "out"
-    code = main(["generate", str(sketch), "--weights", str(weights), "--out", str(out), "--mode", "eval", "--device", "cpu"])
+    common = ["--weights", str(weights), "--out", str(out), "--device", "cpu"]
+    code = main(["generate", str(sketch), *common, "--mode", "eval"])
     printed = capsys.readouterr().out
     assert code == 0
     assert (out / "my shoe.png").is_file() and (out / "my shoe_side_by_side.png").is_file()
@@ -338,7 +340,7 @@ def test_generate_cli_end_to_end(tmp_path, capsys):
 
     bad = tmp_path / "empty.png"
     bad.write_bytes(b"")
-    code = main(["generate", str(sketch), str(bad), "--weights", str(weights), "--out", str(out), "--seed", "1", "--device", "cpu"])
+    code = main(["generate", str(sketch), str(bad), *common, "--seed", "1"])
     captured = capsys.readouterr()
     assert code == 2
     assert "empty.png" in captured.err and "Traceback" not in captured.err
