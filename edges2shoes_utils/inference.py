@@ -25,7 +25,6 @@ The CLI: ``python -m edges2shoes_utils generate SKETCH... --weights SOURCE --out
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import sys
 from dataclasses import dataclass
@@ -34,7 +33,7 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image
 
 from .errors import ConfigError, SketchError
 from .fastpath import MODES, Mode, Precision, Runner, build_runner
@@ -185,34 +184,9 @@ class Sketch2Shoe:
 
 def load_rgb(image: ImageLike, label: str) -> Image.Image:
     """An input as an RGB PIL image, orientation applied, transparency on white (no clean-up)."""
-    try:
-        if isinstance(image, Image.Image):
-            pil = image
-        elif isinstance(image, np.ndarray):
-            array = image
-            if np.issubdtype(array.dtype, np.floating):
-                array = np.clip(np.rint(array * 255.0), 0, 255)
-            pil = Image.fromarray(array.astype(np.uint8))
-        elif isinstance(image, (bytes, bytearray, memoryview)):
-            pil = Image.open(io.BytesIO(bytes(image)))
-        elif isinstance(image, (str, os.PathLike)):
-            if not Path(image).is_file():
-                raise SketchError(f"{label}: no such file.")
-            pil = Image.open(image)
-        else:
-            raise SketchError(f"{label}: expected a path, bytes, a PIL image, an array or a tensor, "
-                              f"got {type(image).__name__}.")
-        pil.load()
-        pil = ImageOps.exif_transpose(pil) or pil
-        if pil.mode in ("RGBA", "LA", "PA") or (pil.mode == "P" and "transparency" in pil.info):
-            rgba = pil.convert("RGBA")
-            background = Image.new("RGBA", rgba.size, "white")
-            pil = Image.alpha_composite(background, rgba)
-        return pil.convert("RGB")
-    except SketchError:
-        raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, TypeError) as error:
-        raise SketchError(f"{label}: cannot read it as an image: {error}") from error
+    from .sketch import load_image
+
+    return load_image(image, label)
 
 
 def _label(image: Any) -> str:

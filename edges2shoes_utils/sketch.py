@@ -153,8 +153,10 @@ def _label(image: Any) -> str:
     return "the sketch"
 
 
-def _to_rgb_array(image: ImageInput, label: str, *, max_side: int, min_side: int) -> np.ndarray:
-    """HxWx3 float32 in [0, 1], orientation applied, transparency composited on white."""
+def load_image(image: ImageInput, label: str | None = None, *, max_side: int | None = None) -> Image.Image:
+    """Any supported input as an RGB PIL image: first frame, EXIF orientation applied, transparency
+    composited on white. Errors are SketchErrors naming `label` (the file). No clean-up."""
+    label = label or _label(image)
     if isinstance(image, np.ndarray):
         pil = _array_to_pil(image, label)
     elif isinstance(image, Image.Image):
@@ -167,14 +169,18 @@ def _to_rgb_array(image: ImageInput, label: str, *, max_side: int, min_side: int
         pass
     try:
         pil = ImageOps.exif_transpose(pil) or pil
-        pil = _on_white(pil)
+        return _on_white(pil)
     except (OSError, ValueError, SyntaxError) as error:
         raise SketchError(f"{label}: cannot read the image ({error}).") from error
-    pil = _rescale(pil, max_side=max_side, min_side=min_side)
+
+
+def _to_rgb_array(image: ImageInput, label: str, *, max_side: int, min_side: int) -> np.ndarray:
+    """HxWx3 float32 in [0, 1], orientation applied, transparency composited on white."""
+    pil = _rescale(load_image(image, label, max_side=max_side), max_side=max_side, min_side=min_side)
     return np.asarray(pil, dtype=np.float32) / 255.0
 
 
-def _open(source: Any, label: str, max_side: int) -> Image.Image:
+def _open(source: Any, label: str, max_side: int | None) -> Image.Image:
     if isinstance(source, (bytes, bytearray, memoryview)):
         if len(source) == 0:
             raise SketchError(f"{label}: the file is empty.")
@@ -188,10 +194,12 @@ def _open(source: Any, label: str, max_side: int) -> Image.Image:
         raise SketchError(f"{label}: expected a path, bytes, a PIL image or an array, got {type(source).__name__}.")
     try:
         pil = Image.open(stream)
-        if pil.format == "JPEG":
+        if pil.format == "JPEG" and max_side:
             pil.draft("RGB", (max_side, max_side))  # decode big JPEGs at 1/2, 1/4 or 1/8 scale
         pil.load()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+    except UnidentifiedImageError:
+        raise SketchError(f"{label}: not an image file ({SUPPORTED_FORMATS} expected).") from None
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
         raise SketchError(f"{label}: cannot read it as an image ({SUPPORTED_FORMATS} expected): {error}") from error
     return pil
 
