@@ -28,7 +28,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="edges2shoes", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="edges2shoes",
+        description="pix2pix for shoes: train, evaluate, and turn edge maps or hand-drawn sketches into shoe photos.",
+    )
     parser.add_argument("--version", action="version", version=f"edges2shoes {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module_name, help_text) in COMMANDS.items():
