@@ -3,7 +3,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-# torch and torchvision are installed first, pinned, so pip never picks a multi-GB build by surprise.
+# torch and torchvision are installed first, pinned to the releases CI tests. On Linux the default
+# PyPI wheels carry CUDA (several GB); override TORCH_SPEC to pick a CPU-only build or another version.
 TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 DEMO_OUT ?= runs/demo
 

@@ -161,6 +161,12 @@ class TrainConfig:
                 f"image_size {self.image_size} does not fit a U-Net with {self.resolved_levels()} levels "
                 "(it must be a multiple of 2**levels, with levels >= 2); use a power of two such as 256"
             )
+        elif self.levels is None and self.resolved_levels() < 5:
+            # Sizes like 100 halve only twice: the derived U-Net would be a shallow toy, not pix2pix.
+            problems.append(
+                f"image_size {self.image_size} halves evenly only {self.resolved_levels()} times, which would give a "
+                "U-Net too shallow for pix2pix; use a power of two from 32 up (64, 128, 256), or set --levels explicitly"
+            )
         for name in ("epochs", "batch_size", "ngf", "ndf", "log_interval"):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -594,6 +600,13 @@ class _Trainer:
         self.epoch_steps = int(extra.get("epoch_steps", 0))
         self.epoch_seconds = float(extra.get("epoch_seconds", 0.0))
         self.epoch_skipped = list(extra.get("epoch_skipped", []))
+        saved_world = int(extra.get("world_size", self.info.world_size))
+        if self.samples_done and saved_world != self.info.world_size:
+            raise ConfigError(
+                f"{self.checkpoint_path}: saved mid-epoch by {saved_world} process(es), resumed with "
+                f"{self.info.world_size}; the data split differs, so resume with the same number of GPUs "
+                "(or from a checkpoint taken at an epoch end)"
+            )
         if self.samples_done > self.sampler.num_samples:
             self.log("note: the dataset shrank since the checkpoint; starting the interrupted epoch over")
             self.samples_done = 0
@@ -809,6 +822,7 @@ class _Trainer:
         sample_images = self._sample_grid_images()
         if not self.info.is_main:
             return
+        self._check_weights_finite()  # before any file of this epoch is written
         if skipped:
             self.log(f"epoch {finished_epoch}: skipped {len(skipped)} unreadable file(s): " + "; ".join(skipped[:5]) + (" ..." if len(skipped) > 5 else ""))
             with open(self.run_dir / "skipped.txt", "a", encoding="utf-8") as handle:
@@ -872,15 +886,18 @@ class _Trainer:
         series = {LOSS_TITLES[k]: [r[k] for r in self.history] for k in LOSS_NAMES}
         plot_curves(series, self.run_dir / "losses.png", title="pix2pix losses per epoch", x=[r["epoch"] for r in self.history])
 
-    def _save_checkpoint(self) -> None:
-        """Write last.pt (rank 0), never with NaN/inf weights: those stop training instead."""
-        if not self.info.is_main:
-            return
+    def _check_weights_finite(self) -> None:
         if not self._weights_finite():
             raise TrainingDiverged(
                 f"the weights became NaN or infinite by step {self.step} (epoch {self.epoch}); training stopped "
                 f"and the last good checkpoint {self.checkpoint_path} is kept. Try --amp off or a lower --lr"
             )
+
+    def _save_checkpoint(self) -> None:
+        """Write last.pt (rank 0), never with NaN/inf weights: those stop training instead."""
+        if not self.info.is_main:
+            return
+        self._check_weights_finite()
         extra = {
             "samples_done": self.samples_done,
             "history": self.history,

@@ -127,7 +127,7 @@ def test_levels_follow_the_image_size(size, levels):
 
 @pytest.mark.parametrize(
     "changes, message",
-    [({"image_size": 100, "levels": 6}, "multiple"), ({"batch_size": 0}, "batch_size"),
+    [({"image_size": 100, "levels": 6}, "multiple"), ({"image_size": 100}, "too shallow"), ({"batch_size": 0}, "batch_size"),
      ({"epochs": 2, "decay_epochs": 3}, "decay_epochs"), ({"lr": 0.0}, "lr")],
 )
 def test_bad_settings_are_refused(changes, message):
@@ -314,6 +314,16 @@ def test_stop_and_resume_equals_never_stopping(straight, dataset, tmp_path, stop
     for a, b in zip(resumed.history, result.history, strict=True):
         for key in ("g_adversarial", "g_l1", "d_real", "d_fake", "images", "steps"):
             assert a[key] == pytest.approx(b[key], rel=1e-9)
+
+
+def test_resume_mid_epoch_refuses_a_different_process_count(dataset, tmp_path):
+    train(tiny(dataset, tmp_path, max_steps=STEPS_PER_EPOCH + 3))
+    state = checkpoints.load_checkpoint(tmp_path / "last.pt")
+    assert state["extra"]["samples_done"] > 0
+    state["extra"]["world_size"] = 2  # as if saved by a T4 x2 run
+    checkpoints.save_checkpoint(tmp_path / "last.pt", state)
+    with pytest.raises(ConfigError, match="same number of GPUs"):
+        train(tiny(dataset, tmp_path, resume=str(tmp_path)))
 
 
 def test_ctrl_c_saves_and_resume_continues_exactly(straight, dataset, tmp_path):
