@@ -283,9 +283,9 @@ def generate_files(
     prepare: bool = True,
     batch_size: int = 8,
 ) -> tuple[list[tuple[Path, Path, Path]], list[str]]:
-    """For each input file write OUT/NAME.png (the photo) and OUT/NAME_side_by_side.png (model input
-    | photo). Files that cannot be used are skipped, not fatal: returns ([(input, photo, pair)],
-    ["file: reason", ...])."""
+    """For each input file write OUT/NAME_shoe.png (the photo) and OUT/NAME_side_by_side.png (model
+    input | photo), never over an input or another output. Files that cannot be used are skipped,
+    not fatal: returns ([(input, photo, pair)], ["file: reason", ...])."""
     out = Path(out_dir)
     prepared: list[Prepared] = []
     failed: list[str] = []
@@ -296,27 +296,34 @@ def generate_files(
             failed.append(str(error))
     photos = model.generate_prepared(prepared, batch_size=batch_size) if prepared else []
     written = []
-    for item, photo, name in zip(prepared, photos, _unique_stems([Path(p.label) for p in prepared])):
-        photo_path = save_image(photo, out / f"{name}.png")
+    inputs = [Path(p) for p in paths]
+    targets = _output_paths([Path(p.label) for p in prepared], out, avoid=inputs)
+    for item, photo, (photo_target, pair_target) in zip(prepared, photos, targets):
+        photo_path = save_image(photo, photo_target)
         pair = image_grid({"Sketch (model input)": [item.preview], "Generated": [photo]}, cell=model.image_size)
-        pair_path = save_image(pair, out / f"{name}_side_by_side.png")
+        pair_path = save_image(pair, pair_target)
         written.append((Path(item.label), photo_path, pair_path))
     return written, failed
 
 
-def _unique_stems(paths: Sequence[Path]) -> list[str]:
-    """Output names: the input's stem, with _2, _3, ... when two inputs share one."""
-    taken: set[str] = set()
-    names = []
-    for path in paths:
+OUTPUT_SUFFIXES = ("_shoe.png", "_side_by_side.png")
+
+
+def _output_paths(inputs: Sequence[Path], out: Path, avoid: Sequence[Path] = ()) -> list[tuple[Path, Path]]:
+    """(photo, side-by-side) paths per input: the input's stem plus OUTPUT_SUFFIXES, numbered _2,
+    _3, ... when a name is already taken by another output or by any input file."""
+    taken = {path.resolve() for path in avoid}
+    result = []
+    for path in inputs:
         stem = path.stem or "sketch"
-        name, count = stem, 1
-        while name in taken:
+        base, count = stem, 1
+        while any((out / f"{base}{suffix}").resolve() in taken for suffix in OUTPUT_SUFFIXES):
             count += 1
-            name = f"{stem}_{count}"
-        taken.add(name)
-        names.append(name)
-    return names
+            base = f"{stem}_{count}"
+        pair = tuple(out / f"{base}{suffix}" for suffix in OUTPUT_SUFFIXES)
+        taken.update(p.resolve() for p in pair)
+        result.append(pair)
+    return result
 
 
 __all__ = ["DEFAULT_MODE", "Prepared", "Sketch2Shoe", "configure_cli", "generate_files", "load_rgb"]

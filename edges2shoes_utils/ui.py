@@ -222,11 +222,19 @@ class SketchToShoeApp:
         self.status.value = f'<span class="e2s-error" style="color:#b00020">{html.escape(message)}</span>'
 
 
-def upload_with_colab(translate: Translator) -> list[Translation]:
-    """Fallback for Colab when widgets don't render: Colab's own upload dialog."""
-    from google.colab import files  # type: ignore[import-not-found]
+def upload_with_colab(translate: Translator, upload: Callable[[], Mapping[str, bytes]] | None = None) -> list[Translation]:
+    """Fallback for Colab when widgets don't render: Colab's own upload dialog. A file that cannot
+    be used is reported in one line and skipped. `upload` replaces the dialog (tests)."""
+    from .errors import Edges2ShoesError
 
+    if upload is None:
+        from google.colab import files  # type: ignore[import-not-found]
+
+        upload = files.upload
     results = []
-    for name, content in files.upload().items():
-        results.append(translate(UploadedFile(name, content)))
+    for name, content in upload().items():
+        try:
+            results.append(translate(UploadedFile(name, bytes(content))))
+        except Edges2ShoesError as error:
+            print(f"Skipped: {error}")
     return results

@@ -316,10 +316,25 @@ def test_generate_files_writes_photos_and_side_by_sides_and_skips_bad_files(tmp_
     assert [w[0] for w in written] == good
     assert len(failed) == 1 and "bad.png" in failed[0]
     photos = {w[1].name for w in written}
-    assert photos == {"shoe.png", "shoe_2.png"}
+    assert photos == {"shoe_shoe.png", "shoe_2_shoe.png"}
     for _, photo, pair in written:
         assert Image.open(photo).size == (64, 64)
         assert Image.open(pair).size[0] > 2 * 64  # two cells side by side
+
+
+def test_generate_files_never_overwrite_inputs_or_each_other(tmp_path):
+    """Writing into the sketches' own folder, with inputs named like outputs, loses nothing."""
+    model = Sketch2Shoe(tiny_generator(), mode="eval")
+    names = ["x.png", "x_side_by_side.png", "x_shoe.png"]
+    for name in names:
+        drawn_sketch().save(tmp_path / name)
+    before = {name: (tmp_path / name).read_bytes() for name in names}
+    written, failed = generate_files(model, [tmp_path / n for n in names], tmp_path)
+    assert not failed
+    outputs = [p for _, photo, pair in written for p in (photo, pair)]
+    assert len(set(outputs)) == len(outputs) == 6
+    assert not {p.name for p in outputs} & set(names)
+    assert {name: (tmp_path / name).read_bytes() for name in names} == before
 
 
 def test_generate_cli_end_to_end(tmp_path, capsys):
@@ -335,8 +350,8 @@ def test_generate_cli_end_to_end(tmp_path, capsys):
     code = main(["generate", str(sketch), *common, "--mode", "eval"])
     printed = capsys.readouterr().out
     assert code == 0
-    assert (out / "my shoe.png").is_file() and (out / "my shoe_side_by_side.png").is_file()
-    assert str(out / "my shoe.png") in printed
+    assert (out / "my shoe_shoe.png").is_file() and (out / "my shoe_side_by_side.png").is_file()
+    assert str(out / "my shoe_shoe.png") in printed
 
     bad = tmp_path / "empty.png"
     bad.write_bytes(b"")

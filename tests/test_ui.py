@@ -19,6 +19,7 @@ from edges2shoes_utils.ui import (
     side_by_side,
     translate_file,
     translator_for,
+    upload_with_colab,
 )
 
 SIZE = 64
@@ -120,3 +121,11 @@ def test_side_by_side_has_three_panels(translate):
     result = translate_file(translate, sample_sketches()[0])
     picture = side_by_side(result, cell=SIZE)
     assert picture.width > 3 * SIZE and picture.height > SIZE
+
+
+def test_colab_dialog_fallback_reports_bad_files_and_keeps_good_ones(translate, sketch_bytes, capsys):
+    name, content = sketch_bytes
+    results = upload_with_colab(translate, upload=lambda: {"junk.jpg": b"not an image", name: content})
+    assert len(results) == 1 and results[0].generated.size == (SIZE, SIZE)
+    printed = capsys.readouterr().out
+    assert "junk.jpg" in printed and "Traceback" not in printed
