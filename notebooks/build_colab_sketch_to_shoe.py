@@ -50,6 +50,8 @@ cells = [
          "for result in upload_with_colab(translate):  # unusable files are reported, not raised\n"
          "    display(side_by_side(result))", tags=["skip-execution"]),
 ]
+for index, cell in enumerate(cells):
+    cell["id"] = f"cell-{index}"  # stable ids: rebuilding gives no diff
 nb = new_notebook(cells=cells, metadata={
     "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
     "language_info": {"name": "python"},
