@@ -28,7 +28,8 @@ front door onto the `edges2shoes_utils` package: every cell calls into it.
 1. *Add Input*: search for **edges2shoes** and attach `balraj98/edges2shoes-dataset` (the notebook finds
    it wherever Kaggle mounts it).
 2. *Settings -> Accelerator*: **GPU T4 x2**. Not the P100: see the note at the end.
-3. *Settings -> Internet*: on (for the install cell).
+3. *Settings -> Internet*: on (for the install cell), and set `REPO_URL` in the install cell to this
+   project's repository (or your fork).
 4. *Run All*. With two GPUs the notebook trains on both (DistributedDataParallel under `torchrun`).
 
 Everything is written to `/kaggle/working/<RUN_NAME>` (`./runs/<RUN_NAME>` elsewhere): per-epoch
