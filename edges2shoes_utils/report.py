@@ -250,7 +250,22 @@ def write_report(
     }
     atomic_write_text(files.metrics_json, json.dumps(document, indent=2, allow_nan=False) + "\n")
     atomic_write_text(files.index, _html(results, files, document))
+    _prune_stale_pictures(pictures, files)
     return files
+
+
+REPORT_PICTURES = ("grid_*.png", "best_*.png", "worst_*.png", "compare.png", "curve_*.png")
+
+
+def _prune_stale_pictures(pictures: Path, files: ReportFiles) -> None:
+    """Remove pictures an earlier report left in this folder (other weights, other epochs), so the
+    folder shows one evaluation. Runs last: an interrupted report keeps the previous pictures."""
+    keep = {Path(p).resolve() for p in (*files.grids.values(), *files.best.values(), *files.worst.values(),
+                                        *files.curves.values(), files.compare) if p is not None}
+    for pattern in REPORT_PICTURES:
+        for stale in pictures.glob(pattern):
+            if stale.resolve() not in keep:
+                stale.unlink(missing_ok=True)
 
 
 def comparison_table_html(results: Sequence[EvalResult]) -> str:

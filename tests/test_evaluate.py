@@ -514,6 +514,12 @@ def test_report_folder_for_several_epochs(tmp_path):
         assert picture.relative_to(files.folder).as_posix() in page
     assert not list(files.folder.rglob("*.tmp"))  # written atomically, nothing left over
 
+    # The same folder reused for one other generator shows that evaluation only.
+    again = write_report(evaluate_many([("retrained", tiny_generator(5))], pairs, fid=False, lpips=False,
+                                       batch_size=4, keep=2, grid_images=3), tmp_path / "report")
+    left = {p.name for p in (again.folder / "pictures").glob("*.png")}
+    assert left == {"grid_retrained.png", "best_retrained.png", "worst_retrained.png"}
+
 
 def test_reference_figures_appear_only_for_the_real_val_set(tmp_path):
     result = evaluate(Constant(0.0), GreyLevels([0.0, 0.5]), fid=False, lpips=False)
