@@ -14,6 +14,10 @@ Three foreign layouts are understood (Isola et al. 2017, arXiv 1611.07004, for t
   each layer must fit the next slot of our `layout="tf"` generator. From a pickled module the layer
   types, the LeakyReLU slope, dropout placement and batch-norm epsilon are read too; a plain state
   dict cannot carry those, so they are options.
+- the TF tutorial's PatchGAN (concat -> conv 64 without bias or norm -> conv, norm 128, 256 ->
+  zero-pad, conv 512 stride 1, norm -> zero-pad, conv 1 with bias), read the same way: layers in
+  registration order, each fitted to the next slot of our `PatchGANDiscriminator` with
+  `first_bias=False` (a zero-pad 1 then an unpadded conv equals our padded conv).
 - our own layout, for files that lack the config we normally store beside the weights.
 
 A layer or tensor that does not fit raises `WeightsError` naming it and the slot it was tried for.
@@ -252,7 +256,8 @@ def infer_our_discriminator_config(state: Mapping[str, torch.Tensor], source: st
         raise WeightsError(f"{source}: looks like our PatchGAN but has no model.conv0.weight") from None
     convs = [k for k in state if k.startswith("model.conv") and k.endswith(".weight")]
     return DiscriminatorConfig(in_channels=first.shape[1], ndf=first.shape[0], n_layers=len(convs) - 1,
-                               norm="batch" if any(k.endswith("running_mean") for k in state) else "instance")
+                               norm="batch" if any(k.endswith("running_mean") for k in state) else "instance",
+                               first_bias="model.conv0.bias" in state)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -262,7 +267,7 @@ def infer_our_discriminator_config(state: Mapping[str, torch.Tensor], source: st
 @dataclass
 class Layer:
     name: str  # foreign module path, e.g. "up_stack.2.bn"
-    kind: str  # conv | deconv | conv? (a state dict does not say which) | norm | leaky | act | dropout
+    kind: str  # conv | deconv | conv? (a state dict does not say which) | norm | leaky | act | dropout | pad
     tensors: dict[str, torch.Tensor]
     module: Any = None  # the real torch.nn layer when read from a pickle (for its settings)
 
@@ -296,9 +301,10 @@ def layers_from_state_dict(state: Mapping[str, torch.Tensor], source: str) -> li
 _PARAMLESS_OK = (nn.ReLU, nn.Tanh, nn.Identity)
 
 
-def layers_from_module(root: Any, source: str) -> list[Layer]:
+def layers_from_module(root: Any, source: str, network: str = "pix2pix U-Net") -> list[Layer]:
     """Walk a pickled module tree (real torch.nn layers inside notebook placeholders) in
-    registration order and list its leaf layers."""
+    registration order and list its leaf layers. Zero-padding layers are listed only for
+    `network="PatchGAN"` (the TF tutorial's discriminator has them; its U-Net does not)."""
     layers: list[Layer] = []
 
     def tensors_of(obj: Any) -> dict[str, torch.Tensor]:
@@ -315,7 +321,7 @@ def layers_from_module(root: Any, source: str) -> list[Layer]:
         label = path or "(root)"
         if children and own:
             raise WeightsError(f"{source}: module '{label}' ({class_name(obj)}) holds its own tensors "
-                               f"('{path + '.' if path else ''}{next(iter(own))}'), which a pix2pix U-Net layer does not")
+                               f"('{path + '.' if path else ''}{next(iter(own))}'), which a {network} layer does not")
         if children:
             for name, child in children.items():
                 if child is not None:
@@ -329,6 +335,8 @@ def layers_from_module(root: Any, source: str) -> list[Layer]:
             layers.append(Layer(path, "norm", own, obj))
         elif isinstance(obj, nn.LeakyReLU):
             layers.append(Layer(path, "leaky", own, obj))
+        elif isinstance(obj, nn.ZeroPad2d) and network == "PatchGAN" and not own:
+            layers.append(Layer(path, "pad", own, obj))
         elif type(obj) is nn.Dropout:
             layers.append(Layer(path, "dropout", own, obj))
         elif isinstance(obj, _PARAMLESS_OK) and not own:
@@ -336,7 +344,7 @@ def layers_from_module(root: Any, source: str) -> list[Layer]:
         elif isinstance(obj, NotebookObject) and not own:
             return  # a notebook helper without tensors or children (e.g. an empty container)
         else:
-            raise WeightsError(f"{source}: layer '{label}' ({class_name(obj)}) has no place in a pix2pix U-Net")
+            raise WeightsError(f"{source}: layer '{label}' ({class_name(obj)}) has no place in a {network}")
 
     visit(root, "")
     return layers
@@ -529,6 +537,149 @@ def tf_generator(
                 half = weight.shape[0] // 2
                 mapped[key] = (foreign, torch.cat([weight[half:], weight[:half]], dim=0))
         notes.append("skip connections read as concatenated [skip, upsampled] (skip_first)")
+    if folded:
+        notes.append("convolution biases before batch norms folded into the norms' running means (exact)")
+    kind = "pickled notebook module" if from_module else "state dict"
+    return Converted(config, fit_state(target, mapped, source, name), f"{name} ({kind})", notes, bn_eps)
+
+
+# --------------------------------------------------------------------------------------------------
+# The TF-tutorial PatchGAN.
+
+
+def _uniform_slope(slopes: list[tuple[Layer, float]], leaky_slope: float | None, source: str, notes: list[str]) -> float:
+    """The one LeakyReLU slope of a network: read from its layers if it has any, else the option,
+    else the Keras default the TF tutorial uses."""
+    if slopes:
+        first = slopes[0][1]
+        for layer, slope in slopes:
+            if round(slope, 6) != round(first, 6):
+                raise WeightsError(f"{source}: layer '{layer.name}' has LeakyReLU slope {slope}, others {first}; "
+                                   "our networks use one slope")
+        if leaky_slope is not None and leaky_slope != first:
+            notes.append(f"LeakyReLU slope {leaky_slope} as asked, though the file's layers use {first}")
+            return leaky_slope
+        notes.append(f"LeakyReLU slope {first} read from the file")
+        return first
+    if leaky_slope is not None:
+        return leaky_slope
+    notes.append(f"LeakyReLU slope not stored in the file: assumed {KERAS_LEAKY_SLOPE} (Keras default, as in the "
+                 "TF tutorial); pass leaky_slope=... if the notebook used another")
+    return KERAS_LEAKY_SLOPE
+
+
+def _check_patch_conv(conv: Layer, pad: Layer | None, stride: int, source: str) -> None:
+    """A pickled conv must be k4 with the given stride and an overall zero padding of 1 on every
+    side, from its own padding, a ZeroPad2d registered just before it, or both."""
+    module = conv.module
+    if module is None:
+        return
+    wanted = {"kernel_size": (4, 4), "stride": (stride, stride), "dilation": (1, 1), "groups": 1}
+    for attr, value in wanted.items():
+        if getattr(module, attr, value) != value:
+            raise WeightsError(f"{source}: layer '{conv.name}' has {attr}={getattr(module, attr)}; the TF-tutorial "
+                               f"PatchGAN needs {attr}={value} there")
+    if getattr(module, "padding_mode", "zeros") != "zeros" or isinstance(module.padding, str):
+        raise WeightsError(f"{source}: layer '{conv.name}' pads with {module.padding_mode!r}/{module.padding!r}; "
+                           "the PatchGAN needs zero padding of 1")
+    ph, pw = module.padding
+    left, right, top, bottom = pad.module.padding if pad is not None else (0, 0, 0, 0)
+    total = (pw + left, pw + right, ph + top, ph + bottom)
+    if total != (1, 1, 1, 1):
+        where = f"'{pad.name}' and '{conv.name}'" if pad is not None else f"'{conv.name}'"
+        raise WeightsError(f"{source}: layers {where} pad by (left, right, top, bottom)={total}; the PatchGAN needs 1 on every side")
+
+
+def tf_discriminator(layers: list[Layer], source: str, *, from_module: bool, leaky_slope: float | None = None) -> Converted:
+    """Fit a layer sequence onto our `PatchGANDiscriminator`: a first conv without norm (its bias,
+    absent in the tutorial, is kept if present), convs each followed by a batch norm, and a last
+    conv (the logits) without norm. The number of normed convs gives n_layers (3 in the tutorial)."""
+    name = "TF-tutorial PatchGAN"
+    notes: list[str] = []
+    blocks: list[dict[str, Any]] = []
+    slopes: list[tuple[Layer, float]] = []
+    pending_pad: Layer | None = None
+
+    def misfit(layer: Layer, why: str) -> WeightsError:
+        first = next(iter(layer.tensors), None)
+        what = f"tensor '{layer.tensor_name(first)}'" if first else f"layer '{layer.name}'"
+        return WeightsError(f"{source}: {what} does not fit the {name} layout ({why})")
+
+    for layer in layers:
+        if layer.kind in ("conv", "conv?"):
+            blocks.append({"conv": layer, "norm": None, "pad": pending_pad})
+            pending_pad = None
+        elif layer.kind == "pad":
+            if pending_pad is not None:
+                raise misfit(layer, "two zero-paddings in a row")
+            pending_pad = layer
+        elif layer.kind == "leaky":
+            slopes.append((layer, float(layer.module.negative_slope)))
+        elif layer.kind == "norm" and blocks and blocks[-1]["norm"] is None and pending_pad is None:
+            blocks[-1]["norm"] = layer
+        elif layer.kind == "act" and isinstance(layer.module, nn.Identity):
+            continue
+        elif layer.kind == "norm":
+            raise misfit(layer, "a batch norm with no convolution of its own before it")
+        else:
+            raise misfit(layer, f"a PatchGAN has no {type(layer.module).__name__ if layer.module is not None else layer.kind} layer")
+    if pending_pad is not None:
+        raise misfit(pending_pad, "a zero-padding after the last convolution")
+    if len(blocks) < 3:
+        raise WeightsError(f"{source}: found {len(blocks)} convolution(s); the {name} needs at least 3")
+    n_layers = len(blocks) - 2
+    for position, block in enumerate(blocks):
+        _check_patch_conv(block["conv"], block["pad"], 2 if position < n_layers else 1, source)
+    slope = _uniform_slope(slopes, leaky_slope, source, notes)
+
+    eps_values = {float(b["norm"].module.eps) for b in blocks if b["norm"] is not None and b["norm"].module is not None}
+    bn_eps = None
+    if len(eps_values) > 1:
+        raise WeightsError(f"{source}: batch norms with different epsilons {sorted(eps_values)}; our PatchGAN uses one")
+    if eps_values and abs(next(iter(eps_values)) - DEFAULT_BN_EPS) > 1e-12:
+        bn_eps = next(iter(eps_values))
+        notes.append(f"batch-norm epsilon {bn_eps} read from the file (set on the loaded model)")
+
+    first = blocks[0]["conv"].tensors.get("weight")
+    if first is None:
+        raise WeightsError(f"{source}: found no weight for the first convolution '{blocks[0]['conv'].name}'")
+    first_bias = "bias" in blocks[0]["conv"].tensors
+    config = DiscriminatorConfig(in_channels=first.shape[1], ndf=first.shape[0], n_layers=n_layers, norm="batch",
+                                 first_bias=first_bias, leaky_slope=slope)
+    target = skeleton(PatchGANDiscriminator, config)
+
+    mapped: dict[str, tuple[str, torch.Tensor]] = {}
+    folded = False
+    for position, block in enumerate(blocks):
+        ours = "model.conv0" if position == 0 else "model.head" if position == len(blocks) - 1 else f"model.conv{position}"
+        conv, norm = block["conv"], block["norm"]
+        wants_norm = 0 < position < len(blocks) - 1
+        if norm is not None and not wants_norm:
+            raise misfit(norm, f"{ours} has no batch norm after it")
+        if norm is None and wants_norm:
+            raise WeightsError(f"{source}: tensor '{conv.tensor_name('weight')}' does not fit the {name} layout "
+                               f"({ours} needs a batch norm after its convolution, the file has none)")
+        for tname, tensor in conv.tensors.items():
+            if tname == "weight" or (tname == "bias" and not wants_norm):
+                mapped[f"{ours}.{tname}"] = (conv.tensor_name(tname), tensor)
+            elif tname == "bias":
+                folded = True  # exact: a per-channel shift before batch norm only moves its mean
+            else:
+                raise WeightsError(f"{source}: tensor '{conv.tensor_name(tname)}' does not fit the {name} layout")
+        if ours == "model.head" and "bias" not in conv.tensors:
+            mapped["model.head.bias"] = (conv.tensor_name("bias"), torch.zeros(1))
+            notes.append("the last convolution has no bias: used zero")
+        if norm is not None:
+            for tname, tensor in norm.tensors.items():
+                if tname not in _NORM_TENSORS:
+                    raise WeightsError(f"{source}: tensor '{norm.tensor_name(tname)}' does not fit the {name} layout")
+                if tname == "running_mean" and "bias" in conv.tensors:
+                    bias = conv.tensors["bias"]
+                    if bias.shape != tensor.shape:
+                        raise WeightsError(f"{source}: tensor '{conv.tensor_name('bias')}' has shape {tuple(bias.shape)}, "
+                                           f"but its batch norm has {tuple(tensor.shape)}")
+                    tensor = tensor - bias.detach().to(tensor.dtype)
+                mapped[f"{ours.replace('conv', 'norm')}.{tname}"] = (norm.tensor_name(tname), tensor)
     if folded:
         notes.append("convolution biases before batch norms folded into the norms' running means (exact)")
     kind = "pickled notebook module" if from_module else "state dict"

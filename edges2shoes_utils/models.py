@@ -50,6 +50,8 @@ class DiscriminatorConfig:
     ndf: int = 64
     n_layers: int = 3  # 3 gives the 70x70 PatchGAN
     norm: Norm = "batch"
+    first_bias: bool = True  # the TF tutorial's first conv has no bias (no "conv0.bias" key then)
+    leaky_slope: float = 0.2  # the TF tutorial uses the Keras default 0.3
 
 
 # --------------------------------------------------------------------------------------------------
@@ -247,8 +249,8 @@ class PatchGANDiscriminator(nn.Module):
         bias = config.norm != "batch"
         ndf, n = config.ndf, config.n_layers
         layers: dict[str, nn.Module] = {
-            "conv0": nn.Conv2d(config.in_channels, ndf, 4, 2, 1),
-            "act0": nn.LeakyReLU(0.2, inplace=True),
+            "conv0": nn.Conv2d(config.in_channels, ndf, 4, 2, 1, bias=config.first_bias),
+            "act0": nn.LeakyReLU(config.leaky_slope, inplace=True),
         }
         channels = ndf
         for i in range(1, n + 1):
@@ -256,7 +258,7 @@ class PatchGANDiscriminator(nn.Module):
             stride = 2 if i < n else 1  # the last hidden layer keeps the resolution
             layers[f"conv{i}"] = nn.Conv2d(channels, out, 4, stride, 1, bias=bias)
             layers[f"norm{i}"] = make_norm(config.norm, out)
-            layers[f"act{i}"] = nn.LeakyReLU(0.2, inplace=True)
+            layers[f"act{i}"] = nn.LeakyReLU(config.leaky_slope, inplace=True)
             channels = out
         layers["head"] = nn.Conv2d(channels, 1, 4, 1, 1)
         self.model = nn.Sequential(_ordered(layers))

@@ -11,7 +11,8 @@ from weights. Two public sets exist for edges2shoes:
 `load_generator(source)` reads our exports, epoch files and training checkpoints, the official
 implementation's state dicts, and TF-tutorial U-Nets (a state dict with any names, or a whole
 notebook module pickled with `torch.save(model)`) without ever running code from the file
-(`safe_unpickle`); the layout mapping lives in `foreign_layouts`.
+(`safe_unpickle`); the layout mapping lives in `foreign_layouts`. `load_discriminator` reads ours,
+the official PatchGAN and the TF tutorial's (a state dict with any names, or a pickled module).
 
 Cache folder: `$EDGES2SHOES_WEIGHTS` if set; otherwise `weights/` of the repository checkout this
 package runs from, or, for an installed package, `~/.cache/edges2shoes/weights`
@@ -60,6 +61,7 @@ from .foreign_layouts import (
     official_generator,
     strip_wrappers,
     skeleton,
+    tf_discriminator,
     tf_generator,
 )
 from .models import DiscriminatorConfig, GeneratorConfig, PatchGANDiscriminator, UNetGenerator, count_parameters
@@ -484,46 +486,63 @@ def load_generator(
 def read_discriminator(
     source: str | os.PathLike,
     *,
+    leaky_slope: float | None = None,
     cache_dir: str | os.PathLike | None = None,
     downloader: Downloader | None = None,
     epoch: int = 9,
 ) -> LoadedWeights:
-    """`load_discriminator`, also saying which layout was found."""
+    """`load_discriminator`, also saying which layout was found and what was assumed."""
     path = _fetch(source, "discriminator", cache_dir=cache_dir, downloader=downloader, epoch=epoch, url=None, progress=True)
     payload, saved_config, container = find_network(read_object(path), "discriminator", path)
-    if is_module_like(payload):
-        payload = _module_state(payload)
-    state, notes = strip_wrappers(payload)
+    module = payload if is_module_like(payload) else None
+    state, notes = strip_wrappers(_module_state(payload) if module is not None else payload)
     if is_our_discriminator(state):
         if saved_config:
             config = DiscriminatorConfig(**_known_fields(saved_config, DiscriminatorConfig, notes))
         else:
             config = infer_our_discriminator_config(state, str(path))
             notes.append("no config in the file: settings inferred from the tensor shapes")
+        if leaky_slope is not None:
+            config = dataclasses.replace(config, leaky_slope=leaky_slope)
         target = skeleton(PatchGANDiscriminator, config)
         converted = Converted(config, fit_state(target, {k: (k, v) for k, v in state.items()}, str(path), "edges2shoes PatchGAN"), "edges2shoes PatchGAN", notes)
-    elif is_official_discriminator(state):
+    elif is_official_discriminator(state) and _first_conv_has_bias(state):
         converted = official_discriminator(state, str(path))
         converted.notes[:0] = notes
     else:
-        raise WeightsError(
-            f"{path}: tensor '{next(iter(state))}' does not fit our PatchGAN or the official one; other "
-            "discriminator layouts (such as the TF tutorial's) are not supported: train a fresh discriminator"
-        )
+        layers = layers_from_module(module, str(path), "PatchGAN") if module is not None else layers_from_state_dict(state, str(path))
+        converted = tf_discriminator(layers, str(path), from_module=module is not None, leaky_slope=leaky_slope)
+        converted.notes[:0] = notes
     discriminator = build(PatchGANDiscriminator, converted.config, converted.state_dict)
+    if converted.bn_eps is not None:
+        for layer in discriminator.modules():
+            if isinstance(layer, nn.BatchNorm2d):
+                layer.eps = converted.bn_eps
     return LoadedWeights(path, converted.layout_name, container, discriminator.eval(), converted.notes)
+
+
+def _first_conv_has_bias(state: Mapping[str, torch.Tensor]) -> bool:
+    """The official PatchGAN's first conv has a bias; a TF-tutorial port in one `nn.Sequential`
+    (same `model.N` keys) has none, and goes to the TF mapping instead."""
+    first = min(int(key.split(".")[1]) for key in state)
+    return f"model.{first}.bias" in state
 
 
 def load_discriminator(
     path_or_source: str | os.PathLike,
     *,
     device: str | torch.device = "cpu",
+    leaky_slope: float | None = None,
     cache_dir: str | os.PathLike | None = None,
     downloader: Downloader | None = None,
     epoch: int = 9,
 ) -> PatchGANDiscriminator:
-    """A PatchGANDiscriminator (eval mode) from our files or the official implementation's state dict."""
-    return read_discriminator(path_or_source, cache_dir=cache_dir, downloader=downloader, epoch=epoch).model.to(device)
+    """A PatchGANDiscriminator (eval mode, on `device`) from our files, the official implementation's
+    state dict, or the TF tutorial's discriminator (a state dict with any names or a pickled notebook
+    module). `leaky_slope`: for TF-tutorial state dicts, which cannot carry it (default 0.3, the Keras
+    default); a pickled module's own slope is used unless this is given."""
+    return read_discriminator(path_or_source, leaky_slope=leaky_slope, cache_dir=cache_dir, downloader=downloader,
+                              epoch=epoch).model.to(device)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -609,7 +628,7 @@ def _add_fetch_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_layout_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--leaky-slope", type=float, help="TF-layout state dicts: encoder LeakyReLU slope (default 0.3)")
+    parser.add_argument("--leaky-slope", type=float, help="TF-layout state dicts: LeakyReLU slope (default 0.3; also for --discriminator)")
     parser.add_argument("--no-dropout", dest="dropout", action="store_const", const=False, default=None,
                         help="build the generator without dropout (state dicts cannot say)")
     parser.add_argument("--norm", choices=["batch", "instance", "none"], help="official layout without norm tensors")
@@ -657,7 +676,7 @@ def _print_notes(loaded: LoadedWeights) -> None:
 
 def _run_info(args: argparse.Namespace) -> int:
     if args.discriminator:
-        loaded = read_discriminator(args.source, cache_dir=args.cache_dir, epoch=args.epoch)
+        loaded = read_discriminator(args.source, leaky_slope=args.leaky_slope, cache_dir=args.cache_dir, epoch=args.epoch)
     else:
         loaded = read_generator(args.source, **_layout_kwargs(args))
     print(f"file:       {loaded.path}")

@@ -20,7 +20,7 @@ from torch import nn
 from edges2shoes_utils import checkpoints, cli
 from edges2shoes_utils.errors import WeightsError
 from edges2shoes_utils.models import GeneratorConfig, PatchGANDiscriminator, UNetGenerator, count_parameters
-from edges2shoes_utils.weights import load_discriminator, load_generator, read_generator
+from edges2shoes_utils.weights import load_discriminator, load_generator, read_discriminator, read_generator
 
 REFERENCE = Path("/work/shared/reference/pix2pix_official_state_dict_keys.json")
 if not REFERENCE.is_file():
@@ -498,3 +498,111 @@ def test_cli_reports_bad_input_without_traceback(tmp_path, capsys):
     assert cli.main(["weights", "info", str(tmp_path / "missing.pt")]) == 2
     err = capsys.readouterr().err
     assert "missing.pt" in err and "Traceback" not in err
+
+
+# --------------------------------------------------------------------------------------------------
+# The TF tutorial's discriminator, as a PyTorch port with its own names.
+
+
+class TFDownD(nn.Module):
+    def __init__(self, cin, cout, batchnorm=True, slope=0.3, eps=1e-5):
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, 4, 2, 1, bias=False)
+        self.bn = nn.BatchNorm2d(cout, eps=eps) if batchnorm else None
+        self.lrelu = nn.LeakyReLU(slope)
+
+    def forward(self, x):
+        x = self.conv(x)
+        return self.lrelu(self.bn(x) if self.bn is not None else x)
+
+
+class TFDiscriminator(nn.Module):
+    def __init__(self, ndf=8, slope=0.3, eps=1e-5, stride4=1):
+        super().__init__()
+        self.down1 = TFDownD(6, ndf, batchnorm=False, slope=slope, eps=eps)
+        self.down2 = TFDownD(ndf, ndf * 2, slope=slope, eps=eps)
+        self.down3 = TFDownD(ndf * 2, ndf * 4, slope=slope, eps=eps)
+        self.zero_pad1 = nn.ZeroPad2d(1)
+        self.conv = nn.Conv2d(ndf * 4, ndf * 8, 4, stride4, bias=False)
+        self.batchnorm1 = nn.BatchNorm2d(ndf * 8, eps=eps)
+        self.leaky_relu = nn.LeakyReLU(slope)
+        self.zero_pad2 = nn.ZeroPad2d(1)
+        self.last = nn.Conv2d(ndf * 8, 1, 4, 1)
+
+    def forward(self, inp, tar):
+        x = self.down3(self.down2(self.down1(torch.cat([inp, tar], 1))))
+        x = self.leaky_relu(self.batchnorm1(self.conv(self.zero_pad1(x))))
+        return self.last(self.zero_pad2(x))
+
+
+def assert_same_logits(ours: nn.Module, theirs: nn.Module, size: int = 64, seed: int = 2) -> None:
+    g = torch.Generator().manual_seed(seed)
+    edges, photo = torch.randn(2, 3, size, size, generator=g), torch.randn(2, 3, size, size, generator=g)
+    ours.eval(), theirs.eval()
+    with torch.no_grad():
+        mine, reference = ours(edges.clone(), photo.clone()), theirs(edges.clone(), photo.clone())
+    assert mine.shape == reference.shape == (2, 1, size // 8 - 2, size // 8 - 2)
+    difference = (mine - reference).abs().max().item()
+    assert difference < 1e-5, difference
+
+
+def save_pickled_discriminator(model: nn.Module, path: Path, legacy: bool = False) -> Path:
+    with notebook_main(TFDiscriminator, TFDownD), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.save(model, path, _use_new_zipfile_serialization=not legacy)
+    return path
+
+
+@pytest.mark.parametrize("slope", [0.3, 0.2])
+def test_tf_discriminator_state_dict_loads_with_documented_slope(tmp_path, slope):
+    port = randomise(TFDiscriminator(slope=slope), seed=21)
+    torch.save(port.state_dict(), tmp_path / "discriminator_9.pt")
+    loaded = read_discriminator(tmp_path / "discriminator_9.pt", leaky_slope=None if slope == 0.3 else slope)
+    config = loaded.model.config
+    assert (config.ndf, config.n_layers, config.first_bias, config.leaky_slope) == (8, 3, False, slope)
+    assert "TF-tutorial PatchGAN" in loaded.layout
+    assert "model.conv0.bias" not in loaded.model.state_dict()
+    assert_same_logits(loaded.model, port)
+    if slope != 0.3:  # the option is real: a state dict cannot carry the slope, 0.3 is assumed
+        with pytest.raises(AssertionError):
+            assert_same_logits(load_discriminator(tmp_path / "discriminator_9.pt"), port)
+
+
+@pytest.mark.parametrize("legacy", [False, True], ids=["zip", "legacy"])
+def test_tf_discriminator_pickled_module_loads_with_its_slope(tmp_path, legacy):
+    port = randomise(TFDiscriminator(slope=0.15, eps=1e-3), seed=22)
+    path = save_pickled_discriminator(port, tmp_path / "discriminator_9.pt", legacy=legacy)
+    assert "TFDiscriminator" not in vars(sys.modules["__main__"])
+    loaded = read_discriminator(path)
+    assert loaded.container == "pickled module" and loaded.model.config.leaky_slope == 0.15
+    assert all(m.eps == 1e-3 for m in loaded.model.modules() if isinstance(m, nn.BatchNorm2d))
+    assert_same_logits(loaded.model, port)
+
+
+def test_tf_discriminator_in_one_sequential_is_not_taken_for_the_official_one(tmp_path):
+    port = randomise(TFDiscriminator(), seed=23)
+    sequential = nn.Sequential(*[m for m in port.modules() if not isinstance(m, (TFDiscriminator, TFDownD))])
+    torch.save({"model." + k: v for k, v in sequential.state_dict().items()}, tmp_path / "d.pt")
+    assert_same_logits(load_discriminator(tmp_path / "d.pt"), port)
+
+
+def test_tf_discriminator_state_dict_with_a_wrong_shape_names_the_tensor(tmp_path):
+    state = TFDiscriminator().state_dict()
+    state["batchnorm1.weight"] = torch.ones(5)
+    torch.save(state, tmp_path / "d.pt")
+    with pytest.raises(WeightsError, match=r"'batchnorm1\.weight' has shape \(5,\)"):
+        load_discriminator(tmp_path / "d.pt")
+
+
+def test_tf_discriminator_missing_a_norm_names_the_conv(tmp_path):
+    port = TFDiscriminator()
+    port.down2.bn = None
+    path = save_pickled_discriminator(port, tmp_path / "d.pt")
+    with pytest.raises(WeightsError, match=r"'down2\.conv\.weight'.*needs a batch norm"):
+        load_discriminator(path)
+
+
+def test_tf_discriminator_with_another_geometry_is_refused(tmp_path):
+    path = save_pickled_discriminator(TFDiscriminator(stride4=2), tmp_path / "d.pt")
+    with pytest.raises(WeightsError, match=r"layer 'conv' has stride=\(2, 2\)"):
+        load_discriminator(path)
