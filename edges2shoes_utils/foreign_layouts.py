@@ -41,6 +41,21 @@ DEFAULT_BN_EPS = 1e-5  # nn.BatchNorm2d default
 _NORM_TENSORS = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
 
 
+def _map_norm(mapped: dict, prefix: str, norm, conv, source, name: str) -> None:
+    """Map a batch norm's tensors to `prefix.*`, folding the bias of the convolution before it into
+    the running mean (exact: a per-channel shift before batch norm only moves its mean)."""
+    for tname, tensor in norm.tensors.items():
+        if tname not in _NORM_TENSORS:
+            raise WeightsError(f"{source}: tensor '{norm.tensor_name(tname)}' does not fit the {name} layout")
+        if tname == "running_mean" and "bias" in conv.tensors:
+            bias = conv.tensors["bias"]
+            if bias.shape != tensor.shape:
+                raise WeightsError(f"{source}: tensor '{conv.tensor_name('bias')}' has shape {tuple(bias.shape)}, "
+                                   f"but its batch norm has {tuple(tensor.shape)}")
+            tensor = tensor - bias.detach().to(tensor.dtype)
+        mapped[f"{prefix}.{tname}"] = (norm.tensor_name(tname), tensor)
+
+
 @dataclass
 class Converted:
     """Weights in our key layout, the config that fits them, and what was assumed on the way."""
@@ -516,16 +531,7 @@ def tf_generator(
             raise WeightsError(f"{source}: tensor '{conv.tensor_name('weight')}' does not fit the {name} layout "
                                f"({side}[{level}] needs a batch norm after its convolution, the file has none)")
         if norm is not None:
-            for tname, tensor in norm.tensors.items():
-                if tname not in _NORM_TENSORS:
-                    raise WeightsError(f"{source}: tensor '{norm.tensor_name(tname)}' does not fit the {name} layout")
-                if tname == "running_mean" and "bias" in conv.tensors:
-                    bias = conv.tensors["bias"]
-                    if bias.shape != tensor.shape:
-                        raise WeightsError(f"{source}: tensor '{conv.tensor_name('bias')}' has shape {tuple(bias.shape)}, "
-                                           f"but its batch norm has {tuple(tensor.shape)}")
-                    tensor = tensor - bias.detach().to(tensor.dtype)
-                mapped[f"{side}.{level}.norm.{tname}"] = (norm.tensor_name(tname), tensor)
+            _map_norm(mapped, f"{side}.{level}.norm", norm, conv, source, name)
     if len(decoder) < levels:
         raise WeightsError(f"{source}: no tensor in the file fits decoder[{levels - 1 - len(decoder)}] of the {name} layout "
                            f"({levels} down-sampling layers but {len(decoder)} up-sampling ones)")
@@ -670,16 +676,7 @@ def tf_discriminator(layers: list[Layer], source: str, *, from_module: bool, lea
             mapped["model.head.bias"] = (conv.tensor_name("bias"), torch.zeros(1))
             notes.append("the last convolution has no bias: used zero")
         if norm is not None:
-            for tname, tensor in norm.tensors.items():
-                if tname not in _NORM_TENSORS:
-                    raise WeightsError(f"{source}: tensor '{norm.tensor_name(tname)}' does not fit the {name} layout")
-                if tname == "running_mean" and "bias" in conv.tensors:
-                    bias = conv.tensors["bias"]
-                    if bias.shape != tensor.shape:
-                        raise WeightsError(f"{source}: tensor '{conv.tensor_name('bias')}' has shape {tuple(bias.shape)}, "
-                                           f"but its batch norm has {tuple(tensor.shape)}")
-                    tensor = tensor - bias.detach().to(tensor.dtype)
-                mapped[f"{ours.replace('conv', 'norm')}.{tname}"] = (norm.tensor_name(tname), tensor)
+            _map_norm(mapped, ours.replace("conv", "norm"), norm, conv, source, name)
     if folded:
         notes.append("convolution biases before batch norms folded into the norms' running means (exact)")
     kind = "pickled notebook module" if from_module else "state dict"
