@@ -22,7 +22,7 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb", encoding: str | None 
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
-        os.chmod(tmp_name, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
+        os.chmod(tmp_name, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual permissions
         with os.fdopen(fd, mode, encoding=encoding if "b" not in mode else None) as handle:
             yield handle
             handle.flush()
@@ -47,10 +47,14 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
         handle.write(text)
 
 
-def _umask() -> int:
+def _read_umask() -> int:
+    """The process umask (only readable by setting it): read once, at import, before any threads."""
     current = os.umask(0)
     os.umask(current)
     return current
+
+
+_UMASK = _read_umask()
 
 
 def _fsync_directory(folder: Path) -> None:

@@ -41,6 +41,19 @@ DEFAULT_BN_EPS = 1e-5  # nn.BatchNorm2d default
 _NORM_TENSORS = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
 
 
+def _batch_norm_eps(blocks: list, source, network: str, notes: list[str]) -> float | None:
+    """The one batch-norm epsilon of a pickled network, when it is not PyTorch's default (Keras
+    ports use 1e-3); None for the default or a state dict, which cannot carry it."""
+    values = {float(b["norm"].module.eps) for b in blocks if b["norm"] is not None and b["norm"].module is not None}
+    if len(values) > 1:
+        raise WeightsError(f"{source}: batch norms with different epsilons {sorted(values)}; our {network} uses one")
+    if not values or abs(next(iter(values)) - DEFAULT_BN_EPS) <= 1e-12:
+        return None
+    eps = next(iter(values))
+    notes.append(f"batch-norm epsilon {eps} read from the file (set on the loaded model; exports cannot carry it)")
+    return eps
+
+
 def _map_norm(mapped: dict, prefix: str, norm, conv, source, name: str) -> None:
     """Map a batch norm's tensors to `prefix.*`, folding the bias of the convolution before it into
     the running mean (exact: a per-channel shift before batch norm only moves its mean)."""
@@ -482,13 +495,7 @@ def tf_generator(
     elif dropout is None:
         dropout = True
         notes.append("dropout is not stored in a state dict: assumed on (as in the TF tutorial)")
-    eps_values = {float(b["norm"].module.eps) for b in blocks if b["norm"] is not None and b["norm"].module is not None}
-    bn_eps = None
-    if len(eps_values) > 1:
-        raise WeightsError(f"{source}: batch norms with different epsilons {sorted(eps_values)}; our U-Net uses one")
-    if eps_values and abs(next(iter(eps_values)) - DEFAULT_BN_EPS) > 1e-12:
-        bn_eps = next(iter(eps_values))
-        notes.append(f"batch-norm epsilon {bn_eps} read from the file (set on the loaded model; exports cannot carry it)")
+    bn_eps = _batch_norm_eps(blocks, source, "U-Net", notes)
 
     first = encoder[0]["conv"].tensors.get("weight")
     last = decoder[-1]["conv"].tensors.get("weight") if decoder else None
@@ -638,13 +645,7 @@ def tf_discriminator(layers: list[Layer], source: str, *, from_module: bool, lea
         _check_patch_conv(block["conv"], block["pad"], 2 if position < n_layers else 1, source)
     slope = _uniform_slope(slopes, leaky_slope, source, notes)
 
-    eps_values = {float(b["norm"].module.eps) for b in blocks if b["norm"] is not None and b["norm"].module is not None}
-    bn_eps = None
-    if len(eps_values) > 1:
-        raise WeightsError(f"{source}: batch norms with different epsilons {sorted(eps_values)}; our PatchGAN uses one")
-    if eps_values and abs(next(iter(eps_values)) - DEFAULT_BN_EPS) > 1e-12:
-        bn_eps = next(iter(eps_values))
-        notes.append(f"batch-norm epsilon {bn_eps} read from the file (set on the loaded model)")
+    bn_eps = _batch_norm_eps(blocks, source, "PatchGAN", notes)
 
     first = blocks[0]["conv"].tensors.get("weight")
     if first is None:

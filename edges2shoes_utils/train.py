@@ -834,7 +834,7 @@ class _Trainer:
             save_image(image_grid(sample_images, cell=min(256, config.image_size * 2)), self.run_dir / "samples" / f"epoch_{finished_epoch}.png")
         if config.save_epoch_weights:
             checkpoints.save_epoch_weights(self.run_dir, finished_epoch, self.generator, self.discriminator)
-        self._save_checkpoint()
+        self._save_checkpoint(weights_checked=True)
         rate = record["images_per_s"]
         self.log(
             f"epoch {finished_epoch + 1}/{config.epochs} (files *_{finished_epoch}.pt): " + ", ".join(f"{LOSS_TITLES[k]} {record[k]:.4f}" for k in LOSS_NAMES)
@@ -893,11 +893,12 @@ class _Trainer:
                 f"and the last good checkpoint {self.checkpoint_path} is kept. Try --amp off or a lower --lr"
             )
 
-    def _save_checkpoint(self) -> None:
+    def _save_checkpoint(self, weights_checked: bool = False) -> None:
         """Write last.pt (rank 0), never with NaN/inf weights: those stop training instead."""
         if not self.info.is_main:
             return
-        self._check_weights_finite()
+        if not weights_checked:
+            self._check_weights_finite()
         extra = {
             "samples_done": self.samples_done,
             "history": self.history,

@@ -29,6 +29,11 @@ class UploadedFile:
     name: str
     content: bytes
 
+    @classmethod
+    def from_path(cls, path: str | Path) -> "UploadedFile":
+        path = Path(path)
+        return cls(path.name, path.read_bytes())
+
 
 @dataclass(frozen=True)
 class Translation:
@@ -92,8 +97,7 @@ def translator_for(model: Any) -> Translator:
 
 
 def translate_file(translate: Translator, path: str | Path) -> Translation:
-    path = Path(path)
-    return translate(UploadedFile(path.name, path.read_bytes()))
+    return translate(UploadedFile.from_path(path))
 
 
 def side_by_side(result: Translation, cell: int = 256) -> Image.Image:
@@ -183,8 +187,7 @@ class SketchToShoeApp:
     def _on_sample(self, _button: Any = None) -> None:
         name = self.sample_picker.value
         if name:
-            path = Path(self.samples[name])
-            self.handle(UploadedFile(path.name, path.read_bytes()))
+            self.handle(UploadedFile.from_path(self.samples[name]))
 
     # ------------------------------------------------------------------ work
 
