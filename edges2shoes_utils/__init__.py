@@ -4,10 +4,10 @@ for the command line."""
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from .util.version import __version__
 
-from .losses import discriminator_loss, generator_loss  # noqa: E402
-from .models import (  # noqa: E402
+from .nets.losses import discriminator_loss, generator_loss  # noqa: E402
+from .nets.models import (  # noqa: E402
     DiscriminatorConfig,
     GeneratorConfig,
     PatchGANDiscriminator,

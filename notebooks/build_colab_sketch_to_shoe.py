@@ -28,9 +28,9 @@ cells = [
          "MODE = \"train\"      # \"train\" (default): each image's own batch statistics + dropout, as the paper; \"eval\": running statistics\n"
          "SEED = 0            # same sketch + same seed = same shoe (train mode)"),
     code("from edges2shoes_utils import notebook_support\n"
-         "from edges2shoes_utils.inference import Sketch2Shoe\n"
-         "from edges2shoes_utils.sketch import sample_sketches\n"
-         "from edges2shoes_utils.ui import SketchToShoeApp, side_by_side, translate_file, translator_for\n"
+         "from edges2shoes_utils.inference.sketch2shoe import Sketch2Shoe\n"
+         "from edges2shoes_utils.inference.sketch import sample_sketches\n"
+         "from edges2shoes_utils.apps.upload_widget import SketchToShoeApp, side_by_side, translate_file, translator_for\n"
          "\n"
          "if notebook_support.smoke_mode():  # CI: no network, tiny weights made on the spot\n"
          "    WEIGHTS = notebook_support.smoke_generator_weights()\n"
@@ -46,7 +46,7 @@ cells = [
        "with a download link."),
     code("app = SketchToShoeApp(translate, samples=samples)\napp"),
     md("If the upload button does not appear (widgets disabled), use Colab's own upload dialog:"),
-    code("from edges2shoes_utils.ui import upload_with_colab\n"
+    code("from edges2shoes_utils.apps.upload_widget import upload_with_colab\n"
          "for result in upload_with_colab(translate):  # unusable files are reported, not raised\n"
          "    display(side_by_side(result))", tags=["skip-execution"]),
 ]

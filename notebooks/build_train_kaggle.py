@@ -61,8 +61,8 @@ GPUS = "auto"         # "auto": every visible GPU (2 on T4 x2, through torchrun)
     new_code_cell(
         """from pathlib import Path
 
-from edges2shoes_utils import notebook_support as nbs
-from edges2shoes_utils.train import train
+from edges2shoes_utils.apps import notebook_support as nbs
+from edges2shoes_utils.training.train import train
 
 ENVIRONMENT = nbs.detect_environment()
 print(f"environment: {ENVIRONMENT}")

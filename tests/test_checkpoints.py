@@ -17,8 +17,8 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 import edges2shoes_utils
-from edges2shoes_utils import checkpoints
-from edges2shoes_utils.checkpoints import (
+from edges2shoes_utils.checkpoints import formats as checkpoints
+from edges2shoes_utils.checkpoints.formats import (
     export_generator,
     load_checkpoint,
     load_exported_generator,
@@ -27,9 +27,9 @@ from edges2shoes_utils.checkpoints import (
     save_epoch_weights,
     training_state,
 )
-from edges2shoes_utils.errors import CheckpointError
-from edges2shoes_utils.losses import discriminator_loss, generator_loss
-from edges2shoes_utils.models import DiscriminatorConfig, GeneratorConfig, PatchGANDiscriminator, UNetGenerator
+from edges2shoes_utils.util.errors import CheckpointError
+from edges2shoes_utils.nets.losses import discriminator_loss, generator_loss
+from edges2shoes_utils.nets.models import DiscriminatorConfig, GeneratorConfig, PatchGANDiscriminator, UNetGenerator
 
 # --------------------------------------------------------------------------------------------------
 # A tiny training run (64x64, ngf 8) whose every step uses Python, NumPy and torch randomness.

@@ -9,7 +9,7 @@ import pytest
 
 from edges2shoes_utils import __version__
 from edges2shoes_utils.bench import BENCHMARKS
-from edges2shoes_utils.cli import COMMANDS, build_parser
+from edges2shoes_utils.apps.cli import COMMANDS, build_parser
 
 
 def _subcommands(parser) -> dict:

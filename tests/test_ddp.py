@@ -15,9 +15,9 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from edges2shoes_utils import checkpoints
-from edges2shoes_utils.synthetic import make_synthetic
-from edges2shoes_utils.train import TrainConfig, train
+from edges2shoes_utils.checkpoints import formats as checkpoints
+from edges2shoes_utils.data.synthetic import make_synthetic
+from edges2shoes_utils.training.train import TrainConfig, train
 
 pytestmark = pytest.mark.slow
 

@@ -11,9 +11,9 @@ import pytest
 import torch
 from PIL import Image
 
-from edges2shoes_utils import cli
-from edges2shoes_utils.demo import BUDGETS, LearningCheck, run_demo
-from edges2shoes_utils.errors import ConfigError
+from edges2shoes_utils.apps import cli
+from edges2shoes_utils.apps.demo import BUDGETS, LearningCheck, run_demo
+from edges2shoes_utils.util.errors import ConfigError
 
 
 @pytest.fixture(scope="module")
@@ -55,9 +55,9 @@ def test_demo_baseline_is_the_edge_maps_themselves(quick_demo):
 def test_demo_trained_weights_are_the_ones_scored(quick_demo):
     """The last epoch file of the run, loaded afresh, reproduces the reported held-out L1."""
     out, _, metrics = quick_demo
-    from edges2shoes_utils.data import PairsDataset
-    from edges2shoes_utils.evaluate import evaluate
-    from edges2shoes_utils.weights import load_generator
+    from edges2shoes_utils.data.pairs import PairsDataset
+    from edges2shoes_utils.evaluation.scoring import evaluate
+    from edges2shoes_utils.checkpoints.weights import load_generator
 
     settings = metrics["settings"]
     generator = load_generator(out / "run" / f"generator_{settings['epochs'] - 1}.pt")
@@ -83,7 +83,7 @@ def test_demo_report_links_existing_pictures(quick_demo):
 @pytest.mark.slow
 def test_demo_sketch_results_are_shoes_not_blank(quick_demo):
     out, _, _ = quick_demo
-    from edges2shoes_utils.sketch import sample_sketches
+    from edges2shoes_utils.inference.sketch import sample_sketches
 
     sketches = sample_sketches()
     results = [out / "sketches" / f"{p.stem}.png" for p in sketches]
@@ -117,7 +117,7 @@ def test_learning_check(trained, expected):
 
 
 def test_budgets_fit_their_models():
-    from edges2shoes_utils.train import TrainConfig
+    from edges2shoes_utils.training.train import TrainConfig
 
     for budget in BUDGETS.values():
         config = TrainConfig(image_size=budget.image_size, ngf=budget.ngf, ndf=budget.ndf, epochs=budget.epochs,
@@ -127,7 +127,7 @@ def test_budgets_fit_their_models():
 
 
 def test_torch_threads_are_restored():
-    from edges2shoes_utils.demo import torch_threads
+    from edges2shoes_utils.apps.demo import torch_threads
 
     before = torch.get_num_threads()
     with torch_threads(1):

@@ -20,9 +20,9 @@ import torch
 from skimage.metrics import structural_similarity
 from torch import nn
 
-from edges2shoes_utils import metrics
-from edges2shoes_utils.errors import DataError
-from edges2shoes_utils.evaluate import (
+from edges2shoes_utils.evaluation import metrics
+from edges2shoes_utils.util.errors import DataError
+from edges2shoes_utils.evaluation.scoring import (
     REFERENCE_FID,
     epoch_of,
     evaluate,
@@ -33,8 +33,8 @@ from edges2shoes_utils.evaluate import (
     run_generator,
     source_labels,
 )
-from edges2shoes_utils.models import UNetGenerator
-from edges2shoes_utils.report import summary_text, write_report
+from edges2shoes_utils.nets.models import UNetGenerator
+from edges2shoes_utils.evaluation.report import summary_text, write_report
 
 # --------------------------------------------------------------------------------------------------
 # Helpers.
@@ -363,7 +363,7 @@ def test_train_mode_normalises_each_image_with_its_own_statistics():
 
 
 def test_unknown_mode_is_a_clear_error():
-    from edges2shoes_utils.errors import ConfigError
+    from edges2shoes_utils.util.errors import ConfigError
 
     with pytest.raises(ConfigError, match="test-time mode"):
         with generator_mode(tiny_generator(), "test"):
@@ -543,12 +543,12 @@ def test_reference_figures_appear_only_for_the_real_val_set(tmp_path):
 
 
 def test_cli_evaluates_a_run_folder(tmp_path, capsys):
-    pytest.importorskip("edges2shoes_utils.data")
-    pytest.importorskip("edges2shoes_utils.weights")
-    from edges2shoes_utils.checkpoints import save_epoch_weights
-    from edges2shoes_utils.cli import main
-    from edges2shoes_utils.models import PatchGANDiscriminator
-    from edges2shoes_utils.synthetic import make_synthetic
+    pytest.importorskip("edges2shoes_utils.data.pairs")
+    pytest.importorskip("edges2shoes_utils.checkpoints.weights")
+    from edges2shoes_utils.checkpoints.formats import save_epoch_weights
+    from edges2shoes_utils.apps.cli import main
+    from edges2shoes_utils.nets.models import PatchGANDiscriminator
+    from edges2shoes_utils.data.synthetic import make_synthetic
 
     root = make_synthetic(tmp_path / "data", n=2, size=64, n_val=3)
     run = tmp_path / "run"
@@ -569,10 +569,10 @@ def test_cli_evaluates_a_run_folder(tmp_path, capsys):
 
 
 def test_cli_reports_a_missing_weights_file_without_traceback(tmp_path, capsys):
-    pytest.importorskip("edges2shoes_utils.data")
-    pytest.importorskip("edges2shoes_utils.weights")
-    from edges2shoes_utils.cli import main
-    from edges2shoes_utils.synthetic import make_synthetic
+    pytest.importorskip("edges2shoes_utils.data.pairs")
+    pytest.importorskip("edges2shoes_utils.checkpoints.weights")
+    from edges2shoes_utils.apps.cli import main
+    from edges2shoes_utils.data.synthetic import make_synthetic
 
     root = make_synthetic(tmp_path / "data", n=1, size=64, n_val=1)
     status = main(["evaluate", "--data", str(root), "--weights", str(tmp_path / "nope.pt"), "--out", str(tmp_path / "r"),

@@ -12,10 +12,10 @@ import torch
 from PIL import Image, ImageDraw
 from torch import nn
 
-from edges2shoes_utils.errors import ConfigError, SketchError
-from edges2shoes_utils.fastpath import build_runner, fold_batch_norm, per_image_batch_norm
-from edges2shoes_utils.inference import Sketch2Shoe, generate_files
-from edges2shoes_utils.models import UNetGenerator
+from edges2shoes_utils.util.errors import ConfigError, SketchError
+from edges2shoes_utils.inference.fastpath import build_runner, fold_batch_norm, per_image_batch_norm
+from edges2shoes_utils.inference.sketch2shoe import Sketch2Shoe, generate_files
+from edges2shoes_utils.nets.models import UNetGenerator
 
 
 def tiny_generator(seed: int = 0, **overrides) -> UNetGenerator:
@@ -122,7 +122,7 @@ def test_plain_train_runner_is_the_generator_in_train_mode_one_image_at_a_time()
 @pytest.mark.parametrize("packed", [True, False])
 def test_fast_fp32_equals_plain(mode, layout, packed, monkeypatch):
     if not packed:  # the fallback for builds without oneDNN's pre-packed convolutions
-        monkeypatch.setattr("edges2shoes_utils.fastpath._mkldnn_packing_available", lambda: False)
+        monkeypatch.setattr("edges2shoes_utils.inference.fastpath._mkldnn_packing_available", lambda: False)
     generator = tiny_generator(layout=layout)
     x = edge_batch()
     seeds = [3, 4, 5]
@@ -338,9 +338,9 @@ def test_generate_files_never_overwrite_inputs_or_each_other(tmp_path):
 
 
 def test_generate_cli_end_to_end(tmp_path, capsys):
-    pytest.importorskip("edges2shoes_utils.weights")
-    from edges2shoes_utils.checkpoints import export_generator
-    from edges2shoes_utils.cli import main
+    pytest.importorskip("edges2shoes_utils.checkpoints.weights")
+    from edges2shoes_utils.checkpoints.formats import export_generator
+    from edges2shoes_utils.apps.cli import main
 
     weights = export_generator(tiny_generator(), tmp_path / "tiny.safetensors")
     sketch = tmp_path / "my shoe.jpg"

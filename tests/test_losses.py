@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from edges2shoes_utils.errors import ConfigError
-from edges2shoes_utils.losses import (
+from edges2shoes_utils.util.errors import ConfigError
+from edges2shoes_utils.nets.losses import (
     DEFAULT_LAMBDA_L1,
     PAPER_LAMBDA_L1,
     DiscriminatorLoss,

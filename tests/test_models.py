@@ -10,8 +10,8 @@ import pytest
 import torch
 from torch import nn
 
-from edges2shoes_utils.errors import ConfigError
-from edges2shoes_utils.models import (
+from edges2shoes_utils.util.errors import ConfigError
+from edges2shoes_utils.nets.models import (
     DiscriminatorConfig,
     GeneratorConfig,
     PatchGANDiscriminator,

@@ -26,7 +26,7 @@ def test_notebook_is_committed_clean_with_install_skipped_and_parameters_tagged(
 
 
 def test_notebook_runs_in_smoke_mode(tmp_path):
-    pytest.importorskip("edges2shoes_utils.data")
+    pytest.importorskip("edges2shoes_utils.data.pairs")
     nb = run_notebook(NOTEBOOK, env={"EDGES2SHOES_OUTPUT": str(tmp_path)}, timeout=240)
     text = output_text(nb)
     assert "smoke mode" in text and "test-time mode eval, seed 0" in text

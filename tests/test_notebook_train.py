@@ -11,9 +11,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from edges2shoes_utils import notebook_support as nbs
-from edges2shoes_utils.errors import ConfigError
-from edges2shoes_utils.notebook_support import AcceleratorInfo
+from edges2shoes_utils.apps import notebook_support as nbs
+from edges2shoes_utils.util.errors import ConfigError
+from edges2shoes_utils.apps.notebook_support import AcceleratorInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from notebook_runner import assert_stripped, cells_tagged, output_mimetypes, output_text, run_notebook  # noqa: E402
@@ -76,7 +76,7 @@ def test_notebook_runs_end_to_end_in_smoke_mode(tmp_path):
     assert "torchrun --standalone --nproc_per_node=2 -m edges2shoes_utils train" in text
     assert f"epoch {epochs}/{epochs}" in text  # the per-epoch summary lines of the training loop
 
-    from edges2shoes_utils.checkpoints import load_exported_generator
+    from edges2shoes_utils.checkpoints.formats import load_exported_generator
 
     generator = load_exported_generator(run / "generator.safetensors")
     assert generator.config.ngf == nbs.SMOKE_SETTINGS["ngf"]
@@ -150,7 +150,7 @@ def test_accelerator_advice():
 
 def _parse_train_command(command: str):
     """Parse a torchrun command's training arguments with the real train CLI."""
-    from edges2shoes_utils.train import config_from_args, configure_cli
+    from edges2shoes_utils.training.train import config_from_args, configure_cli
 
     words = shlex.split(command)
     assert words[:3] == ["torchrun", "--standalone", "--nproc_per_node=2"]
@@ -161,7 +161,7 @@ def _parse_train_command(command: str):
 
 
 def test_torchrun_command_round_trips_through_the_train_cli():
-    from edges2shoes_utils.train import TrainConfig
+    from edges2shoes_utils.training.train import TrainConfig
 
     config = TrainConfig(data="/kaggle/input/my data/edges2shoes", out="/kaggle/working/run 1", epochs=10,
                          batch_size=16, lambda_l1=100.0, image_size=128, ngf=32, sync_bn=True,
@@ -188,13 +188,13 @@ def test_apply_smoke_writes_a_synthetic_set(tmp_path, monkeypatch):
     n_train, n_val = nbs.SMOKE_PAIRS
     assert len(list(Path(params["data"], "train").glob("*.jpg"))) == n_train
     assert len(list(Path(params["data"], "val").glob("*.jpg"))) == n_val
-    from edges2shoes_utils.train import TrainConfig
+    from edges2shoes_utils.training.train import TrainConfig
 
     TrainConfig(**params).validate()  # every key is a training option
 
 
 def test_train_config_continues_a_saved_run(tmp_path):
-    from edges2shoes_utils.train import TrainConfig
+    from edges2shoes_utils.training.train import TrainConfig
 
     run = tmp_path / "run"
     run.mkdir()
@@ -209,7 +209,7 @@ def test_train_config_continues_a_saved_run(tmp_path):
 
 
 def test_find_dataset_by_folder_and_by_handle(tmp_path, monkeypatch):
-    from edges2shoes_utils.synthetic import make_synthetic
+    from edges2shoes_utils.data.synthetic import make_synthetic
 
     monkeypatch.delenv("EDGES2SHOES_DATA", raising=False)
     root = make_synthetic(tmp_path / "set", n=2, size=32, n_val=1)
@@ -231,14 +231,14 @@ def test_newest_orders_epochs_naturally(tmp_path):
 
 
 def test_export_final_generator_needs_an_epoch(tmp_path):
-    from edges2shoes_utils.errors import CheckpointError
+    from edges2shoes_utils.util.errors import CheckpointError
 
     with pytest.raises(CheckpointError, match="generator_<epoch>.pt"):
         nbs.export_final_generator(tmp_path)
 
 
 def test_find_dataset_names_the_parameter_when_nothing_matches(tmp_path, monkeypatch):
-    from edges2shoes_utils.errors import DataError
+    from edges2shoes_utils.util.errors import DataError
 
     monkeypatch.delenv("EDGES2SHOES_DATA", raising=False)
 

@@ -14,8 +14,8 @@ from PIL import Image, ImageDraw
 from scipy import ndimage
 from skimage.morphology import skeletonize
 
-from edges2shoes_utils.errors import SketchError
-from edges2shoes_utils.sketch import DEFAULT_MARGIN, prepare_sketch, sample_sketches
+from edges2shoes_utils.util.errors import SketchError
+from edges2shoes_utils.inference.sketch import DEFAULT_MARGIN, prepare_sketch, sample_sketches
 
 # --------------------------------------------------------------------------------------------------
 # Drawing inputs.

@@ -1,4 +1,4 @@
-"""Tests for edges2shoes_utils.synthetic: the real layout, determinism, edge maps that look like
+"""Tests for edges2shoes_utils.data.synthetic: the real layout, determinism, edge maps that look like
 edges2shoes' (thin dark lines on white, found in the photo), the CLI and its safety checks."""
 
 from __future__ import annotations
@@ -10,9 +10,10 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
-from edges2shoes_utils import cli, synthetic
-from edges2shoes_utils.data import PairsDataset
-from edges2shoes_utils.errors import ConfigError, DataError
+from edges2shoes_utils.apps import cli
+from edges2shoes_utils.data import synthetic
+from edges2shoes_utils.data.pairs import PairsDataset
+from edges2shoes_utils.util.errors import ConfigError, DataError
 
 
 def files(folder: Path) -> dict[str, bytes]:

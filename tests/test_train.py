@@ -20,13 +20,13 @@ import pytest
 import torch
 from PIL import Image
 
-from edges2shoes_utils import checkpoints
-from edges2shoes_utils.device import check_cuda_supported, resolve_precision
-from edges2shoes_utils.distributed import DistInfo, ResumableSampler
-from edges2shoes_utils.errors import ConfigError, DataError
-from edges2shoes_utils.models import GeneratorConfig, UNetGenerator
-from edges2shoes_utils.synthetic import make_synthetic
-from edges2shoes_utils.train import (
+from edges2shoes_utils.checkpoints import formats as checkpoints
+from edges2shoes_utils.training.device import check_cuda_supported, resolve_precision
+from edges2shoes_utils.training.distributed import DistInfo, ResumableSampler
+from edges2shoes_utils.util.errors import ConfigError, DataError
+from edges2shoes_utils.nets.models import GeneratorConfig, UNetGenerator
+from edges2shoes_utils.data.synthetic import make_synthetic
+from edges2shoes_utils.training.train import (
     TrainConfig,
     TrainingDiverged,
     config_from_args,

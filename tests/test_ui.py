@@ -9,10 +9,10 @@ import pytest
 import torch
 from PIL import Image
 
-from edges2shoes_utils.inference import Sketch2Shoe
-from edges2shoes_utils.models import UNetGenerator
-from edges2shoes_utils.sketch import sample_sketches
-from edges2shoes_utils.ui import (
+from edges2shoes_utils.inference.sketch2shoe import Sketch2Shoe
+from edges2shoes_utils.nets.models import UNetGenerator
+from edges2shoes_utils.inference.sketch import sample_sketches
+from edges2shoes_utils.apps.upload_widget import (
     SketchToShoeApp,
     UploadedFile,
     read_upload_value,

@@ -17,10 +17,11 @@ import pytest
 import torch
 from torch import nn
 
-from edges2shoes_utils import checkpoints, cli
-from edges2shoes_utils.errors import WeightsError
-from edges2shoes_utils.models import GeneratorConfig, PatchGANDiscriminator, UNetGenerator, count_parameters
-from edges2shoes_utils.weights import load_discriminator, load_generator, read_discriminator, read_generator
+from edges2shoes_utils.checkpoints import formats as checkpoints
+from edges2shoes_utils.apps import cli
+from edges2shoes_utils.util.errors import WeightsError
+from edges2shoes_utils.nets.models import GeneratorConfig, PatchGANDiscriminator, UNetGenerator, count_parameters
+from edges2shoes_utils.checkpoints.weights import load_discriminator, load_generator, read_discriminator, read_generator
 
 REFERENCE = Path("/work/shared/reference/pix2pix_official_state_dict_keys.json")
 if not REFERENCE.is_file():

@@ -22,7 +22,7 @@ from scipy import ndimage
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from edges2shoes_utils.atomic import atomic_write_bytes  # noqa: E402
+from edges2shoes_utils.util.atomic import atomic_write_bytes  # noqa: E402
 
 OUT_DIR = REPO / "edges2shoes_utils" / "assets" / "sketches"
 SUPERSAMPLE = 3

@@ -1,0 +1,39 @@
+"""`python -m edges2shoes_utils bench {data,train,infer,all}`: speed and memory, measured.
+
+Each benchmark lives in its own module (`bench.data`, `bench.train`, `bench.infer`) with
+`configure(parser)` and `run(args) -> int`; this module only dispatches. Benchmarks print a table
+and, with `--json PATH`, write their figures atomically for notes and reports.
+"""
+
+from __future__ import annotations
+
+import argparse
+from types import ModuleType
+
+from . import data, infer, train
+
+BENCHMARKS: dict[str, tuple[ModuleType, str]] = {
+    "data": (data, "pairs/s per worker: JPEG decode + training jitter"),
+    "train": (train, "images/s of the paper-size training step, fp32 and mixed precision"),
+    "infer": (infer, "ms per 256x256 image: plain eager fp32 vs the fast path"),
+}
+
+
+def configure_cli(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="benchmark", metavar="BENCHMARK")
+    for name, (module, help_text) in BENCHMARKS.items():
+        command = sub.add_parser(name, help=help_text, description=help_text)
+        module.configure(command)
+        command.set_defaults(run=module.run)
+    everything = sub.add_parser("all", help="run every benchmark with its defaults")
+    everything.set_defaults(run=run_all)
+
+
+def run_all(args: argparse.Namespace) -> int:
+    status = 0
+    for name, (module, _) in BENCHMARKS.items():
+        parser = argparse.ArgumentParser(prog=f"edges2shoes bench {name}")
+        module.configure(parser)
+        print(f"== bench {name}")
+        status |= int(module.run(parser.parse_args([])) or 0)
+    return status

@@ -1,0 +1,177 @@
+"""`python -m edges2shoes_utils bench train`: images/s of the paper-size pix2pix training step.
+
+Times `train.train_step` (the loop's own step: one G forward, D on real and on detached fake, the
+G adversarial pass through the updated D, fused/foreach Adam, no host syncs) on random 256x256
+batches, in fp32 and in the mixed-precision path the loop would use on this device (CUDA: fp16 +
+GradScaler or bf16; CPU: bf16 autocast). Each figure is set against the FLOP floor: the step's
+FLOPs (counted here with torch's FlopCounterMode; the design notes say 93.3 GFLOP per 256x256
+image) divided by this device's measured matrix-product throughput. Finally it shows what the
+FLOP count predicts for a Kaggle T4, and for 10 epochs of edges2shoes on T4 x2, with the arithmetic.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import torch
+
+from ..util.atomic import atomic_write_text
+from ..training.device import check_cuda_supported, configure_backends, make_adam, pick_device, resolve_precision
+from ..nets.models import PatchGANDiscriminator, UNetGenerator
+from ..training.train import StepParts, TrainConfig, train_step
+
+PAPER_GFLOP_PER_IMAGE = 93.3  # one training step per 256x256 image (design notes)
+REFERENCE_CPU_GFLOPS = {"fp32": 139.0, "bf16": 388.0}  # this project's 2-core dev CPU (design notes)
+T4_FP16_TFLOPS = 65.0  # T4 fp16 tensor-core peak (NVIDIA datasheet)
+T4_UTILISATION = (0.25, 0.35)  # realistic share of peak for conv nets of this size
+DDP_SCALING = 0.9  # two GPUs over PCIe: ~90% of twice one GPU
+EDGES2SHOES_TRAIN_PAIRS = 49_825
+ORIGINAL_SECONDS_10_EPOCHS = 12_621.5  # the original notebook on a Kaggle GPU
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--batch-size", type=int, default=4, help="images per step (default 4, the paper's)")
+    parser.add_argument("--steps", type=int, default=3, help="timed steps per precision (default 3)")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed steps first (default 1)")
+    parser.add_argument("--image-size", type=int, default=256, help="square image side (default 256)")
+    parser.add_argument("--ngf", type=int, default=64, help="generator width (default 64, the paper's)")
+    parser.add_argument("--ndf", type=int, default=64, help="discriminator width (default 64)")
+    parser.add_argument("--device", default="auto", choices=("auto", "cuda", "cpu"))
+    parser.add_argument("--precisions", nargs="+", default=["fp32", "mixed"], choices=("fp32", "mixed"),
+                        help="which paths to time (default both)")
+    parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
+                        help="NHWC layout (default: on CUDA only, like training)")
+    parser.add_argument("--json", default=None, metavar="PATH", help="also write the figures as JSON")
+
+
+def count_step_gflop(image_size: int, ngf: int, ndf: int, device: torch.device) -> float | None:
+    """FLOPs of one fp32 training step per image, counted op by op (batch 1; None if unavailable)."""
+    try:
+        from torch.utils.flop_counter import FlopCounterMode
+    except ImportError:
+        return None
+    parts, edges, photo = _build(1, image_size, ngf, ndf, device, "off", channels_last=False)
+    with FlopCounterMode(display=False) as counter:
+        train_step(parts, edges, photo)
+    return counter.get_total_flops() / 1e9
+
+
+def measure_matmul_gflops(device: torch.device, dtype: torch.dtype, seconds: float = 0.5) -> float:
+    """Sustained matrix-product throughput: the practical ceiling the conv layers are set against."""
+    n = 1024
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    (a @ b).sum().item()
+    count, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        a @ b
+        count += 1
+        if device.type == "cuda" and count % 8 == 0:
+            torch.cuda.synchronize(device)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return 2 * n**3 * count / (time.perf_counter() - started) / 1e9
+
+
+def _build(batch: int, size: int, ngf: int, ndf: int, device: torch.device, amp: str, channels_last: bool):
+    levels = TrainConfig(image_size=size).resolved_levels()
+    generator = UNetGenerator(ngf=ngf, levels=levels)
+    discriminator = PatchGANDiscriminator(ndf=ndf)
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    generator.to(device, memory_format=memory_format)
+    discriminator.to(device, memory_format=memory_format)
+    precision = resolve_precision(amp, device, cpu_bf16=True)
+    parts = StepParts(
+        generator=generator, discriminator=discriminator, discriminator_for_g=discriminator,
+        opt_g=make_adam(generator.parameters(), 2e-4, (0.5, 0.999), device),
+        opt_d=make_adam(discriminator.parameters(), 2e-4, (0.5, 0.999), device),
+        scaler=precision.make_scaler(), precision=precision, g_params=list(generator.parameters()),
+    )
+    edges = torch.rand(batch, 3, size, size, device=device) * 2 - 1
+    photo = torch.rand(batch, 3, size, size, device=device) * 2 - 1
+    if channels_last:
+        edges = edges.contiguous(memory_format=torch.channels_last)
+        photo = photo.contiguous(memory_format=torch.channels_last)
+    return parts, edges, photo
+
+
+def time_steps(parts: StepParts, edges, photo, steps: int, warmup: int, device: torch.device) -> float:
+    for _ in range(warmup):
+        train_step(parts, edges, photo)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    started = time.perf_counter()
+    for _ in range(steps):
+        losses = train_step(parts, edges, photo)
+    losses.sum().item()  # wait for the device
+    return (time.perf_counter() - started) / steps
+
+
+def t4_prediction(gflop_per_image: float) -> list[str]:
+    """What the FLOP count predicts for a T4 and for 10 edges2shoes epochs on T4 x2, shown as sums."""
+    images = 10 * EDGES2SHOES_TRAIN_PAIRS
+    lines = [f"T4 prediction from the FLOP count ({gflop_per_image:.1f} GFLOP per image per step):"]
+    for share in T4_UTILISATION:
+        sustained = T4_FP16_TFLOPS * share
+        one = sustained * 1e3 / gflop_per_image
+        two = 2 * one * DDP_SCALING
+        seconds = images / two
+        lines.append(
+            f"  {share:.0%} of {T4_FP16_TFLOPS:.0f} TFLOP/s = {sustained:.2f} TFLOP/s -> "
+            f"{sustained:.2f}e3 / {gflop_per_image:.1f} = {one:.0f} images/s per T4; "
+            f"T4 x2 at {DDP_SCALING:.0%} scaling = {two:.0f} images/s; "
+            f"10 epochs = 10 x {EDGES2SHOES_TRAIN_PAIRS:,} / {two:.0f} = {seconds:,.0f} s = {seconds / 60:.1f} min "
+            f"({ORIGINAL_SECONDS_10_EPOCHS / seconds:.1f}x the original's {ORIGINAL_SECONDS_10_EPOCHS:,.1f} s)"
+        )
+    lines.append("  (assumes data loading keeps up: see `bench data`; the original ran at "
+                 f"{images / ORIGINAL_SECONDS_10_EPOCHS:.1f} images/s)")
+    return lines
+
+
+def run(args: argparse.Namespace) -> int:
+    device = pick_device(args.device)
+    check_cuda_supported(device)
+    configure_backends(device)
+    channels_last = device.type == "cuda" if args.channels_last is None else args.channels_last
+    scale = (args.image_size / 256) ** 2
+    paper_gflop = PAPER_GFLOP_PER_IMAGE * scale if (args.ngf, args.ndf) == (64, 64) else None
+    counted = count_step_gflop(args.image_size, args.ngf, args.ndf, device)
+    gflop = counted if counted else paper_gflop
+    print(f"training step, batch {args.batch_size}, {args.image_size}x{args.image_size}, ngf {args.ngf}, "
+          f"ndf {args.ndf}, device {device}{', channels_last' if channels_last else ''}, {torch.get_num_threads()} CPU threads")
+    if counted is not None:
+        note = f" (design notes: {paper_gflop:.1f})" if paper_gflop else ""
+        print(f"FLOPs per image per step, counted: {counted:.1f} GFLOP{note}")
+
+    figures: dict = {"device": str(device), "batch_size": args.batch_size, "image_size": args.image_size,
+                     "ngf": args.ngf, "ndf": args.ndf, "gflop_per_image": gflop, "results": []}
+    for which in args.precisions:
+        amp = "off" if which == "fp32" else "auto"
+        parts, edges, photo = _build(args.batch_size, args.image_size, args.ngf, args.ndf, device, amp, channels_last)
+        name = parts.precision.name
+        seconds = time_steps(parts, edges, photo, args.steps, args.warmup, device)
+        rate = args.batch_size / seconds
+        peak_dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[name]
+        peak = measure_matmul_gflops(device, peak_dtype)
+        line = f"{name:>5}: {rate:7.2f} images/s ({seconds * 1000:8.1f} ms per step)"
+        result = {"precision": name, "images_per_s": rate, "seconds_per_step": seconds, "matmul_gflops": peak}
+        if gflop:
+            achieved = gflop * rate
+            floor_rate = peak / gflop
+            line += (f"; {achieved:6.1f} GFLOP/s achieved vs {peak:6.1f} GFLOP/s matmul peak measured now "
+                     f"-> {achieved / peak:.0%} of the FLOP floor ({floor_rate:.2f} images/s)")
+            reference = REFERENCE_CPU_GFLOPS.get(name) if device.type == "cpu" else None
+            if reference:
+                line += f"; vs the dev CPU's quiet {reference:.0f} GFLOP/s: {achieved / reference:.0%}"
+            result.update(achieved_gflops=achieved, floor_images_per_s=floor_rate)
+        print(line)
+        figures["results"].append(result)
+        del parts, edges, photo
+    paper_size = (args.image_size, args.ngf, args.ndf) == (256, 64, 64)
+    for line in t4_prediction(counted if paper_size and counted else PAPER_GFLOP_PER_IMAGE):
+            print(line)
+    if args.json:
+        atomic_write_text(args.json, json.dumps(figures, indent=2) + "\n")
+    return 0

@@ -1,0 +1,432 @@
+"""Our checkpoint formats: resumable training state, per-epoch weights, and generator exports.
+
+Three kinds of file, kept apart like NVlabs' EDM keeps training state apart from network snapshots:
+
+- a *training checkpoint* (`save_checkpoint(path, training_state(...))`): G, D, both optimisers,
+  epoch and step, the full run config, every RNG state, the GradScaler state, any extra loader
+  state and the package version. Restoring it and taking one more step gives bit-identical weights
+  to never having stopped.
+- *epoch files* `generator_{epoch}.pt` / `discriminator_{epoch}.pt` (epochs count from 0): the
+  names of the original edges2shoes notebook, holding a state dict plus the model config.
+- a *generator export* (safetensors, config JSON in its metadata): what inference loads.
+
+Every `.pt` file holds only tensors and plain containers, so it loads with
+`torch.load(..., weights_only=True)`; we never load any other way, so opening a file can never
+execute code from it. Every write is atomic (`edges2shoes_utils.atomic`): a crash or a full disk
+during a save leaves the previous file intact.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import pickle
+import random
+import re
+import warnings
+import zipfile
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..util.version import __version__
+from ..util.atomic import atomic_open, atomic_write_bytes
+from ..util.errors import CheckpointError
+from ..nets.models import GeneratorConfig, UNetGenerator
+
+TRAINING_FORMAT = "edges2shoes/training-checkpoint/v1"
+GENERATOR_EPOCH_FORMAT = "edges2shoes/generator-epoch/v1"
+DISCRIMINATOR_EPOCH_FORMAT = "edges2shoes/discriminator-epoch/v1"
+EXPORT_FORMAT = "edges2shoes/generator-export/v1"
+
+# --------------------------------------------------------------------------------------------------
+# Reading and writing .pt files safely.
+
+
+def save_checkpoint(path: str | os.PathLike, state: Mapping[str, Any]) -> Path:
+    """Write `state` with torch.save, atomically (temporary file, flush, fsync, rename).
+
+    The state must consist of tensors and plain containers (dict, list, tuple, str, int, float,
+    bool, None) so that it loads with weights_only=True; anything else is refused before a byte is
+    written, rather than producing a file we could not open again.
+    """
+    path = Path(path)
+    _check_plain(state, "state")
+    try:
+        with atomic_open(path, "wb") as handle:
+            torch.save(dict(state), handle)
+    except (OSError, RuntimeError) as exc:
+        # torch.save's zip writer reports a failed write (a full disk, even a Ctrl-C) as a
+        # RuntimeError from its own clean-up, with the real exception as context: re-raise an
+        # interrupt as itself, and name the OSError, the one a user can fix.
+        chain = _exception_chain(exc)
+        for seen in chain:
+            if not isinstance(seen, Exception):
+                raise seen  # KeyboardInterrupt / SystemExit: never turn them into a CheckpointError
+        cause = next((seen for seen in chain if isinstance(seen, OSError)), exc)
+        raise CheckpointError(
+            f"{path}: could not write the checkpoint ({cause}); any previous file is unchanged"
+        ) from exc
+    return path
+
+
+def _exception_chain(exc: BaseException) -> list[BaseException]:
+    chain: list[BaseException] = []
+    seen: BaseException | None = exc
+    while seen is not None and seen not in chain:
+        chain.append(seen)
+        seen = seen.__cause__ or seen.__context__
+    return chain
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict:
+    """Load a .pt file with torch.load(weights_only=True): tensors and plain containers only.
+
+    A file whose unpickling would import or call anything else (a pickled nn.Module, a malicious
+    payload) is refused with a CheckpointError naming the file; its code never runs. Missing,
+    truncated or corrupt files also raise a CheckpointError naming the file.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    if not path.is_file():
+        raise CheckpointError(f"{path}: is not a file")
+    try:
+        with warnings.catch_warnings():  # torch warns about pickle protocols it then reads fine
+            warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
+            state = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise CheckpointError(_unpickling_message(path, exc)) from exc
+    except (RuntimeError, EOFError, OSError, ValueError, KeyError, IndexError, zipfile.BadZipFile) as exc:
+        reason = str(exc).split("\n")[0][:200] or type(exc).__name__
+        raise CheckpointError(f"{path}: not a readable checkpoint (truncated or corrupt? {reason})") from exc
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: holds a {type(state).__name__}, not a checkpoint dictionary")
+    return state
+
+
+def _unpickling_message(path: Path, exc: Exception) -> str:
+    """Name what the file wanted to import, if torch told us; never suggest weights_only=False."""
+    names = re.findall(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
+    if not names:
+        try:
+            names = torch.serialization.get_unsafe_globals_in_checkpoint(path)
+        except Exception:  # a legacy or corrupt file: we only wanted a better message
+            names = []
+    if names:
+        return (
+            f"{path}: refused to load: unpickling it would run code ({', '.join(sorted(set(names)))}). "
+            "Checkpoints are loaded with weights_only=True and may hold only tensors and plain containers; "
+            "if you trust this file, convert it to a state dict with the code that made it"
+        )
+    reason = str(exc).split("\n")[-1].strip()[:200] or type(exc).__name__
+    return f"{path}: refused to load: not a plain-tensor checkpoint (corrupt, or it needs code to unpickle: {reason})"
+
+
+_PLAIN_SCALARS = (str, int, float, bool, type(None), torch.dtype, torch.device, torch.Size)
+
+
+def _check_plain(value: Any, where: str) -> None:
+    """Raise a CheckpointError naming the first value weights_only=True could not load.
+
+    Types are checked exactly: subclasses (a str-valued enum, torch's TorchVersion, a namedtuple)
+    pickle by class name and would be refused on load."""
+    if isinstance(value, torch.Tensor) or type(value) in _PLAIN_SCALARS:
+        return
+    if type(value) in (dict, OrderedDict):
+        for key, item in value.items():
+            if not isinstance(key, (str, int)):
+                raise CheckpointError(f"cannot save {where}: key {key!r} is a {type(key).__name__}, not str or int")
+            _check_plain(item, f"{where}[{key!r}]")
+        return
+    if type(value) in (list, tuple):
+        for index, item in enumerate(value):
+            _check_plain(item, f"{where}[{index}]")
+        return
+    raise CheckpointError(
+        f"cannot save {where}: a {type(value).__name__} would not load with weights_only=True "
+        "(store tensors, numbers, strings, lists and dicts only)"
+    )
+
+
+def plain_config(value: Any) -> Any:
+    """Turn a run config into plain data: dataclasses -> dicts, paths -> strings, numpy -> Python."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return plain_config(dataclasses.asdict(value))
+    if isinstance(value, Mapping):
+        return {plain_config(k) if isinstance(k, (str, int)) else str(k): plain_config(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = [plain_config(v) for v in value]
+        return tuple(items) if type(value) is tuple else items
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return torch.from_numpy(value.copy())
+    for plain in (bool, int, float, str):  # enums and other subclasses -> the plain value
+        if isinstance(value, plain) and type(value) is not plain:
+            return plain(getattr(value, "value", value))
+    return value
+
+
+# --------------------------------------------------------------------------------------------------
+# RNG states in weights_only-loadable form.
+
+
+def rng_states() -> dict:
+    """Python, NumPy (legacy global), torch CPU and (if present) CUDA generator states."""
+    version, internal, gauss_next = random.getstate()
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    states = {
+        "python": {"version": version, "state": torch.tensor(internal, dtype=torch.int64), "gauss_next": gauss_next},
+        "numpy": {
+            "kind": str(kind),
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached),
+        },
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        states["cuda"] = list(torch.cuda.get_rng_state_all())
+    return states
+
+
+def set_rng_states(states: Mapping[str, Any]) -> None:
+    """Restore what `rng_states` captured (CUDA only where this machine has CUDA)."""
+    py = states["python"]
+    random.setstate((py["version"], tuple(int(v) for v in py["state"].tolist()), py["gauss_next"]))
+    npy = states["numpy"]
+    keys = npy["keys"].numpy().astype(np.uint32)
+    np.random.set_state((npy["kind"], keys, npy["pos"], npy["has_gauss"], npy["cached_gaussian"]))
+    torch.set_rng_state(states["torch"].to(torch.uint8).cpu())
+    if "cuda" in states and torch.cuda.is_available():
+        saved = states["cuda"]
+        for device in range(min(len(saved), torch.cuda.device_count())):
+            torch.cuda.set_rng_state(saved[device].cpu(), device)
+
+
+# --------------------------------------------------------------------------------------------------
+# Training checkpoints.
+
+
+def _unwrap(model: nn.Module) -> nn.Module:
+    """The plain module inside DistributedDataParallel / torch.compile wrappers."""
+    while True:
+        inner = getattr(model, "module", None)
+        if not isinstance(inner, nn.Module):
+            inner = getattr(model, "_orig_mod", None)
+        if not isinstance(inner, nn.Module):
+            return model
+        model = inner
+
+
+def _model_config(model: nn.Module) -> dict:
+    config = getattr(_unwrap(model), "config", None)
+    return dataclasses.asdict(config) if dataclasses.is_dataclass(config) else {}
+
+
+def training_state(
+    generator: nn.Module,
+    discriminator: nn.Module,
+    opt_g: torch.optim.Optimizer,
+    opt_d: torch.optim.Optimizer,
+    *,
+    epoch: int,
+    step: int,
+    config: Mapping[str, Any],
+    scaler: Any = None,
+    extra: Mapping[str, Any] | None = None,
+) -> dict:
+    """Everything needed to continue a run exactly: pass the result to `save_checkpoint`.
+
+    `epoch` and `step` are stored as the training loop counts them and handed back unchanged by
+    `restore_training_state`. `config` is the full run config (paths become strings); `extra`
+    holds anything else the loop needs to resume, such as the sampler's position.
+    """
+    state = {
+        "format": TRAINING_FORMAT,
+        "version": __version__,
+        "torch_version": str(torch.__version__),
+        "epoch": int(epoch),
+        "step": int(step),
+        "config": plain_config(dict(config)),
+        "generator": _unwrap(generator).state_dict(),
+        "generator_config": _model_config(generator),
+        "discriminator": _unwrap(discriminator).state_dict(),
+        "discriminator_config": _model_config(discriminator),
+        "opt_g": opt_g.state_dict(),
+        "opt_d": opt_d.state_dict(),
+        "rng": rng_states(),
+        "scaler": scaler.state_dict() if scaler is not None else None,
+        "extra": plain_config(dict(extra or {})),
+    }
+    _check_plain(state, "training state")
+    return state
+
+
+def restore_training_state(
+    state: Mapping[str, Any],
+    generator: nn.Module,
+    discriminator: nn.Module,
+    opt_g: torch.optim.Optimizer,
+    opt_d: torch.optim.Optimizer,
+    scaler: Any = None,
+) -> dict:
+    """Load a training checkpoint's weights, optimiser, scaler and RNG states in place.
+
+    Returns {"epoch", "step", "config", "extra", "version"} for the loop to continue from.
+    Restore after building the models and optimisers and before drawing any random numbers.
+    """
+    if state.get("format") != TRAINING_FORMAT:
+        raise CheckpointError(
+            f"not an edges2shoes training checkpoint (format {state.get('format')!r}, expected {TRAINING_FORMAT!r})"
+        )
+    missing = [k for k in ("generator", "discriminator", "opt_g", "opt_d", "rng", "epoch", "step") if k not in state]
+    if missing:
+        raise CheckpointError(f"training checkpoint lacks {', '.join(missing)}")
+    for name, module, key in (("generator", generator, "generator"), ("discriminator", discriminator, "discriminator")):
+        try:
+            _unwrap(module).load_state_dict(state[key])
+        except RuntimeError as exc:
+            raise CheckpointError(
+                f"the checkpoint's {name} does not fit this {name} (saved config {state.get(key + '_config')}): {exc}"
+            ) from exc
+    for name, optimizer in (("opt_g", opt_g), ("opt_d", opt_d)):
+        try:
+            optimizer.load_state_dict(state[name])
+        except (ValueError, KeyError, RuntimeError) as exc:
+            raise CheckpointError(f"the checkpoint's optimiser state {name} does not fit this optimiser: {exc}") from exc
+    if scaler is not None and state.get("scaler"):
+        scaler.load_state_dict(state["scaler"])
+    set_rng_states(state["rng"])
+    return {
+        "epoch": state["epoch"],
+        "step": state["step"],
+        "config": state.get("config", {}),
+        "extra": state.get("extra", {}),
+        "version": state.get("version"),
+    }
+
+
+# --------------------------------------------------------------------------------------------------
+# Per-epoch weight files (the original notebook's names).
+
+
+def _cpu_state_dict(model: nn.Module) -> dict:
+    return {k: v.detach().cpu() for k, v in _unwrap(model).state_dict().items()}
+
+
+def save_epoch_weights(
+    run_dir: str | os.PathLike, epoch: int, generator: nn.Module, discriminator: nn.Module
+) -> tuple[Path, Path]:
+    """Write `generator_{epoch}.pt` and `discriminator_{epoch}.pt` into `run_dir` (epochs from 0).
+
+    Each holds {"format", "version", "epoch", "config", "state_dict"} with CPU tensors, so
+    `torch.load(path, weights_only=True)` opens it anywhere; rebuild the generator with
+    `UNetGenerator(GeneratorConfig(**obj["config"]))`.
+    """
+    run_dir = Path(run_dir)
+    paths = []
+    for name, model, fmt in (
+        ("generator", generator, GENERATOR_EPOCH_FORMAT),
+        ("discriminator", discriminator, DISCRIMINATOR_EPOCH_FORMAT),
+    ):
+        state = {
+            "format": fmt,
+            "version": __version__,
+            "epoch": int(epoch),
+            "config": _model_config(model),
+            "state_dict": _cpu_state_dict(model),
+        }
+        paths.append(save_checkpoint(run_dir / f"{name}_{epoch}.pt", state))
+    return paths[0], paths[1]
+
+
+# --------------------------------------------------------------------------------------------------
+# Generator exports (safetensors).
+
+
+def export_generator(
+    generator: nn.Module, path: str | os.PathLike, metadata: Mapping[str, Any] | None = None
+) -> Path:
+    """Save the generator's weights (buffers included) as safetensors, atomically.
+
+    The metadata holds the format tag, the GeneratorConfig as JSON and the package version, plus
+    `metadata` (values that are not strings are stored as JSON).
+    """
+    from safetensors.torch import save
+
+    path = Path(path)
+    model = _unwrap(generator)
+    config = getattr(model, "config", None)
+    if not isinstance(config, GeneratorConfig):
+        raise CheckpointError(f"{path}: can only export a UNetGenerator, not a {type(model).__name__}")
+    header = {str(k): v if isinstance(v, str) else json.dumps(plain_config(v)) for k, v in (metadata or {}).items()}
+    header.update(
+        format=EXPORT_FORMAT,
+        config=json.dumps(dataclasses.asdict(config)),
+        edges2shoes_version=__version__,
+    )
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    try:
+        atomic_write_bytes(path, save(tensors, metadata=header))
+    except OSError as exc:
+        raise CheckpointError(f"{path}: could not write the export ({exc}); any previous file is unchanged") from exc
+    return path
+
+
+def read_export_metadata(path: str | os.PathLike) -> dict[str, str]:
+    """The string metadata of a safetensors file (CheckpointError naming the file if unreadable)."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such generator export")
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            return dict(handle.metadata() or {})
+    except Exception as exc:  # safetensors raises its own error types for bad headers
+        raise CheckpointError(f"{path}: not a readable safetensors file ({exc})") from exc
+
+
+def load_exported_generator(path: str | os.PathLike, *, device: str | torch.device = "cpu") -> UNetGenerator:
+    """Rebuild the UNetGenerator saved by `export_generator` (returned in eval mode)."""
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    metadata = read_export_metadata(path)
+    if "config" not in metadata:
+        raise CheckpointError(f"{path}: not an edges2shoes generator export (no generator config in its metadata)")
+    try:
+        config = GeneratorConfig(**json.loads(metadata["config"]))
+        generator = UNetGenerator(config)
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path}: its generator config is not usable ({exc})") from exc
+    try:
+        generator.load_state_dict(load_file(str(path), device="cpu"))
+    except Exception as exc:
+        raise CheckpointError(f"{path}: its weights do not fit its own config {config}: {exc}") from exc
+    return generator.to(device).eval()
+
+
+__all__ = [
+    "save_checkpoint",
+    "load_checkpoint",
+    "training_state",
+    "restore_training_state",
+    "save_epoch_weights",
+    "export_generator",
+    "load_exported_generator",
+    "read_export_metadata",
+    "rng_states",
+    "set_rng_states",
+    "plain_config",
+]

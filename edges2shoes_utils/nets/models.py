@@ -1,0 +1,287 @@
+"""The pix2pix networks: a U-Net generator and a 70x70 PatchGAN discriminator.
+
+Isola et al., "Image-to-Image Translation with Conditional Adversarial Networks", CVPR 2017
+(arXiv 1611.07004). The default settings reproduce the official PyTorch implementation exactly
+(`unet_256` with batch norm and dropout: 54,413,955 parameters; `basic` 70x70 PatchGAN with
+n_layers 3: 2,768,705 parameters), so its pretrained weights load by a key mapping alone.
+
+The generator also has a second layout, `layout="tf"`, matching the TensorFlow pix2pix tutorial
+that the original edges2shoes notebook followed (post-activation blocks, batch norm on the
+innermost down block, dropout on the first three up blocks, `[upsampled, skip]` concatenation).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+import torch
+from torch import nn
+
+from ..util.errors import ConfigError
+
+Norm = Literal["batch", "instance", "none"]
+Layout = Literal["official", "tf"]
+
+# --------------------------------------------------------------------------------------------------
+# Configs: plain dataclasses, saved inside every checkpoint and export.
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    in_channels: int = 3  # edge map channels (RGB, as in the dataset)
+    out_channels: int = 3  # photo channels
+    ngf: int = 64  # filters of the outermost level; doubles per level up to 8 * ngf
+    levels: int = 8  # down-sampling steps: 8 for 256x256, 7 for 128x128, 6 for 64x64
+    norm: Norm = "batch"
+    dropout: bool = True  # dropout 0.5 in the decoder's inner blocks (the paper's only noise source)
+    layout: Layout = "official"
+    leaky_slope: float = 0.2  # encoder LeakyReLU slope; the Keras default used by the TF layout is 0.3
+
+    @property
+    def multiple(self) -> int:
+        """Image sides must be a multiple of this (one halving per level)."""
+        return 2**self.levels
+
+
+@dataclass(frozen=True)
+class DiscriminatorConfig:
+    in_channels: int = 6  # concat(edges, photo): the discriminator is conditional
+    ndf: int = 64
+    n_layers: int = 3  # 3 gives the 70x70 PatchGAN
+    norm: Norm = "batch"
+    first_bias: bool = True  # the TF tutorial's first conv has no bias (no "conv0.bias" key then)
+    leaky_slope: float = 0.2  # the TF tutorial uses the Keras default 0.3
+
+
+# --------------------------------------------------------------------------------------------------
+# Building blocks.
+
+
+def make_norm(kind: Norm, channels: int) -> nn.Module:
+    """The normalisation layer the official code uses for each setting."""
+    if kind == "batch":
+        return nn.BatchNorm2d(channels)
+    if kind == "instance":
+        return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
+    if kind == "none":
+        return nn.Identity()
+    raise ConfigError(f"norm must be 'batch', 'instance' or 'none', not {kind!r}")
+
+
+class SingleValueBatchNorm2d(nn.BatchNorm2d):
+    """Batch norm that, like Keras, accepts one value per channel in training mode.
+
+    The TF layout normalises its innermost 1x1 block, and the TF tutorial trains at batch size 1,
+    where nn.BatchNorm2d raises. Keras returns beta there (each value minus its own mean is 0) and
+    moves the running variance towards 0; so does this. Any other input takes the usual path.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not (self.training and x.shape[0] * x.shape[2] * x.shape[3] == 1):
+            return super().forward(x)
+        if self.track_running_stats and self.running_mean is not None:
+            with torch.no_grad():
+                self.num_batches_tracked.add_(1)
+                m = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
+                self.running_mean.lerp_(x.detach().reshape(-1).to(self.running_mean.dtype), m)
+                self.running_var.mul_(1.0 - m)
+        # The ATen op skips the Python-level size check; with one value the batch variance is 0.
+        return torch.batch_norm(x, self.weight, self.bias, None, None, True, 0.0, self.eps, False)
+
+
+def level_channels(ngf: int, level: int) -> int:
+    """Channels produced by encoder level `level` (0 = outermost): ngf, 2ngf, 4ngf, 8ngf, 8ngf, ..."""
+    return ngf * min(2**level, 8)
+
+
+def init_weights(module: nn.Module, std: float = 0.02) -> None:
+    """The paper's init: conv weights N(0, std), norm scales N(1, std), all biases zero."""
+    for layer in module.modules():
+        if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d)):
+            nn.init.normal_(layer.weight, 0.0, std)
+            if layer.bias is not None:
+                nn.init.zeros_(layer.bias)
+        elif isinstance(layer, (nn.BatchNorm2d, nn.InstanceNorm2d)) and layer.weight is not None:
+            nn.init.normal_(layer.weight, 1.0, std)
+            nn.init.zeros_(layer.bias)
+
+
+# --------------------------------------------------------------------------------------------------
+# Generator.
+
+
+class UNetGenerator(nn.Module):
+    """U-Net: `levels` stride-2 convolutions down, as many transposed convolutions up, with a skip
+    connection from every encoder level to the decoder level of the same resolution.
+
+    `encoder[i]` produces the level-i features (resolution / 2**(i+1)); `decoder[i]` produces the
+    output at the resolution encoder[i] received, so `decoder[0]` is the tanh image head.
+    """
+
+    def __init__(self, config: GeneratorConfig | None = None, **overrides) -> None:
+        super().__init__()
+        config = GeneratorConfig(**{**asdict(config or GeneratorConfig()), **overrides})
+        if config.levels < 2:
+            raise ConfigError(f"a U-Net needs at least 2 levels, got levels={config.levels}")
+        if config.layout not in ("official", "tf"):
+            raise ConfigError(f"layout must be 'official' or 'tf', not {config.layout!r}")
+        make_norm(config.norm, 1)  # validate the norm name before building anything
+        self.config = config
+        self.encoder = nn.ModuleList(self._down_block(i) for i in range(config.levels))
+        self.decoder = nn.ModuleList(self._up_block(i) for i in range(config.levels))
+        init_weights(self)
+
+    # The official code omits conv biases before batch norm (the norm's shift replaces them).
+    @property
+    def _conv_bias(self) -> bool:
+        return self.config.norm != "batch"
+
+    def _down_block(self, level: int) -> nn.Sequential:
+        c = self.config
+        in_ch = c.in_channels if level == 0 else level_channels(c.ngf, level - 1)
+        out_ch = level_channels(c.ngf, level)
+        innermost = level == c.levels - 1
+        bias = self._conv_bias if c.layout == "official" else False
+        conv = nn.Conv2d(in_ch, out_ch, kernel_size=4, stride=2, padding=1, bias=bias)
+        act = nn.LeakyReLU(c.leaky_slope, inplace=c.layout == "official")
+        layers: dict[str, nn.Module] = {}
+        if c.layout == "official":
+            # Pre-activation: LeakyReLU -> conv -> norm; the first level is a bare conv and the
+            # innermost level has no norm (it works on a 1x1 map).
+            if level > 0:
+                layers["act"] = act
+            layers["conv"] = conv
+            if 0 < level and not innermost:
+                layers["norm"] = make_norm(c.norm, out_ch)
+        else:
+            # TF tutorial: conv -> norm (all but the first level, innermost included) -> LeakyReLU.
+            layers["conv"] = conv
+            if level > 0:
+                single = innermost and c.norm == "batch"  # a 1x1 map: one value per channel at batch 1
+                layers["norm"] = SingleValueBatchNorm2d(out_ch) if single else make_norm(c.norm, out_ch)
+            layers["act"] = act
+        return nn.Sequential(_ordered(layers))
+
+    def _dropout_levels(self) -> set[int]:
+        """Decoder levels with dropout. Official: the blocks between the innermost one and the first
+        that changes width (`levels - 5` of them: three at 256x256, two at 128, one at 64). The TF
+        tutorial: the innermost three."""
+        if not self.config.dropout:
+            return set()
+        if self.config.layout == "official":
+            top, count = self.config.levels - 2, min(3, max(0, self.config.levels - 5))
+        else:
+            top, count = self.config.levels - 1, 3
+        return {lvl for lvl in range(top, top - count, -1) if lvl >= 1}
+
+    def _up_block(self, level: int) -> nn.Sequential:
+        c = self.config
+        innermost = level == c.levels - 1
+        in_ch = level_channels(c.ngf, level) * (1 if innermost else 2)
+        outermost = level == 0
+        out_ch = c.out_channels if outermost else level_channels(c.ngf, level - 1)
+        bias = outermost or (self._conv_bias if c.layout == "official" else False)
+        layers: dict[str, nn.Module] = {}
+        if c.layout == "official":
+            layers["act"] = nn.ReLU(inplace=True)
+        layers["conv"] = nn.ConvTranspose2d(in_ch, out_ch, kernel_size=4, stride=2, padding=1, bias=bias)
+        if outermost:
+            layers["tanh"] = nn.Tanh()
+            return nn.Sequential(_ordered(layers))
+        layers["norm"] = make_norm(c.norm, out_ch)
+        if level in self._dropout_levels():
+            layers["dropout"] = nn.Dropout(0.5)
+        if c.layout == "tf":
+            layers["act"] = nn.ReLU()
+        return nn.Sequential(_ordered(layers))
+
+    def check_size(self, height: int, width: int) -> None:
+        """Raise a ConfigError naming the size if this U-Net cannot take it."""
+        m = self.config.multiple
+        if height % m or width % m or height < m or width < m:
+            ok_h, ok_w = max(m, round(height / m) * m), max(m, round(width / m) * m)
+            raise ConfigError(
+                f"image size {height}x{width} does not fit a U-Net with {self.config.levels} levels: "
+                f"both sides must be a positive multiple of {m} (for example {ok_h}x{ok_w}); "
+                "resize the image or use edges2shoes_utils.models.pad_to_multiple"
+            )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.check_size(x.shape[-2], x.shape[-1])
+        skips = []
+        for block in self.encoder:
+            x = block(x)
+            skips.append(x)
+        y = self.decoder[-1](skips[-1])
+        for level in range(self.config.levels - 2, -1, -1):
+            skip = skips[level]
+            y = torch.cat([skip, y] if self.config.layout == "official" else [y, skip], dim=1)
+            y = self.decoder[level](y)
+        return y
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int, value: float = 1.0):
+    """Pad an NCHW batch on the right and bottom to a multiple of `multiple` (white = 1.0 in [-1, 1]
+    space by default, the dataset's background). Returns the padded batch and a function that
+    crops a result of the same size back to the original height and width."""
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    padded = nn.functional.pad(x, (0, pw, 0, ph), value=value) if (ph or pw) else x
+    return padded, (lambda y: y[..., :h, :w])
+
+
+# --------------------------------------------------------------------------------------------------
+# Discriminator.
+
+
+class PatchGANDiscriminator(nn.Module):
+    """Conditional PatchGAN: classifies each overlapping patch of concat(edges, photo) as real or
+    fake. With n_layers=3 every output logit sees a 70x70 window, and a 256x256 pair gives 30x30
+    logits. The last block returns raw logits: the loss applies the sigmoid.
+    """
+
+    def __init__(self, config: DiscriminatorConfig | None = None, **overrides) -> None:
+        super().__init__()
+        config = DiscriminatorConfig(**{**asdict(config or DiscriminatorConfig()), **overrides})
+        make_norm(config.norm, 1)
+        self.config = config
+        bias = config.norm != "batch"
+        ndf, n = config.ndf, config.n_layers
+        layers: dict[str, nn.Module] = {
+            "conv0": nn.Conv2d(config.in_channels, ndf, 4, 2, 1, bias=config.first_bias),
+            "act0": nn.LeakyReLU(config.leaky_slope, inplace=True),
+        }
+        channels = ndf
+        for i in range(1, n + 1):
+            out = ndf * min(2**i, 8)
+            stride = 2 if i < n else 1  # the last hidden layer keeps the resolution
+            layers[f"conv{i}"] = nn.Conv2d(channels, out, 4, stride, 1, bias=bias)
+            layers[f"norm{i}"] = make_norm(config.norm, out)
+            layers[f"act{i}"] = nn.LeakyReLU(config.leaky_slope, inplace=True)
+            channels = out
+        layers["head"] = nn.Conv2d(channels, 1, 4, 1, 1)
+        self.model = nn.Sequential(_ordered(layers))
+        init_weights(self)
+
+    def forward(self, edges: torch.Tensor, photo: torch.Tensor) -> torch.Tensor:
+        return self.model(torch.cat([edges, photo], dim=1))
+
+
+def receptive_field(n_layers: int = 3) -> int:
+    """Side of the input window one PatchGAN logit sees (70 for n_layers=3), from the layer stack."""
+    strides = [2] * n_layers + [1, 1]
+    field = 1
+    for stride in reversed(strides):
+        field = field * stride + (4 - stride)
+    return field
+
+
+def count_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def _ordered(layers: dict[str, nn.Module]):
+    from collections import OrderedDict
+
+    return OrderedDict(layers)
