@@ -175,7 +175,7 @@ def test_fid_with_a_tiny_feature_extractor_matches_the_formula():
 def test_fid_skips_with_reason_when_weights_are_missing_and_download_fails(empty_torch_home):
     skipped = metrics.make_fid(downloader=refuse_download)
     assert isinstance(skipped, metrics.Skipped)
-    assert skipped.metric == "fid"
+    assert skipped.what == "fid"
     assert "could not be downloaded" in skipped.reason and "network blocked" in skipped.reason
     assert str(empty_torch_home) in skipped.reason  # tells the user where to put the file
 

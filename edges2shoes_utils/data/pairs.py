@@ -29,7 +29,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from ..util.errors import DataError
+from ..util.errors import DataError, Skipped
 
 log = logging.getLogger(__name__)
 
@@ -198,7 +198,7 @@ class PairsDataset(Dataset):
             try:
                 items.append(self[index])
             except DataError as error:
-                items.append(Skipped(str(error)))
+                items.append(Skipped(str(self.files[index]), str(error)))
         return items
 
     def _halves(self, image: Image.Image) -> tuple[torch.Tensor, torch.Tensor]:
@@ -234,12 +234,6 @@ class PairsDataset(Dataset):
 # Loading: batches that carry the names of the files they had to skip.
 
 
-class Skipped(NamedTuple):
-    """A file the loader could not use: "path: reason"."""
-
-    reason: str
-
-
 class PairBatch(NamedTuple):
     edges: torch.Tensor  # (B, 3, S, S) input images (edges for AtoB)
     photo: torch.Tensor  # (B, 3, S, S) target images (photos for AtoB)
@@ -249,7 +243,7 @@ class PairBatch(NamedTuple):
 def collate_pairs(items: Sequence[Any]) -> PairBatch:
     """Stack the good pairs of a batch; keep the reasons for the bad ones."""
     good = [item for item in items if not isinstance(item, Skipped)]
-    skipped = [item.reason for item in items if isinstance(item, Skipped)]
+    skipped = [item.reason for item in items if isinstance(item, Skipped)]  # the reason names the file
     if not good:
         empty = torch.empty(0)
         return PairBatch(empty, empty, skipped)

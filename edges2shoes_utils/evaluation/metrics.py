@@ -34,6 +34,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..util.errors import Skipped
+
 # --------------------------------------------------------------------------------------------------
 # Pixel metrics. Inputs are (N, C, H, W) tensors.
 
@@ -112,14 +114,6 @@ def pixel_metrics(fake: torch.Tensor, real: torch.Tensor) -> dict[str, torch.Ten
 
 # --------------------------------------------------------------------------------------------------
 # Backbone weights for FID and LPIPS: where they live, and fetching them without hanging.
-
-
-@dataclass(frozen=True)
-class Skipped:
-    """A metric that was not computed, and why (goes into the report verbatim)."""
-
-    metric: str
-    reason: str
 
 
 class BackboneUnavailable(RuntimeError):

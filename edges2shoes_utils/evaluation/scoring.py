@@ -307,7 +307,7 @@ def evaluate(
 
     fid_scorer = _resolve_fid(fid, download, downloader)
     lpips_scorer = _resolve_lpips(lpips, download, downloader)
-    skipped_metrics = {s.metric: s.reason for s in (fid_scorer, lpips_scorer) if isinstance(s, Skipped)}
+    skipped_metrics = {s.what: s.reason for s in (fid_scorer, lpips_scorer) if isinstance(s, Skipped)}
     need_real = isinstance(fid_scorer, FidScorer) and fid_scorer.n_real == 0
     if isinstance(fid_scorer, FidScorer):
         fid_scorer.reset_fake()

@@ -7,6 +7,8 @@ The CLI prints such messages without a traceback; anything else is a bug and kee
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 
 class Edges2ShoesError(Exception):
     """Base class for errors caused by input the user can fix."""
@@ -30,3 +32,16 @@ class WeightsError(CheckpointError):
 
 class SketchError(Edges2ShoesError):
     """A sketch image that cannot be turned into an edge map (unreadable, blank, ...)."""
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """Something left out on purpose, and why: a training file the loader could not read, or a
+    metric that could not be computed. It is reported (logs, the evaluation report), never raised,
+    so one bad input costs one sample or one column instead of the whole run."""
+
+    what: str  # the file or the metric
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.what}: {self.reason}"
