@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 DEMO_OUT ?= runs/demo
 
-.PHONY: setup demo test bench clean-venv
+.PHONY: setup demo test bench clean-venv print-torch-spec
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,3 +30,7 @@ bench: setup
 
 clean-venv:
 	rm -rf $(VENV)
+
+# tools/check_wheel.sh installs the same torch into its fresh environment.
+print-torch-spec:
+	@echo $(TORCH_SPEC)

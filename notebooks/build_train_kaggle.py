@@ -8,6 +8,7 @@ plain text and the committed file never carries outputs or execution counts.
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
 import nbformat
@@ -15,6 +16,15 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 HERE = Path(__file__).resolve().parent
 SKIP = {"tags": ["skip-execution"]}
+
+
+def install_code() -> str:
+    """notebook_install.py's code without its docstring: the install cell runs before the package is
+    installed, so it carries this copy (the cell's comment says where it comes from)."""
+    source = (HERE.parent / "edges2shoes_utils" / "apps" / "notebook_install.py").read_text()
+    docstring = ast.parse(source).body[0]
+    return "\n".join(source.splitlines()[docstring.end_lineno:]).strip()
+
 
 CELLS = [
     new_markdown_cell(
@@ -28,7 +38,9 @@ front door onto the `edges2shoes_utils` package: every cell calls into it.
 1. *Add Input*: search for **edges2shoes** and attach `balraj98/edges2shoes-dataset` (the notebook finds
    it wherever Kaggle mounts it).
 2. *Settings -> Accelerator*: **GPU T4 x2**. Not the P100: see the note at the end.
-3. *Settings -> Internet*: on (for the install cell), and set `REPO_URL` in the install cell to this
+3. Install: either attach a dataset holding an `edges2shoes-*.whl` (built with `python -m build`; the
+   install cell takes the newest one under `/kaggle/input`, and the notebook then runs with
+   *Settings -> Internet* off), or turn the internet on and set `REPO_URL` in the install cell to this
    project's repository (or your fork).
 4. *Run All*. With two GPUs the notebook trains on both (DistributedDataParallel under `torchrun`).
 
@@ -38,9 +50,18 @@ PNG), a sample grid per epoch and, at the end, `generator.safetensors`. If the s
 notebook again: it continues the run from `last.pt`."""
     ),
     new_code_cell(
-        """# Install the package (Kaggle, Colab). CI skips this cell: the package is already installed there.
+        f"""# Install the package (Kaggle, Colab). CI skips this cell: the package is already installed there.
+# The newest edges2shoes-*.whl attached under /kaggle/input when there is one (internet off), else REPO_URL.
 REPO_URL = "git+https://github.com/OWNER/edges2shoes"  # <-- EDIT: the repository (or your fork) to install from
-%pip install --quiet {REPO_URL}""",
+
+# ---- a copy of edges2shoes_utils/apps/notebook_install.py (the package is not installed yet) ----
+{install_code()}
+# ----
+
+import shlex
+
+PIP_ARGS = shlex.join(pip_install_args(REPO_URL))
+%pip install --quiet {{PIP_ARGS}}""",
         metadata=SKIP,
     ),
     new_markdown_cell("## Parameters"),
@@ -62,7 +83,7 @@ GPUS = "auto"         # "auto": every visible GPU (2 on T4 x2, through torchrun)
         """from pathlib import Path
 
 from edges2shoes_utils.apps import notebook_support as nbs
-from edges2shoes_utils.training.train import train
+from edges2shoes_utils.training import train
 
 ENVIRONMENT = nbs.detect_environment()
 print(f"environment: {ENVIRONMENT}")

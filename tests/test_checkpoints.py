@@ -29,7 +29,7 @@ from edges2shoes_utils.checkpoints.formats import (
 )
 from edges2shoes_utils.util.errors import CheckpointError
 from edges2shoes_utils.nets.losses import discriminator_loss, generator_loss
-from edges2shoes_utils.nets.models import DiscriminatorConfig, GeneratorConfig, PatchGANDiscriminator, UNetGenerator
+from edges2shoes_utils.nets import DiscriminatorConfig, GeneratorConfig, PatchGANDiscriminator, UNetGenerator
 
 # --------------------------------------------------------------------------------------------------
 # A tiny training run (64x64, ngf 8) whose every step uses Python, NumPy and torch randomness.

@@ -1,5 +1,6 @@
-"""Tests for edges2shoes_utils.data.pairs: layout, ordering, jitter, colour modes, bad files, the loader,
-and finding the dataset (with injected downloaders: no test touches the network)."""
+"""Tests for edges2shoes_utils.data (pairs, loader, discovery): layout, ordering, jitter, colour
+modes, bad files, the loader, and finding the dataset (with injected downloaders: no test touches
+the network)."""
 
 from __future__ import annotations
 
@@ -17,8 +18,8 @@ from PIL import Image
 from torch.utils.data import Subset
 from torch.utils.data.distributed import DistributedSampler
 
-from edges2shoes_utils.data import pairs as data
-from edges2shoes_utils.data.pairs import PairsDataset, make_dataloader, resolve_dataset_root
+from edges2shoes_utils import data
+from edges2shoes_utils.data import PairsDataset, make_dataloader, resolve_dataset_root
 from edges2shoes_utils.util.errors import DataError
 
 LEFT, RIGHT = (200, 40, 40), (40, 40, 200)
@@ -310,7 +311,7 @@ def test_strict_loader_stops_with_path_and_reason(bad_root) -> None:
 def test_skipped_files_are_logged(tmp_path: Path, caplog) -> None:
     write_split(tmp_path / "train", 3)
     (tmp_path / "train" / "2_AB.jpg").write_bytes(b"")
-    with caplog.at_level("WARNING", logger="edges2shoes_utils.data.pairs"):
+    with caplog.at_level("WARNING", logger="edges2shoes_utils.data.loader"):
         list(make_dataloader(PairsDataset(tmp_path, "train", image_size=16), batch_size=4, num_workers=0))
     text = caplog.text
     assert "2_AB.jpg" in text and "skipped 1 bad file" in text
@@ -493,7 +494,7 @@ def test_default_downloader_calls_kagglehub_with_the_pin(root: Path, monkeypatch
 
 
 def test_kagglehub_is_imported_lazily() -> None:
-    code = "import sys, edges2shoes_utils.data.pairs; print('kagglehub' in sys.modules)"
+    code = "import sys, edges2shoes_utils.data; print('kagglehub' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

@@ -17,7 +17,7 @@ import torch.multiprocessing as mp
 
 from edges2shoes_utils.checkpoints import formats as checkpoints
 from edges2shoes_utils.data.synthetic import make_synthetic
-from edges2shoes_utils.training.train import TrainConfig, train
+from edges2shoes_utils.training import TrainConfig, train
 
 pytestmark = pytest.mark.slow
 

@@ -57,7 +57,7 @@ def test_demo_trained_weights_are_the_ones_scored(quick_demo):
     out, _, metrics = quick_demo
     from edges2shoes_utils.data.pairs import PairsDataset
     from edges2shoes_utils.evaluation.scoring import evaluate
-    from edges2shoes_utils.checkpoints.weights import load_generator
+    from edges2shoes_utils.checkpoints.load import load_generator
 
     settings = metrics["settings"]
     generator = load_generator(out / "run" / f"generator_{settings['epochs'] - 1}.pt")
@@ -117,7 +117,7 @@ def test_learning_check(trained, expected):
 
 
 def test_budgets_fit_their_models():
-    from edges2shoes_utils.training.train import TrainConfig
+    from edges2shoes_utils.training import TrainConfig
 
     for budget in BUDGETS.values():
         config = TrainConfig(image_size=budget.image_size, ngf=budget.ngf, ndf=budget.ndf, epochs=budget.epochs,

@@ -20,9 +20,7 @@ import torch
 from skimage.metrics import structural_similarity
 from torch import nn
 
-from edges2shoes_utils.evaluation import metrics
-from edges2shoes_utils.util.errors import DataError
-from edges2shoes_utils.evaluation.scoring import (
+from edges2shoes_utils.evaluation import (
     REFERENCE_FID,
     epoch_of,
     evaluate,
@@ -30,11 +28,14 @@ from edges2shoes_utils.evaluation.scoring import (
     expand_sources,
     generator_mode,
     is_real_val_set,
+    metrics,
     run_generator,
     source_labels,
+    summary_text,
+    write_report,
 )
-from edges2shoes_utils.nets.models import UNetGenerator
-from edges2shoes_utils.evaluation.report import summary_text, write_report
+from edges2shoes_utils.nets import UNetGenerator
+from edges2shoes_utils.util.errors import DataError
 
 # --------------------------------------------------------------------------------------------------
 # Helpers.
@@ -184,7 +185,7 @@ def test_default_downloader_failure_is_reported_not_raised(empty_torch_home, mon
     def blocked(*args, **kwargs):
         raise urllib.error.URLError("no route to host")
 
-    monkeypatch.setattr(metrics.urllib.request, "urlopen", blocked)
+    monkeypatch.setattr("edges2shoes_utils.util.download.urllib.request.urlopen", blocked)  # the one network call
     for make in (metrics.make_fid, metrics.make_lpips):
         skipped = make()
         assert isinstance(skipped, metrics.Skipped) and "no route to host" in skipped.reason
@@ -544,10 +545,10 @@ def test_reference_figures_appear_only_for_the_real_val_set(tmp_path):
 
 def test_cli_evaluates_a_run_folder(tmp_path, capsys):
     pytest.importorskip("edges2shoes_utils.data.pairs")
-    pytest.importorskip("edges2shoes_utils.checkpoints.weights")
+    pytest.importorskip("edges2shoes_utils.checkpoints.load")
     from edges2shoes_utils.checkpoints.formats import save_epoch_weights
     from edges2shoes_utils.apps.cli import main
-    from edges2shoes_utils.nets.models import PatchGANDiscriminator
+    from edges2shoes_utils.nets import PatchGANDiscriminator
     from edges2shoes_utils.data.synthetic import make_synthetic
 
     root = make_synthetic(tmp_path / "data", n=2, size=64, n_val=3)
@@ -570,7 +571,7 @@ def test_cli_evaluates_a_run_folder(tmp_path, capsys):
 
 def test_cli_reports_a_missing_weights_file_without_traceback(tmp_path, capsys):
     pytest.importorskip("edges2shoes_utils.data.pairs")
-    pytest.importorskip("edges2shoes_utils.checkpoints.weights")
+    pytest.importorskip("edges2shoes_utils.checkpoints.load")
     from edges2shoes_utils.apps.cli import main
     from edges2shoes_utils.data.synthetic import make_synthetic
 

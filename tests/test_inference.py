@@ -13,9 +13,11 @@ from PIL import Image, ImageDraw
 from torch import nn
 
 from edges2shoes_utils.util.errors import ConfigError, SketchError
-from edges2shoes_utils.inference.fastpath import build_runner, fold_batch_norm, per_image_batch_norm
-from edges2shoes_utils.inference.sketch2shoe import Sketch2Shoe, generate_files
-from edges2shoes_utils.nets.models import UNetGenerator
+from edges2shoes_utils.inference.command_line import generate_files
+from edges2shoes_utils.inference.fastpath import build_runner
+from edges2shoes_utils.inference.layers import fold_batch_norm, per_image_batch_norm
+from edges2shoes_utils.inference.sketch2shoe import Sketch2Shoe
+from edges2shoes_utils.nets import UNetGenerator
 
 
 def tiny_generator(seed: int = 0, **overrides) -> UNetGenerator:
@@ -338,7 +340,7 @@ def test_generate_files_never_overwrite_inputs_or_each_other(tmp_path):
 
 
 def test_generate_cli_end_to_end(tmp_path, capsys):
-    pytest.importorskip("edges2shoes_utils.checkpoints.weights")
+    pytest.importorskip("edges2shoes_utils.checkpoints.load")
     from edges2shoes_utils.checkpoints.formats import export_generator
     from edges2shoes_utils.apps.cli import main
 

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from edges2shoes_utils.util.errors import ConfigError
-from edges2shoes_utils.nets.models import (
+from edges2shoes_utils.nets import (
     DiscriminatorConfig,
     GeneratorConfig,
     PatchGANDiscriminator,

@@ -150,7 +150,7 @@ def test_accelerator_advice():
 
 def _parse_train_command(command: str):
     """Parse a torchrun command's training arguments with the real train CLI."""
-    from edges2shoes_utils.training.train import config_from_args, configure_cli
+    from edges2shoes_utils.training.command_line import config_from_args, configure_cli
 
     words = shlex.split(command)
     assert words[:3] == ["torchrun", "--standalone", "--nproc_per_node=2"]
@@ -161,7 +161,7 @@ def _parse_train_command(command: str):
 
 
 def test_torchrun_command_round_trips_through_the_train_cli():
-    from edges2shoes_utils.training.train import TrainConfig
+    from edges2shoes_utils.training import TrainConfig
 
     config = TrainConfig(data="/kaggle/input/my data/edges2shoes", out="/kaggle/working/run 1", epochs=10,
                          batch_size=16, lambda_l1=100.0, image_size=128, ngf=32, sync_bn=True,
@@ -188,13 +188,13 @@ def test_apply_smoke_writes_a_synthetic_set(tmp_path, monkeypatch):
     n_train, n_val = nbs.SMOKE_PAIRS
     assert len(list(Path(params["data"], "train").glob("*.jpg"))) == n_train
     assert len(list(Path(params["data"], "val").glob("*.jpg"))) == n_val
-    from edges2shoes_utils.training.train import TrainConfig
+    from edges2shoes_utils.training import TrainConfig
 
     TrainConfig(**params).validate()  # every key is a training option
 
 
 def test_train_config_continues_a_saved_run(tmp_path):
-    from edges2shoes_utils.training.train import TrainConfig
+    from edges2shoes_utils.training import TrainConfig
 
     run = tmp_path / "run"
     run.mkdir()

@@ -24,16 +24,10 @@ from edges2shoes_utils.checkpoints import formats as checkpoints
 from edges2shoes_utils.training.device import check_cuda_supported, resolve_precision
 from edges2shoes_utils.training.distributed import DistInfo, ResumableSampler
 from edges2shoes_utils.util.errors import ConfigError, DataError
-from edges2shoes_utils.nets.models import GeneratorConfig, UNetGenerator
+from edges2shoes_utils.nets import GeneratorConfig, UNetGenerator
 from edges2shoes_utils.data.synthetic import make_synthetic
-from edges2shoes_utils.training.train import (
-    TrainConfig,
-    TrainingDiverged,
-    config_from_args,
-    configure_cli,
-    lr_factor,
-    train,
-)
+from edges2shoes_utils.training import TrainConfig, TrainingDiverged, lr_factor, train
+from edges2shoes_utils.training.command_line import config_from_args, configure_cli
 
 STEPS_PER_EPOCH = 6  # 12 train pairs, batch 2
 

@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from edges2shoes_utils.inference.sketch2shoe import Sketch2Shoe
-from edges2shoes_utils.nets.models import UNetGenerator
+from edges2shoes_utils.nets import UNetGenerator
 from edges2shoes_utils.inference.sketch import sample_sketches
 from edges2shoes_utils.apps.upload_widget import (
     SketchToShoeApp,

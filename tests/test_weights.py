@@ -5,6 +5,7 @@ model computes. Pickles that would run code are refused before anything runs."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import pickle
@@ -20,8 +21,8 @@ from torch import nn
 from edges2shoes_utils.checkpoints import formats as checkpoints
 from edges2shoes_utils.apps import cli
 from edges2shoes_utils.util.errors import WeightsError
-from edges2shoes_utils.nets.models import GeneratorConfig, PatchGANDiscriminator, UNetGenerator, count_parameters
-from edges2shoes_utils.checkpoints.weights import load_discriminator, load_generator, read_discriminator, read_generator
+from edges2shoes_utils.nets import GeneratorConfig, PatchGANDiscriminator, UNetGenerator, count_parameters
+from edges2shoes_utils.checkpoints.load import LoadOptions, load_discriminator, load_generator, read_discriminator, read_generator
 
 REFERENCE = Path("/work/shared/reference/pix2pix_official_state_dict_keys.json")
 if not REFERENCE.is_file():
@@ -305,6 +306,24 @@ def test_tf_port_state_dict_without_the_right_slope_differs(tmp_path):
     ours = load_generator(tmp_path / "generator_9.pt")  # assumes 0.3
     with pytest.raises(AssertionError):
         assert_same_output(ours, port)
+
+
+def test_layout_options_as_one_object_or_as_keywords(tmp_path):
+    """`LoadOptions` and keyword arguments are one mechanism: keywords override the object's fields;
+    an unknown keyword, or a generator-only one given to a discriminator reader, is refused."""
+    port = randomise(Generator(slope=0.2, skip_first=True), seed=13)
+    torch.save(port.state_dict(), tmp_path / "g.pt")
+    options = LoadOptions(leaky_slope=0.2, skip_first=True)
+    assert_same_output(load_generator(tmp_path / "g.pt", options), port)
+    assert_same_output(load_generator(tmp_path / "g.pt", LoadOptions(leaky_slope=0.2), skip_first=True), port)
+    loaded = read_generator(tmp_path / "g.pt", options, dropout=False)
+    assert loaded.model.config.dropout is False and loaded.model.config.leaky_slope == 0.2
+    with pytest.raises(TypeError, match="load_generator.*'leaky'"):
+        load_generator(tmp_path / "g.pt", leaky=0.2)
+    with pytest.raises(TypeError, match="read_discriminator.*'skip_first'"):
+        read_discriminator(tmp_path / "g.pt", skip_first=True)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        options.leaky_slope = 0.3
 
 
 def test_tf_port_concatenating_skip_first_needs_and_honours_the_option(tmp_path):

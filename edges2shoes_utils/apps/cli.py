@@ -15,20 +15,20 @@ from typing import Sequence
 from ..util.version import __version__
 from ..util.errors import Edges2ShoesError
 from .. import bench
-from ..checkpoints import weights
+from ..checkpoints import command_line as weights_cli
 from ..data import synthetic
-from ..evaluation import scoring
-from ..inference import sketch2shoe
-from ..training import train
+from ..evaluation import command_line as evaluation_cli
+from ..inference import command_line as inference_cli
+from ..training import command_line as training_command
 from . import demo
 
 # command name -> (module that defines configure_cli, one-line help)
 COMMANDS: dict[str, tuple[ModuleType, str]] = {
     "make-synthetic": (synthetic, "write a synthetic mini edges2shoes set in the real layout"),
-    "train": (train, "train pix2pix (single process, or DDP under torchrun)"),
-    "evaluate": (scoring, "score one or more generators on a val set and write a report"),
-    "generate": (sketch2shoe, "turn sketches or edge maps into shoe photos"),
-    "weights": (weights, "fetch, convert and inspect generator weights"),
+    "train": (training_command, "train pix2pix (single process, or DDP under torchrun)"),
+    "evaluate": (evaluation_cli, "score one or more generators on a val set and write a report"),
+    "generate": (inference_cli, "turn sketches or edge maps into shoe photos"),
+    "weights": (weights_cli, "fetch, convert and inspect generator weights"),
     "bench": (bench, "measure speed: data loading, training step, inference"),
     "demo": (demo, "offline demo: synthetic data -> train -> evaluate -> generate"),
 }

@@ -42,9 +42,16 @@ from typing import Callable, Iterator
 import torch
 from torch import nn
 
-from ..util.version import __version__
+from ..data import PairsDataset, synthetic
+from ..evaluation import evaluate, write_report
+from ..inference import Sketch2Shoe, sample_sketches
+from ..nets import UNetGenerator
+from ..training import TrainConfig, train
 from ..util.atomic import atomic_write_text
 from ..util.errors import ConfigError
+from ..util.html_page import image_tag, link_tag, write_html_page
+from ..util.images import image_grid, save_image
+from ..util.version import __version__
 
 MARKER = "DEMO.json"  # a folder holding it was written by the demo and may be rewritten by it
 
@@ -120,13 +127,6 @@ def run_demo(
 ) -> DemoResult:
     """Build the synthetic set, train, evaluate, draw shoes from the bundled sketches, write the
     report folder, and return what it found (see the module docstring)."""
-    from ..data import synthetic
-    from ..data.pairs import PairsDataset
-    from ..evaluation.scoring import evaluate
-    from ..nets.models import UNetGenerator
-    from ..evaluation.report import write_report
-    from ..training.train import TrainConfig, train
-
     if isinstance(budget, str):
         if budget not in BUDGETS:
             raise ConfigError(f"unknown demo budget {budget!r}; choose one of {', '.join(BUDGETS)}")
@@ -221,7 +221,7 @@ def run_demo(
     metrics["files"] = {k: Path(v).relative_to(out).as_posix() for k, v in files.items()}
     atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2, allow_nan=False) + "\n")
     index = out / "index.html"
-    atomic_write_text(index, _html(metrics, files, out))
+    write_html_page(index, "edges2shoes demo", _html_sections(metrics, files, out))
     report = out / "report.md"
     atomic_write_text(report, _markdown(metrics, files, out))
 
@@ -232,10 +232,6 @@ def run_demo(
 
 def draw_sketches(generator: nn.Module, folder: Path, *, mode: str, seed: int) -> list[Path]:
     """Every bundled sketch -> (as the model sees it, the generated shoe), one PNG each plus a grid."""
-    from ..inference.sketch2shoe import Sketch2Shoe
-    from ..inference.sketch import sample_sketches
-    from ..util.images import image_grid, save_image
-
     sketches = sample_sketches()
     if not sketches:
         return []
@@ -345,16 +341,12 @@ def _markdown(metrics: dict, files: dict[str, Path], out: Path) -> str:
     return "\n".join(lines)
 
 
-def _html(metrics: dict, files: dict[str, Path], out: Path) -> str:
+def _html_sections(metrics: dict, files: dict[str, Path], out: Path) -> list[str]:
+    """The body of index.html: settings, held-out scores and the verdict, then pictures and files."""
     e = html.escape
     s, sec = metrics["settings"], metrics["seconds"]
     rows = "".join(f"<tr><td>{e(n)}</td><td>{a}</td><td>{b}</td><td>{c}</td></tr>" for n, a, b, c in _summary_rows(metrics))
     parts = [
-        "<!doctype html><html><head><meta charset='utf-8'><title>edges2shoes demo</title>",
-        "<style>body{font-family:sans-serif;margin:2em;max-width:1100px}table{border-collapse:collapse}"
-        "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}td:first-child{text-align:left}"
-        "img{max-width:100%;border:1px solid #eee}.ok{color:#070}.bad{color:#a00}</style></head><body>",
-        "<h1>edges2shoes demo</h1>",
         f"<p>pix2pix trained on the CPU on a synthetic edges2shoes set ({s['n_train']} pairs at "
         f"{s['image_size']}x{s['image_size']}; U-Net ngf {s['ngf']}; {s['epochs']} epochs, {s['steps']} steps of "
         f"{s['batch_size']}; lambda L1 {s['lambda_l1']:g}; seed {s['seed']}) in {sec['total']:.0f} s "
@@ -366,13 +358,12 @@ def _html(metrics: dict, files: dict[str, Path], out: Path) -> str:
     ]
     links = []
     for label, path in files.items():
-        rel = e(path.relative_to(out).as_posix())
         if path.suffix == ".png":
-            parts.append(f"<h2>{e(label)}</h2><img src='{rel}' alt='{e(label)}'>")
+            parts.append(f"<h2>{e(label)}</h2>" + image_tag(path, out, label))
         else:
-            links.append(f"<li><a href='{rel}'>{e(label)}</a></li>")
-    parts.append(f"<h2>Files</h2><ul>{''.join(links)}</ul></body></html>")
-    return "\n".join(parts) + "\n"
+            links.append(f"<li>{link_tag(path, out, label)}</li>")
+    parts.append(f"<h2>Files</h2><ul>{''.join(links)}</ul>")
+    return parts
 
 
 # --------------------------------------------------------------------------------------------------

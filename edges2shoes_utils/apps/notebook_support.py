@@ -170,7 +170,7 @@ def find_dataset(spec: str | os.PathLike | None = None, *, downloader=None) -> P
     """
     import re
 
-    from ..data.pairs import resolve_dataset_root
+    from ..data import resolve_dataset_root
     from ..util.errors import DataError
 
     if spec is None or str(spec).strip() == "":
@@ -189,7 +189,7 @@ def train_config(params: Mapping[str, object]):
     """The TrainConfig for `params`; if the run folder already holds a checkpoint (a Kaggle session
     that timed out, a re-run), the saved run is continued instead, with `epochs` taken from
     `params` so a finished run can be extended. Returns (config, resumed)."""
-    from ..training.train import CHECKPOINT_NAME, TrainConfig
+    from ..training import CHECKPOINT_NAME, TrainConfig
 
     out = Path(str(params["out"]))
     if (out / CHECKPOINT_NAME).is_file():
@@ -202,7 +202,7 @@ def export_final_generator(run_dir: str | Path) -> Path:
     download and use with `Sketch2Shoe.from_weights` (no pickles, config included)."""
     from ..checkpoints.formats import export_generator
     from ..util.errors import CheckpointError
-    from ..checkpoints.weights import load_generator
+    from ..checkpoints.load import load_generator
 
     run_dir = Path(run_dir)
     epochs = newest(run_dir.glob("generator_*.pt"), 1)
@@ -218,7 +218,7 @@ def smoke_generator_weights(folder: str | Path | None = None, *, levels: int = 6
     import torch
 
     from ..checkpoints.formats import export_generator
-    from ..nets.models import UNetGenerator
+    from ..nets import UNetGenerator
 
     folder = Path(folder) if folder is not None else Path(tempfile.mkdtemp(prefix="edges2shoes-smoke-"))
     torch.manual_seed(seed)
@@ -258,7 +258,7 @@ def changed_fields(config) -> dict[str, object]:
     """The fields of a TrainConfig that differ from the defaults (what a command line must say)."""
     import dataclasses
 
-    from ..training.train import TrainConfig
+    from ..training import TrainConfig
 
     defaults = TrainConfig()
     return {

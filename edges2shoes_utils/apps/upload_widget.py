@@ -21,6 +21,10 @@ from typing import Any, Callable, Iterable, Mapping
 
 from PIL import Image
 
+from ..inference import load_image
+from ..util.errors import Edges2ShoesError
+from ..util.images import image_grid
+
 log = logging.getLogger(__name__)
 
 
@@ -84,11 +88,10 @@ def _content_bytes(item: Any, name: str) -> bytes:
 
 def translator_for(model: Any) -> Translator:
     """A Translator backed by an `inference.Sketch2Shoe`: the upload is cleaned up like the
-    dataset's edges (`sketch.prepare_sketch`), then generated."""
-    from ..inference.sketch2shoe import load_rgb
+    dataset's edges (`inference.prepare_sketch`), then generated."""
 
     def translate(upload: UploadedFile) -> Translation:
-        original = load_rgb(upload.content, upload.name)  # SketchError naming the file if unreadable
+        original = load_image(upload.content, upload.name)  # SketchError naming the file if unreadable
         prepared = model.prepare(upload.content, name=upload.name)
         generated = model.generate_prepared([prepared])[0]
         return Translation(original, prepared.preview, generated)
@@ -102,8 +105,6 @@ def translate_file(translate: Translator, path: str | Path) -> Translation:
 
 def side_by_side(result: Translation, cell: int = 256) -> Image.Image:
     """Original | Prepared | Generated as one picture (uint8 pixels: nothing to clip)."""
-    from ..util.images import image_grid
-
     return image_grid(
         {"Original": [result.original], "Prepared": [result.prepared], "Generated": [result.generated]},
         cell=cell,
@@ -138,7 +139,7 @@ class SketchToShoeApp:
         samples: Mapping[str, Path] | None = None,
         display_size: int = 256,
     ) -> None:
-        import ipywidgets as widgets
+        import ipywidgets as widgets  # lazy: optional dependency
 
         self.translate = translate
         self.samples = dict(samples or {})
@@ -169,7 +170,7 @@ class SketchToShoeApp:
         self.last: Translation | None = None
 
     def _ipython_display_(self) -> None:  # lets a notebook cell end with `app`
-        from IPython.display import display
+        from IPython.display import display  # lazy: optional dependency
 
         display(self.widget)
 
@@ -193,8 +194,6 @@ class SketchToShoeApp:
 
     def handle(self, upload: UploadedFile) -> Translation | None:
         """Translate one upload and show it; on failure show why, in words."""
-        from ..util.errors import Edges2ShoesError
-
         self.status.value = f"Generating a shoe from <code>{html.escape(upload.name)}</code>..."
         try:
             result = self.translate(upload)
@@ -228,10 +227,8 @@ class SketchToShoeApp:
 def upload_with_colab(translate: Translator, upload: Callable[[], Mapping[str, bytes]] | None = None) -> list[Translation]:
     """Fallback for Colab when widgets don't render: Colab's own upload dialog. A file that cannot
     be used is reported in one line and skipped. `upload` replaces the dialog (tests)."""
-    from ..util.errors import Edges2ShoesError
-
     if upload is None:
-        from google.colab import files  # type: ignore[import-not-found]
+        from google.colab import files  # type: ignore[import-not-found]  # lazy: optional dependency
 
         upload = files.upload
     results = []

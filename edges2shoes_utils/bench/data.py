@@ -23,7 +23,7 @@ import torch
 from PIL import Image
 
 from ..util.atomic import atomic_write_text
-from ..data.pairs import PairsDataset, jitter_load_size, make_dataloader
+from ..data import PairsDataset, jitter_load_size, make_dataloader, make_synthetic
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -89,8 +89,6 @@ def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="edges2shoes-bench-data-") as tmp:
         root = args.data
         if root is None:
-            from ..data.synthetic import make_synthetic
-
             print(f"writing {args.files} synthetic 512x256 pairs to a temporary folder ...")
             root = make_synthetic(Path(tmp) / "synthetic", n=args.files, size=256, seed=0, n_val=1)
         dataset = PairsDataset(root, "train", image_size=args.image_size, jitter=True)

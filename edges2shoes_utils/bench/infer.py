@@ -34,10 +34,10 @@ from typing import Callable
 import torch
 from PIL import Image, ImageDraw
 
+from ..inference import MODES, Sketch2Shoe
+from ..nets import GeneratorConfig, UNetGenerator, count_parameters
+from ..training.device import cpu_has_native_bf16, pick_device
 from ..util.atomic import atomic_write_text
-from ..inference.fastpath import MODES, cpu_has_native_bf16
-from ..inference.sketch2shoe import Sketch2Shoe
-from ..nets.models import GeneratorConfig, UNetGenerator, count_parameters
 
 GOAL_MS = 60.0  # the fast path on the 2-core reference machine
 GOAL_RATIO = 0.4  # fast / plain eager
@@ -72,8 +72,6 @@ def run(args: argparse.Namespace) -> int:
         probe = Sketch2Shoe.from_weights(args.weights, device=args.device, mode="eval", fast=False)
         generator, device, weights = probe.generator, probe.device, str(args.weights)
     else:
-        from ..training.device import pick_device
-
         device = pick_device(args.device)
         generator = calibrated_random_generator(GeneratorConfig(), seed=args.seed).to(device)
         weights = "random init (N(0, 0.02)), running statistics calibrated on random sketch-like inputs"

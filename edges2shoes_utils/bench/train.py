@@ -1,12 +1,13 @@
 """`python -m edges2shoes_utils bench train`: images/s of the paper-size pix2pix training step.
 
-Times `train.train_step` (the loop's own step: one G forward, D on real and on detached fake, the
+Times `train_step` (the training loop's own step: one G forward, D on real and on detached fake, the
 G adversarial pass through the updated D, fused/foreach Adam, no host syncs) on random 256x256
 batches, in fp32 and in the mixed-precision path the loop would use on this device (CUDA: fp16 +
 GradScaler or bf16; CPU: bf16 autocast). Each figure is set against the FLOP floor: the step's
-FLOPs (counted here with torch's FlopCounterMode; the design notes say 93.3 GFLOP per 256x256
-image) divided by this device's measured matrix-product throughput. Finally it shows what the
-FLOP count predicts for a Kaggle T4, and for 10 epochs of edges2shoes on T4 x2, with the arithmetic.
+FLOPs (counted here with torch's FlopCounterMode: 93.3 GFLOP per 256x256 image for the paper-size
+networks, made of the G forward and backward, D on real and fake, and the G adversarial pass)
+divided by this device's measured matrix-product throughput. Finally it shows what the FLOP count
+predicts for a Kaggle T4, and for 10 epochs of edges2shoes on T4 x2, with the arithmetic.
 """
 
 from __future__ import annotations
@@ -16,14 +17,16 @@ import json
 import time
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from ..util.atomic import atomic_write_text
 from ..training.device import check_cuda_supported, configure_backends, make_adam, pick_device, resolve_precision
-from ..nets.models import PatchGANDiscriminator, UNetGenerator
-from ..training.train import StepParts, TrainConfig, train_step
+from ..nets import PatchGANDiscriminator, UNetGenerator
+from ..training import StepParts, TrainConfig, train_step
 
-PAPER_GFLOP_PER_IMAGE = 93.3  # one training step per 256x256 image (design notes)
-REFERENCE_CPU_GFLOPS = {"fp32": 139.0, "bf16": 388.0}  # this project's 2-core dev CPU (design notes)
+PAPER_GFLOP_PER_IMAGE = 93.3  # one training step per 256x256 image, paper-size G and D (FlopCounterMode)
+# matrix-product throughput of a quiet 2-core AMD EPYC development machine (AVX512-BF16), GFLOP/s
+REFERENCE_CPU_GFLOPS = {"fp32": 139.0, "bf16": 388.0}
 T4_FP16_TFLOPS = 65.0  # T4 fp16 tensor-core peak (NVIDIA datasheet)
 T4_UTILISATION = (0.25, 0.35)  # realistic share of peak for conv nets of this size
 DDP_SCALING = 0.9  # two GPUs over PCIe: ~90% of twice one GPU
@@ -46,12 +49,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", default=None, metavar="PATH", help="also write the figures as JSON")
 
 
-def count_step_gflop(image_size: int, ngf: int, ndf: int, device: torch.device) -> float | None:
-    """FLOPs of one fp32 training step per image, counted op by op (batch 1; None if unavailable)."""
-    try:
-        from torch.utils.flop_counter import FlopCounterMode
-    except ImportError:
-        return None
+def count_step_gflop(image_size: int, ngf: int, ndf: int, device: torch.device) -> float:
+    """FLOPs of one fp32 training step per image, counted op by op (batch 1)."""
     parts, edges, photo = _build(1, image_size, ngf, ndf, device, "off", channels_last=False)
     with FlopCounterMode(display=False) as counter:
         train_step(parts, edges, photo)
@@ -142,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"training step, batch {args.batch_size}, {args.image_size}x{args.image_size}, ngf {args.ngf}, "
           f"ndf {args.ndf}, device {device}{', channels_last' if channels_last else ''}, {torch.get_num_threads()} CPU threads")
     if counted is not None:
-        note = f" (design notes: {paper_gflop:.1f})" if paper_gflop else ""
+        note = f" (expected: {paper_gflop:.1f})" if paper_gflop else ""
         print(f"FLOPs per image per step, counted: {counted:.1f} GFLOP{note}")
 
     figures: dict = {"device": str(device), "batch_size": args.batch_size, "image_size": args.image_size,

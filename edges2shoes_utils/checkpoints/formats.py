@@ -12,7 +12,7 @@ Three kinds of file, kept apart like NVlabs' EDM keeps training state apart from
 
 Every `.pt` file holds only tensors and plain containers, so it loads with
 `torch.load(..., weights_only=True)`; we never load any other way, so opening a file can never
-execute code from it. Every write is atomic (`edges2shoes_utils.atomic`): a crash or a full disk
+execute code from it. Every write is atomic (`util.atomic`): a crash or a full disk
 during a save leaves the previous file intact.
 """
 
@@ -32,12 +32,15 @@ from typing import Any, Mapping
 
 import numpy as np
 import torch
+from safetensors import safe_open
+from safetensors.torch import load_file
+from safetensors.torch import save as safetensors_bytes
 from torch import nn
 
 from ..util.version import __version__
 from ..util.atomic import atomic_open, atomic_write_bytes
 from ..util.errors import CheckpointError
-from ..nets.models import GeneratorConfig, UNetGenerator
+from ..nets import GeneratorConfig, UNetGenerator
 
 TRAINING_FORMAT = "edges2shoes/training-checkpoint/v1"
 GENERATOR_EPOCH_FORMAT = "edges2shoes/generator-epoch/v1"
@@ -154,15 +157,18 @@ def _check_plain(value: Any, where: str) -> None:
     )
 
 
-def plain_config(value: Any) -> Any:
-    """Turn a run config into plain data: dataclasses -> dicts, paths -> strings, numpy -> Python."""
+def plain_config(value: Any, json_ready: bool = False) -> Any:
+    """Turn a run config into plain data: dataclasses -> dicts, paths -> strings, numpy -> Python.
+
+    `json_ready`: tuples become lists too, as they read back from JSON, so a saved config and the
+    current one compare equal."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return plain_config(dataclasses.asdict(value))
+        return plain_config(dataclasses.asdict(value), json_ready)
     if isinstance(value, Mapping):
-        return {plain_config(k) if isinstance(k, (str, int)) else str(k): plain_config(v) for k, v in value.items()}
+        return {plain_config(k) if isinstance(k, (str, int)) else str(k): plain_config(v, json_ready) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
-        items = [plain_config(v) for v in value]
-        return tuple(items) if type(value) is tuple else items
+        items = [plain_config(v, json_ready) for v in value]
+        return tuple(items) if type(value) is tuple and not json_ready else items
     if isinstance(value, os.PathLike):
         return os.fspath(value)
     if isinstance(value, np.generic):
@@ -362,8 +368,6 @@ def export_generator(
     The metadata holds the format tag, the GeneratorConfig as JSON and the package version, plus
     `metadata` (values that are not strings are stored as JSON).
     """
-    from safetensors.torch import save
-
     path = Path(path)
     model = _unwrap(generator)
     config = getattr(model, "config", None)
@@ -377,7 +381,7 @@ def export_generator(
     )
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     try:
-        atomic_write_bytes(path, save(tensors, metadata=header))
+        atomic_write_bytes(path, safetensors_bytes(tensors, metadata=header))
     except OSError as exc:
         raise CheckpointError(f"{path}: could not write the export ({exc}); any previous file is unchanged") from exc
     return path
@@ -385,8 +389,6 @@ def export_generator(
 
 def read_export_metadata(path: str | os.PathLike) -> dict[str, str]:
     """The string metadata of a safetensors file (CheckpointError naming the file if unreadable)."""
-    from safetensors import safe_open
-
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such generator export")
@@ -399,8 +401,6 @@ def read_export_metadata(path: str | os.PathLike) -> dict[str, str]:
 
 def load_exported_generator(path: str | os.PathLike, *, device: str | torch.device = "cpu") -> UNetGenerator:
     """Rebuild the UNetGenerator saved by `export_generator` (returned in eval mode)."""
-    from safetensors.torch import load_file
-
     path = Path(path)
     metadata = read_export_metadata(path)
     if "config" not in metadata:

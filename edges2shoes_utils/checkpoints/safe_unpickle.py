@@ -304,6 +304,16 @@ def is_module_like(obj: Any) -> bool:
     return isinstance(obj, NotebookObject) and ("_modules" in obj.__dict__ or "_parameters" in obj.__dict__)
 
 
+def own_tensors(obj: Any) -> dict[str, torch.Tensor]:
+    """The parameters and buffers a module (or a placeholder standing for one) holds itself, by name."""
+    found = {}
+    for slot in ("_parameters", "_buffers"):
+        for name, value in (vars(obj).get(slot) or {}).items():
+            if isinstance(value, torch.Tensor):
+                found[name] = value
+    return found
+
+
 def class_name(obj: Any) -> str:
     """`torch.nn.modules.conv.Conv2d`, or the notebook name a placeholder stands for."""
     if isinstance(obj, NotebookObject):

@@ -19,13 +19,10 @@ network; dropping the file into the cache by hand enables the metric offline.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 import re
-import tempfile
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Union
@@ -34,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..util.download import download
 from ..util.errors import Skipped
 
 # --------------------------------------------------------------------------------------------------
@@ -136,22 +134,8 @@ def download_file(url: str, destination: Path, timeout: float) -> None:
     torch.hub does, a hex run at the end of the file name ('...-7be5be79.pth') is taken as the
     start of the file's SHA-256 and checked; a mismatch is an error and leaves nothing behind.
     """
-    destination.parent.mkdir(parents=True, exist_ok=True)
     match = re.search(r"-([a-f0-9]{8,})\.", destination.name)
-    digest = hashlib.sha256()
-    with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - fixed https URLs
-        fd, tmp = tempfile.mkstemp(prefix=f".{destination.name}.", suffix=".part", dir=destination.parent)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                while chunk := response.read(1 << 20):
-                    digest.update(chunk)
-                    handle.write(chunk)
-            if match and not digest.hexdigest().startswith(match.group(1)):
-                raise ValueError(f"{url}: SHA-256 {digest.hexdigest()[:12]}... does not start with {match.group(1)}")
-            os.replace(tmp, destination)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+    download(url, destination, timeout=timeout, expected_sha256=match.group(1) if match else None)
 
 
 def ensure_backbone(
@@ -183,14 +167,14 @@ def ensure_backbone(
 
 def inception_url() -> str:
     """The Inception v3 weights torch-fidelity (and so torchmetrics' FID) loads."""
-    from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
+    from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3  # lazy: optional dependency
 
     return URL_INCEPTION_V3
 
 
 def alexnet_url() -> str:
     """The torchvision ImageNet AlexNet that torchmetrics' LPIPS (net 'alex') uses as backbone."""
-    from torchvision.models import AlexNet_Weights
+    from torchvision.models import AlexNet_Weights  # lazy: pulls in torch._dynamo (seconds); only optional LPIPS needs it
 
     return AlexNet_Weights.DEFAULT.url
 
@@ -207,7 +191,7 @@ class FidScorer:
     """
 
     def __init__(self, feature: Union[int, nn.Module] = 2048) -> None:
-        from torchmetrics.image.fid import FrechetInceptionDistance
+        from torchmetrics.image.fid import FrechetInceptionDistance  # lazy: optional dependency
 
         # uint8 input: the default Inception rescales it itself; a custom extractor receives it as is.
         self.metric = FrechetInceptionDistance(feature=feature, reset_real_features=False, normalize=False)
@@ -240,7 +224,7 @@ class LpipsScorer:
     """Per-image LPIPS (AlexNet, the LPIPS paper's default) on [-1, 1] images; lower is closer."""
 
     def __init__(self, net_type: str = "alex") -> None:
-        from torchmetrics.image.lpip import LearnedPerceptualImagePatchSimilarity
+        from torchmetrics.image.lpip import LearnedPerceptualImagePatchSimilarity  # lazy: optional dependency
 
         self.metric = LearnedPerceptualImagePatchSimilarity(net_type=net_type, reduction="none", normalize=False)
         self.metric.eval()
@@ -255,7 +239,7 @@ class LpipsScorer:
 
 def _torchmetrics_missing(metric: str) -> Skipped | None:
     try:
-        import torchmetrics  # noqa: F401
+        import torchmetrics  # noqa: F401  # lazy: optional dependency
     except ImportError:
         return Skipped(metric, "torchmetrics is not installed (pip install 'edges2shoes[metrics]')")
     return None

@@ -24,10 +24,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..util.version import __version__
 from ..util.atomic import atomic_write_text
-from .scoring import REFERENCE_FID, EvalResult, is_real_val_set
+from ..util.html_page import image_tag, write_html_page
 from ..util.images import image_grid, plot_curves, save_image
+from ..util.version import __version__
+from .results import REFERENCE_FID, EvalResult, is_real_val_set
 
 METRICS: tuple[tuple[str, str, bool], ...] = (
     # key, column title, higher is better
@@ -249,7 +250,7 @@ def write_report(
         "comparison": rows,
     }
     atomic_write_text(files.metrics_json, json.dumps(document, indent=2, allow_nan=False) + "\n")
-    atomic_write_text(files.index, _html(results, files, document))
+    write_html_page(files.index, "edges2shoes evaluation", _html_sections(results, files, document), max_width=1400)
     _prune_stale_pictures(pictures, files)
     return files
 
@@ -293,22 +294,11 @@ def comparison_table_html(results: Sequence[EvalResult]) -> str:
     return f"<table><tr><th>weights</th><th>images</th>{head}<th>images/s</th></tr>{''.join(body)}</table>"
 
 
-def _img(path: Path | None, folder: Path, alt: str) -> str:
-    if path is None:
-        return ""
-    rel = path.relative_to(folder).as_posix()
-    return f'<img src="{html.escape(rel)}" alt="{html.escape(alt)}">'
-
-
-def _html(results: Sequence[EvalResult], files: ReportFiles, document: dict[str, Any]) -> str:
+def _html_sections(results: Sequence[EvalResult], files: ReportFiles, document: dict[str, Any]) -> list[str]:
+    """The body of index.html: settings, the score table, then each weights' pictures."""
     e = html.escape
     folder = files.folder
     parts = [
-        "<!doctype html><html><head><meta charset='utf-8'><title>edges2shoes evaluation</title>",
-        "<style>body{font-family:sans-serif;margin:2em;max-width:1400px}table{border-collapse:collapse}"
-        "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}td:first-child{text-align:left}"
-        "img{max-width:100%;border:1px solid #eee}.curves img{width:48%;margin-right:1%}.note{color:#555}</style></head><body>",
-        "<h1>edges2shoes evaluation</h1>",
         f"<p>Data: {e(str(document['data']['root']))} ({e(document['data']['split'])}, "
         f"{document['data']['n_images']} images). Test-time mode: <b>{e(document['mode'])}</b>, seed {document['seed']}. "
         f"edges2shoes {e(document['edges2shoes_version'])}, {e(document['created'])}.</p>",
@@ -325,19 +315,18 @@ def _html(results: Sequence[EvalResult], files: ReportFiles, document: dict[str,
         items = "".join(f"<li>{e(k)}: FID {v}</li>" for k, v in document["reference_fid"].items())
         parts.append(f"<h3>Published figures on these 200 val images</h3><ul>{items}</ul><p class='note'>{e(FID_NOTE)}</p>")
     if files.curves:
-        plots = "".join(_img(p, folder, f"{k} per epoch") for k, p in files.curves.items())
+        plots = "".join(image_tag(p, folder, f"{k} per epoch") for k, p in files.curves.items())
         parts.append(f"<h2>Per epoch</h2><div class='curves'>{plots}</div>")
     if files.compare:
-        parts.append("<h2>Side by side</h2>" + _img(files.compare, folder, "comparison"))
+        parts.append("<h2>Side by side</h2>" + image_tag(files.compare, folder, "comparison"))
     for r in results:
         parts.append(f"<h2>{e(r.name)}</h2>")
         if r.source:
             parts.append(f"<p class='note'>{e(r.source)}</p>")
         if r.skipped_files:
             parts.append(f"<p>{len(r.skipped_files)} unreadable file(s) skipped: {e('; '.join(r.skipped_files[:5]))}</p>")
-        parts.append("<h3>First images</h3>" + _img(files.grids.get(r.name), folder, f"{r.name} grid"))
+        parts.append("<h3>First images</h3>" + image_tag(files.grids.get(r.name), folder, f"{r.name} grid"))
         for title, samples, path in (("Best", r.best, files.best.get(r.name)), ("Worst", r.worst, files.worst.get(r.name))):
             names = ", ".join(f"{s.name} (L1 {s.l1:.3f})" for s in samples)
-            parts.append(f"<h3>{title} {len(samples)} by L1</h3><p class='note'>{e(names)}</p>" + _img(path, folder, f"{r.name} {title.lower()}"))
-    parts.append("</body></html>\n")
-    return "\n".join(parts)
+            parts.append(f"<h3>{title} {len(samples)} by L1</h3><p class='note'>{e(names)}</p>" + image_tag(path, folder, f"{r.name} {title.lower()}"))
+    return parts

@@ -19,26 +19,28 @@ of test-time behaviour:
 * ``mode="eval"``: running statistics, no dropout. Deterministic and slightly faster (batch norm
   folds into the convolutions); a good choice for a generator trained with large batches.
 
-The CLI: ``python -m edges2shoes_utils generate SKETCH... --weights SOURCE --out DIR``.
+The CLI (``python -m edges2shoes_utils generate SKETCH... --weights SOURCE --out DIR``) is in
+`command_line.py`.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
 from PIL import Image
 
-from ..util.errors import ConfigError, SketchError
-from .fastpath import MODES, Mode, Precision, Runner, build_runner
-from ..nets.models import UNetGenerator
-from ..util.images import image_grid, save_image, to_pil
+from ..checkpoints import load_generator
+from ..nets import UNetGenerator
+from ..training.device import check_cuda_supported, pick_device
+from ..util.errors import ConfigError
+from ..util.images import to_pil
+from .fastpath import MODES, Mode, PrecisionChoice, Runner, build_runner
+from .image_input import describe_image_source, load_image
+from .sketch import prepare_sketch
 
 DEFAULT_MODE: Mode = "train"
 
@@ -76,7 +78,7 @@ class Sketch2Shoe:
         seed: int | None = None,
         fast: bool = True,
         device: str | torch.device | None = None,
-        precision: Precision = "auto",
+        precision: PrecisionChoice = "auto",
         image_size: int | None = None,
         compile: bool = False,
     ) -> None:
@@ -97,11 +99,9 @@ class Sketch2Shoe:
     @classmethod
     def from_weights(cls, source: str | os.PathLike, *, device: str | torch.device | None = None,
                      load_options: dict | None = None, **kwargs: Any) -> "Sketch2Shoe":
-        """Load a generator with `weights.load_generator` (any format it reads: our exports and
+        """Load a generator with `checkpoints.load_generator` (any format it reads: our exports and
         checkpoints, the official model, the original notebook's files; "kaggle" and
         "pix2pix-official" fetch them) and wrap it. `kwargs` go to `Sketch2Shoe`."""
-        from ..checkpoints.weights import load_generator
-
         target = _resolve_device(device, None)
         generator = load_generator(source, device=str(target), **(load_options or {}))
         return cls(generator, device=target, **kwargs)
@@ -121,7 +121,7 @@ class Sketch2Shoe:
         """One input as the model will see it. Files, bytes, PIL images and arrays go through
         `sketch.prepare_sketch` (or, with prepare=False, are only loaded and resized, for inputs that
         already look like the dataset's edge maps); tensors are taken as model input as they are."""
-        label = name or _label(image)
+        label = name or describe_image_source(image)
         if isinstance(image, torch.Tensor):
             tensor = image.detach()
             if tensor.dim() == 3:
@@ -131,11 +131,9 @@ class Sketch2Shoe:
             tensor = tensor.float().cpu()
             return Prepared(tensor, to_pil(tensor), label)
         if prepare:
-            from .sketch import prepare_sketch
-
             tensor, preview = prepare_sketch(image, size=self.image_size, name=label)
             return Prepared(tensor, preview, label)
-        preview = load_rgb(image, label).resize((self.image_size, self.image_size), Image.Resampling.LANCZOS)
+        preview = load_image(image, label).resize((self.image_size, self.image_size), Image.Resampling.LANCZOS)
         array = np.asarray(preview, dtype=np.float32) / 127.5 - 1.0
         return Prepared(torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0).contiguous(), preview, label)
 
@@ -182,20 +180,6 @@ class Sketch2Shoe:
 # Inputs.
 
 
-def load_rgb(image: ImageLike, label: str) -> Image.Image:
-    """An input as an RGB PIL image, orientation applied, transparency on white (no clean-up)."""
-    from .sketch import load_image
-
-    return load_image(image, label)
-
-
-def _label(image: Any) -> str:
-    if isinstance(image, (str, os.PathLike)):
-        return str(image)
-    filename = getattr(image, "filename", "")
-    return str(filename) if filename else "the sketch"
-
-
 def _as_list(images: ImageLike | Iterable[ImageLike]) -> list[ImageLike]:
     """A single input or a list of them; a 4-D tensor is a batch of inputs."""
     if isinstance(images, torch.Tensor):
@@ -217,8 +201,8 @@ def _chunks(prepared: Sequence[Prepared], size: int) -> Iterator[list[Prepared]]
 
 
 def _resolve_device(device: str | torch.device | None, generator: UNetGenerator | None) -> torch.device:
-    from ..training.device import check_cuda_supported, pick_device
-
+    """The device asked for ("auto", "cpu", "cuda", "cuda:1", ...), else the generator's; a GPU
+    this PyTorch build cannot run is refused with what to do instead."""
     if device is None and generator is not None:
         return next(generator.parameters()).device
     if device is None or (isinstance(device, str) and device in ("auto", "cuda", "cpu")):
@@ -229,101 +213,4 @@ def _resolve_device(device: str | torch.device | None, generator: UNetGenerator 
     return resolved
 
 
-# --------------------------------------------------------------------------------------------------
-# The command line.
-
-
-def configure_cli(parser: argparse.ArgumentParser) -> None:
-    parser.description = (
-        "Turn sketches or edge maps into shoe photos. For each input writes NAME.png (the photo) and "
-        "NAME_side_by_side.png (the sketch as the model saw it | the photo) into --out. Inputs that "
-        "cannot be used are reported and skipped; the exit status is then 2."
-    )
-    parser.add_argument("sketches", nargs="+", metavar="SKETCH", type=Path,
-                        help="image files: JPEG, PNG, WebP, BMP or GIF")
-    parser.add_argument("--weights", required=True, metavar="SOURCE",
-                        help="a weights file (any format `weights` reads), 'kaggle' or 'pix2pix-official'")
-    parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="folder for the results")
-    parser.add_argument("--mode", choices=MODES, default=DEFAULT_MODE,
-                        help="test-time mode: 'train' (paper: per-image batch statistics and dropout; "
-                             "the default) or 'eval' (running statistics, deterministic)")
-    parser.add_argument("--seed", type=int, default=None,
-                        help="dropout seed for --mode train: the same sketch and seed give the same photo")
-    parser.add_argument("--no-prepare", dest="prepare", action="store_false",
-                        help="skip the sketch clean-up (inputs already look like the dataset's edge maps); "
-                             "they are only resized")
-    parser.add_argument("--batch-size", type=int, default=8, help="images per forward pass (default 8)")
-    parser.add_argument("--device", default="auto", help="'auto' (CUDA if present), 'cpu' or 'cuda'")
-    parser.add_argument("--plain", dest="fast", action="store_false",
-                        help="run the generator's own fp32 layers instead of the fast path")
-    parser.set_defaults(run=run_generate)
-
-
-def run_generate(args: argparse.Namespace) -> int:
-    model = Sketch2Shoe.from_weights(args.weights, device=args.device, mode=args.mode, seed=args.seed,
-                                     fast=args.fast)
-    print(f"generating with {model.describe()}")
-    written, failed = generate_files(model, args.sketches, args.out, prepare=args.prepare,
-                                     batch_size=args.batch_size)
-    for source, photo_path, pair_path in written:
-        print(f"{source} -> {photo_path}  (side by side: {pair_path})")
-    for message in failed:
-        print(f"skipped {message}", file=sys.stderr)
-    if failed:
-        print(f"{len(failed)} of {len(args.sketches)} input(s) could not be used", file=sys.stderr)
-        return 2
-    return 0
-
-
-def generate_files(
-    model: Sketch2Shoe,
-    paths: Sequence[str | os.PathLike],
-    out_dir: str | os.PathLike,
-    *,
-    prepare: bool = True,
-    batch_size: int = 8,
-) -> tuple[list[tuple[Path, Path, Path]], list[str]]:
-    """For each input file write OUT/NAME_shoe.png (the photo) and OUT/NAME_side_by_side.png (model
-    input | photo), never over an input or another output. Files that cannot be used are skipped,
-    not fatal: returns ([(input, photo, pair)], ["file: reason", ...])."""
-    out = Path(out_dir)
-    prepared: list[Prepared] = []
-    failed: list[str] = []
-    for path in paths:
-        try:
-            prepared.append(model.prepare(path, prepare=prepare, name=str(path)))
-        except SketchError as error:
-            failed.append(str(error))
-    photos = model.generate_prepared(prepared, batch_size=batch_size) if prepared else []
-    written = []
-    inputs = [Path(p) for p in paths]
-    targets = _output_paths([Path(p.label) for p in prepared], out, avoid=inputs)
-    for item, photo, (photo_target, pair_target) in zip(prepared, photos, targets):
-        photo_path = save_image(photo, photo_target)
-        pair = image_grid({"Sketch (model input)": [item.preview], "Generated": [photo]}, cell=model.image_size)
-        pair_path = save_image(pair, pair_target)
-        written.append((Path(item.label), photo_path, pair_path))
-    return written, failed
-
-
-OUTPUT_SUFFIXES = ("_shoe.png", "_side_by_side.png")
-
-
-def _output_paths(inputs: Sequence[Path], out: Path, avoid: Sequence[Path] = ()) -> list[tuple[Path, Path]]:
-    """(photo, side-by-side) paths per input: the input's stem plus OUTPUT_SUFFIXES, numbered _2,
-    _3, ... when a name is already taken by another output or by any input file."""
-    taken = {path.resolve() for path in avoid}
-    result = []
-    for path in inputs:
-        stem = path.stem or "sketch"
-        base, count = stem, 1
-        while any((out / f"{base}{suffix}").resolve() in taken for suffix in OUTPUT_SUFFIXES):
-            count += 1
-            base = f"{stem}_{count}"
-        pair = tuple(out / f"{base}{suffix}" for suffix in OUTPUT_SUFFIXES)
-        taken.update(p.resolve() for p in pair)
-        result.append(pair)
-    return result
-
-
-__all__ = ["DEFAULT_MODE", "Prepared", "Sketch2Shoe", "configure_cli", "generate_files", "load_rgb"]
+__all__ = ["DEFAULT_MODE", "ImageLike", "Prepared", "Sketch2Shoe"]

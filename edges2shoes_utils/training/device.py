@@ -3,6 +3,8 @@
 CUDA when present, else CPU. On CUDA the default is mixed precision: bf16 on GPUs with bf16
 tensor cores (compute capability 8.0 and newer), else fp16 with a GradScaler (a T4 is 7.5).
 On CPU the default is fp32; bf16 autocast is an option (faster on CPUs with AVX512-bf16 or AMX).
+The inference fast path makes the same choice through `resolve_precision`, asking the CPU whether
+it has native bf16 (`cpu_has_native_bf16`) instead of taking a flag.
 
 Kaggle's P100 (compute capability 6.0) is refused up front: the PyTorch build in Kaggle's image
 ships no sm_60 kernels, so the first CUDA operation would fail with an obscure error.
@@ -19,7 +21,8 @@ import torch
 from ..util.errors import ConfigError
 
 Amp = Literal["auto", "fp16", "bf16", "off"]
-AMP_CHOICES: tuple[str, ...] = ("auto", "fp16", "bf16", "off")
+AMP_CHOICES: tuple[str, ...] = ("auto", "fp16", "bf16", "off")  # training's --amp
+PRECISION_CHOICES: tuple[str, ...] = ("auto", "fp32", "bf16", "fp16")  # the inference fast path's
 
 
 def pick_device(preference: str = "auto", local_rank: int = 0) -> torch.device:
@@ -66,6 +69,25 @@ def check_cuda_supported(
 # Mixed precision.
 
 
+def cpu_has_native_bf16() -> bool:
+    """True when the CPU multiplies bf16 in hardware (AVX512-BF16 or AMX tiles) and oneDNN can use it.
+
+    Without it oneDNN emulates bf16 with fp32 instructions plus conversions, which is slower than
+    plain fp32, so inference then stays in fp32.
+    """
+    if not torch.backends.mkldnn.is_available():
+        return False
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    native = any(bool(getattr(torch.cpu, name, lambda: False)()) for name in probes)
+    supported = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
+    return native and (supported is None or bool(supported()))
+
+
+def dtype_name(dtype: torch.dtype | None) -> str:
+    """The name a compute dtype goes by in options and reports: fp32 (also for None), fp16, bf16."""
+    return {None: "fp32", torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}[dtype]
+
+
 @dataclass(frozen=True)
 class Precision:
     """How the forward passes run: autocast dtype (None = fp32) and whether a GradScaler is needed."""
@@ -76,7 +98,12 @@ class Precision:
 
     @property
     def name(self) -> str:
-        return {None: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}[self.dtype]
+        return dtype_name(self.dtype)
+
+    @property
+    def compute_dtype(self) -> torch.dtype:
+        """The dtype the arithmetic runs in: the autocast dtype, or fp32."""
+        return self.dtype or torch.float32
 
     def autocast(self) -> ContextManager:
         if self.dtype is None:
@@ -94,20 +121,23 @@ def resolve_precision(
     cpu_bf16: bool = False,
     capability: Callable[[torch.device], tuple[int, int]] | None = None,
 ) -> Precision:
-    """The number format for `amp` on `device`.
+    """The number format for `amp` on `device`; training's --amp and the fast path's precision.
 
+    `amp` is one of AMP_CHOICES or PRECISION_CHOICES ("off" and "fp32" both mean plain fp32).
     auto: CUDA -> bf16 on compute capability >= 8.0 (native bf16 tensor cores), else fp16 with a
-    GradScaler; CPU -> bf16 autocast if `cpu_bf16`, else fp32. `fp16` is refused on CPU (no fast
-    kernels there); `bf16` on a GPU without native bf16 is allowed but slow.
+    GradScaler; CPU -> bf16 autocast if `cpu_bf16` (training's --cpu-bf16; inference passes
+    `cpu_has_native_bf16()`), else fp32. `fp16` is refused on CPU (no fast kernels there); `bf16`
+    on a GPU without native bf16 is allowed but slow.
     """
-    if amp not in AMP_CHOICES:
-        raise ConfigError(f"amp must be one of {', '.join(AMP_CHOICES)}, not {amp!r}")
+    if amp not in AMP_CHOICES and amp not in PRECISION_CHOICES:
+        raise ConfigError(f"precision must be one of auto, fp32 (or off), bf16, fp16, not {amp!r}")
     kind = device.type
-    if amp == "off":
+    if amp in ("off", "fp32"):
         return Precision(kind, None, False)
     if kind == "cpu":
         if amp == "fp16":
-            raise ConfigError("amp 'fp16' is for GPUs; on CPU use --amp bf16 (or --cpu-bf16) or --amp off")
+            raise ConfigError("fp16 is for GPUs; on a CPU use bf16 or fp32 (in training: --amp bf16, "
+                              "--cpu-bf16 or --amp off)")
         if amp == "bf16" or cpu_bf16:
             return Precision("cpu", torch.bfloat16, False)
         return Precision("cpu", None, False)

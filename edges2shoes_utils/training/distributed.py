@@ -11,13 +11,16 @@ through, so a resumed run skips exactly the samples it had already trained on.
 
 from __future__ import annotations
 
+import inspect
 import os
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Iterator
+from typing import Any, Iterator
 
 import torch
 import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DistributedSampler
 
 from ..util.errors import ConfigError
@@ -90,6 +93,27 @@ def broadcast_object(value, info: DistInfo):
     box = [value]
     dist.broadcast_object_list(box, src=0)
     return box[0]
+
+
+def gather_lists(values: list, info: DistInfo) -> list:
+    """Every rank's `values` joined, in rank order (this rank's own list for one process)."""
+    if not info.enabled:
+        return list(values)
+    gathered: list = [None] * info.world_size
+    dist.all_gather_object(gathered, list(values))
+    return [value for part in gathered for value in part]
+
+
+def wrap_ddp(module: nn.Module, device: torch.device) -> DistributedDataParallel:
+    """`module` under DDP with per-GPU batch norm: no buffer broadcasts, so each GPU normalises over
+    its own batch like a single-GPU run; rank 0's running statistics are the ones saved."""
+    ids = [device.index] if device.type == "cuda" else None
+    options: dict[str, Any] = dict(device_ids=ids, gradient_as_bucket_view=True)
+    if "forward_sync_buffers" in inspect.signature(DistributedDataParallel).parameters:
+        options["forward_sync_buffers"] = False  # newer PyTorch; buffers still match at start
+    else:
+        options["broadcast_buffers"] = False
+    return DistributedDataParallel(module, **options)
 
 
 # --------------------------------------------------------------------------------------------------

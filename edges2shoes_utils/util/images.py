@@ -1,7 +1,8 @@
 """Pictures people would rather look at than read: image grids and loss curves.
 
-Everything here renders off-screen (matplotlib's Agg backend) and writes atomically, so it works
-the same in a terminal, in CI, on Kaggle and in Colab.
+Everything here renders off-screen (a bare matplotlib Figure saves a PNG through Agg whatever the
+session's backend, and leaves pyplot alone) and writes atomically, so it works the same in a
+terminal, in CI, on Kaggle and in Colab.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 import torch
+from matplotlib.figure import Figure  # a bare Figure, not pyplot: no GUI backend, no global state
 from PIL import Image, ImageDraw
 
 from .atomic import atomic_write_bytes
@@ -79,11 +81,6 @@ def plot_curves(
     x: Sequence[float] | None = None,
 ) -> Path:
     """One line per named series (e.g. G adversarial, G L1, D real, D fake), saved as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    from matplotlib.figure import Figure
-
     figure = Figure(figsize=(7, 4), dpi=100)
     axes = figure.add_subplot()
     for name, values in series.items():

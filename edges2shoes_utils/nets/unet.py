@@ -1,17 +1,18 @@
-"""The pix2pix networks: a U-Net generator and a 70x70 PatchGAN discriminator.
+"""The pix2pix generator: a U-Net with a skip connection at every level.
 
 Isola et al., "Image-to-Image Translation with Conditional Adversarial Networks", CVPR 2017
-(arXiv 1611.07004). The default settings reproduce the official PyTorch implementation exactly
-(`unet_256` with batch norm and dropout: 54,413,955 parameters; `basic` 70x70 PatchGAN with
-n_layers 3: 2,768,705 parameters), so its pretrained weights load by a key mapping alone.
+(arXiv 1611.07004). The default settings reproduce the official PyTorch implementation's `unet_256`
+with batch norm and dropout exactly (54,413,955 parameters), so its pretrained weights load by a key
+mapping alone.
 
-The generator also has a second layout, `layout="tf"`, matching the TensorFlow pix2pix tutorial
-that the original edges2shoes notebook followed (post-activation blocks, batch norm on the
-innermost down block, dropout on the first three up blocks, `[upsampled, skip]` concatenation).
+A second layout, `layout="tf"`, matches the TensorFlow pix2pix tutorial that the original
+edges2shoes notebook followed (post-activation blocks, batch norm on the innermost down block,
+dropout on the first three up blocks, `[upsampled, skip]` concatenation).
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import asdict, dataclass
 from typing import Literal
 
@@ -19,16 +20,15 @@ import torch
 from torch import nn
 
 from ..util.errors import ConfigError
+from .layers import Norm, SingleValueBatchNorm2d, init_weights, make_norm
 
-Norm = Literal["batch", "instance", "none"]
 Layout = Literal["official", "tf"]
-
-# --------------------------------------------------------------------------------------------------
-# Configs: plain dataclasses, saved inside every checkpoint and export.
 
 
 @dataclass(frozen=True)
 class GeneratorConfig:
+    """The generator's shape, saved inside every checkpoint and export."""
+
     in_channels: int = 3  # edge map channels (RGB, as in the dataset)
     out_channels: int = 3  # photo channels
     ngf: int = 64  # filters of the outermost level; doubles per level up to 8 * ngf
@@ -44,71 +44,9 @@ class GeneratorConfig:
         return 2**self.levels
 
 
-@dataclass(frozen=True)
-class DiscriminatorConfig:
-    in_channels: int = 6  # concat(edges, photo): the discriminator is conditional
-    ndf: int = 64
-    n_layers: int = 3  # 3 gives the 70x70 PatchGAN
-    norm: Norm = "batch"
-    first_bias: bool = True  # the TF tutorial's first conv has no bias (no "conv0.bias" key then)
-    leaky_slope: float = 0.2  # the TF tutorial uses the Keras default 0.3
-
-
-# --------------------------------------------------------------------------------------------------
-# Building blocks.
-
-
-def make_norm(kind: Norm, channels: int) -> nn.Module:
-    """The normalisation layer the official code uses for each setting."""
-    if kind == "batch":
-        return nn.BatchNorm2d(channels)
-    if kind == "instance":
-        return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
-    if kind == "none":
-        return nn.Identity()
-    raise ConfigError(f"norm must be 'batch', 'instance' or 'none', not {kind!r}")
-
-
-class SingleValueBatchNorm2d(nn.BatchNorm2d):
-    """Batch norm that, like Keras, accepts one value per channel in training mode.
-
-    The TF layout normalises its innermost 1x1 block, and the TF tutorial trains at batch size 1,
-    where nn.BatchNorm2d raises. Keras returns beta there (each value minus its own mean is 0) and
-    moves the running variance towards 0; so does this. Any other input takes the usual path.
-    """
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not (self.training and x.shape[0] * x.shape[2] * x.shape[3] == 1):
-            return super().forward(x)
-        if self.track_running_stats and self.running_mean is not None:
-            with torch.no_grad():
-                self.num_batches_tracked.add_(1)
-                m = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
-                self.running_mean.lerp_(x.detach().reshape(-1).to(self.running_mean.dtype), m)
-                self.running_var.mul_(1.0 - m)
-        # The ATen op skips the Python-level size check; with one value the batch variance is 0.
-        return torch.batch_norm(x, self.weight, self.bias, None, None, True, 0.0, self.eps, False)
-
-
 def level_channels(ngf: int, level: int) -> int:
     """Channels produced by encoder level `level` (0 = outermost): ngf, 2ngf, 4ngf, 8ngf, 8ngf, ..."""
     return ngf * min(2**level, 8)
-
-
-def init_weights(module: nn.Module, std: float = 0.02) -> None:
-    """The paper's init: conv weights N(0, std), norm scales N(1, std), all biases zero."""
-    for layer in module.modules():
-        if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d)):
-            nn.init.normal_(layer.weight, 0.0, std)
-            if layer.bias is not None:
-                nn.init.zeros_(layer.bias)
-        elif isinstance(layer, (nn.BatchNorm2d, nn.InstanceNorm2d)) and layer.weight is not None:
-            nn.init.normal_(layer.weight, 1.0, std)
-            nn.init.zeros_(layer.bias)
-
-
-# --------------------------------------------------------------------------------------------------
-# Generator.
 
 
 class UNetGenerator(nn.Module):
@@ -161,7 +99,7 @@ class UNetGenerator(nn.Module):
                 single = innermost and c.norm == "batch"  # a 1x1 map: one value per channel at batch 1
                 layers["norm"] = SingleValueBatchNorm2d(out_ch) if single else make_norm(c.norm, out_ch)
             layers["act"] = act
-        return nn.Sequential(_ordered(layers))
+        return nn.Sequential(OrderedDict(layers))
 
     def _dropout_levels(self) -> set[int]:
         """Decoder levels with dropout. Official: the blocks between the innermost one and the first
@@ -188,13 +126,13 @@ class UNetGenerator(nn.Module):
         layers["conv"] = nn.ConvTranspose2d(in_ch, out_ch, kernel_size=4, stride=2, padding=1, bias=bias)
         if outermost:
             layers["tanh"] = nn.Tanh()
-            return nn.Sequential(_ordered(layers))
+            return nn.Sequential(OrderedDict(layers))
         layers["norm"] = make_norm(c.norm, out_ch)
         if level in self._dropout_levels():
             layers["dropout"] = nn.Dropout(0.5)
         if c.layout == "tf":
             layers["act"] = nn.ReLU()
-        return nn.Sequential(_ordered(layers))
+        return nn.Sequential(OrderedDict(layers))
 
     def check_size(self, height: int, width: int) -> None:
         """Raise a ConfigError naming the size if this U-Net cannot take it."""
@@ -204,7 +142,7 @@ class UNetGenerator(nn.Module):
             raise ConfigError(
                 f"image size {height}x{width} does not fit a U-Net with {self.config.levels} levels: "
                 f"both sides must be a positive multiple of {m} (for example {ok_h}x{ok_w}); "
-                "resize the image or use edges2shoes_utils.models.pad_to_multiple"
+                "resize the image or use edges2shoes_utils.nets.pad_to_multiple"
             )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -229,59 +167,3 @@ def pad_to_multiple(x: torch.Tensor, multiple: int, value: float = 1.0):
     ph, pw = (-h) % multiple, (-w) % multiple
     padded = nn.functional.pad(x, (0, pw, 0, ph), value=value) if (ph or pw) else x
     return padded, (lambda y: y[..., :h, :w])
-
-
-# --------------------------------------------------------------------------------------------------
-# Discriminator.
-
-
-class PatchGANDiscriminator(nn.Module):
-    """Conditional PatchGAN: classifies each overlapping patch of concat(edges, photo) as real or
-    fake. With n_layers=3 every output logit sees a 70x70 window, and a 256x256 pair gives 30x30
-    logits. The last block returns raw logits: the loss applies the sigmoid.
-    """
-
-    def __init__(self, config: DiscriminatorConfig | None = None, **overrides) -> None:
-        super().__init__()
-        config = DiscriminatorConfig(**{**asdict(config or DiscriminatorConfig()), **overrides})
-        make_norm(config.norm, 1)
-        self.config = config
-        bias = config.norm != "batch"
-        ndf, n = config.ndf, config.n_layers
-        layers: dict[str, nn.Module] = {
-            "conv0": nn.Conv2d(config.in_channels, ndf, 4, 2, 1, bias=config.first_bias),
-            "act0": nn.LeakyReLU(config.leaky_slope, inplace=True),
-        }
-        channels = ndf
-        for i in range(1, n + 1):
-            out = ndf * min(2**i, 8)
-            stride = 2 if i < n else 1  # the last hidden layer keeps the resolution
-            layers[f"conv{i}"] = nn.Conv2d(channels, out, 4, stride, 1, bias=bias)
-            layers[f"norm{i}"] = make_norm(config.norm, out)
-            layers[f"act{i}"] = nn.LeakyReLU(config.leaky_slope, inplace=True)
-            channels = out
-        layers["head"] = nn.Conv2d(channels, 1, 4, 1, 1)
-        self.model = nn.Sequential(_ordered(layers))
-        init_weights(self)
-
-    def forward(self, edges: torch.Tensor, photo: torch.Tensor) -> torch.Tensor:
-        return self.model(torch.cat([edges, photo], dim=1))
-
-
-def receptive_field(n_layers: int = 3) -> int:
-    """Side of the input window one PatchGAN logit sees (70 for n_layers=3), from the layer stack."""
-    strides = [2] * n_layers + [1, 1]
-    field = 1
-    for stride in reversed(strides):
-        field = field * stride + (4 - stride)
-    return field
-
-
-def count_parameters(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
-
-
-def _ordered(layers: dict[str, nn.Module]):
-    from collections import OrderedDict
-
-    return OrderedDict(layers)

@@ -1,0 +1,314 @@
+"""Read any known weights file into our generator or discriminator, without running code from it.
+
+`load_generator(source)` reads our exports, epoch files and training checkpoints, the official
+implementation's state dicts, and TF-tutorial U-Nets (a state dict with any names, or a whole
+notebook module pickled with `torch.save(model)`); `load_discriminator` reads ours, the official
+PatchGAN and the TF tutorial's. Pickles go through `safe_unpickle`; the layout mappings live in
+`official_layout`, `tf_unet` and `tf_patchgan`. A named source ("kaggle", "pix2pix-official") is
+fetched first (`fetch`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import pickle
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import torch
+from safetensors.torch import load_file
+from torch import nn
+
+from ..nets import DiscriminatorConfig, GeneratorConfig, PatchGANDiscriminator, UNetGenerator, count_parameters
+from ..util.errors import ConfigError, WeightsError
+from . import formats
+from .fetch import Downloader, fetch_weights
+from .layout_mapping import (
+    Converted,
+    build,
+    fit_state,
+    infer_our_discriminator_config,
+    infer_our_generator_config,
+    is_our_discriminator,
+    is_our_generator,
+    skeleton,
+    strip_wrappers,
+)
+from .official_layout import is_official_discriminator, is_official_generator, official_discriminator, official_generator
+from .safe_unpickle import is_module_like, load_restricted, own_tensors
+from .tf_layers import layers_from_module, layers_from_state_dict
+from .tf_patchgan import tf_discriminator
+from .tf_unet import tf_generator
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """How to fetch and read weights: what a plain state dict cannot say about the network that saved
+    it, and where a named source comes from. Values found in the file win unless given here."""
+
+    leaky_slope: float | None = None  # TF layout's LeakyReLU slope (default 0.3, the Keras default)
+    dropout: bool | None = None  # generator only: build with dropout (default on)
+    norm: str | None = None  # generator only: official layout without norm tensors (default "instance")
+    skip_first: bool = False  # generator only, TF layout: the notebook concatenated [skip, upsampled]
+    cache_dir: str | os.PathLike | None = None  # where named sources are cached (see fetch.default_cache_dir)
+    downloader: Downloader | None = None  # replaces kagglehub.dataset_download
+    epoch: int = 9  # which {role}_N.pt of the Kaggle set
+
+    @classmethod
+    def of(cls, options: LoadOptions | None, overrides: Mapping[str, Any], caller: str, role: str) -> LoadOptions:
+        """`options` (or the defaults) with the keyword arguments given to `caller` folded in; the
+        generator-only fields are not keywords of the discriminator readers."""
+        allowed = {f.name for f in dataclasses.fields(cls)}
+        if role == "discriminator":
+            allowed -= set(_GENERATOR_ONLY)
+        unknown = sorted(set(overrides) - allowed)
+        if unknown:
+            raise TypeError(f"{caller}() got unexpected keyword argument(s) {', '.join(map(repr, unknown))}")
+        return dataclasses.replace(options or cls(), **overrides)
+
+
+_GENERATOR_ONLY = ("dropout", "norm", "skip_first")
+
+
+@dataclass
+class LoadedWeights:
+    """A network read from a file, and how it was read (what `weights info` prints)."""
+
+    path: Path
+    layout: str  # e.g. "official pix2pix U-Net", "TF-tutorial U-Net (pickled notebook module)", "edges2shoes"
+    container: str  # e.g. "edges2shoes epoch file", "state dict", "pickled module"
+    model: nn.Module
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def config(self) -> Any:
+        return self.model.config
+
+    @property
+    def parameters(self) -> int:
+        return count_parameters(self.model)
+
+
+# --------------------------------------------------------------------------------------------------
+# Files and containers.
+
+
+def read_object(path: Path) -> Any:
+    """Unpickle a .pt/.pth file without running code from it: `torch.load(weights_only=True)` for
+    plain tensors and containers, the restricted unpickler for pickled notebook modules."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        pass  # needs more than tensors and containers: a pickled module, or something unsafe
+    except (RuntimeError, EOFError, ValueError, OSError, zipfile.BadZipFile) as error:
+        if "weights_only" not in str(error):
+            raise WeightsError(f"{path}: not a readable PyTorch file ({str(error).splitlines()[0][:200]})") from None
+    return load_restricted(path)
+
+
+def _state_from_safetensors(path: Path) -> tuple[Any, dict | None, str]:
+    metadata = formats.read_export_metadata(path)
+    try:
+        tensors = load_file(str(path), device="cpu")
+    except Exception as error:
+        raise WeightsError(f"{path}: not a readable safetensors file ({error})") from None
+    config = json.loads(metadata["config"]) if "config" in metadata else None
+    return tensors, config, "edges2shoes export" if config else "safetensors state dict"
+
+
+_WRAPPER_KEYS = ("state_dict", "model", "model_state_dict", "net", "network")
+_ROLE_KEYS = {
+    "generator": ("generator", "netG", "G", "gen", "generator_state_dict", "state_dict_G", "model_G"),
+    "discriminator": ("discriminator", "netD", "D", "disc", "discriminator_state_dict", "state_dict_D", "model_D"),
+}
+
+
+def _is_state_dict(obj: Any) -> bool:
+    return isinstance(obj, Mapping) and bool(obj) and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items())
+
+
+def find_network(obj: Any, role: str, path: Path) -> tuple[Any, dict | None, str]:
+    """(state dict or pickled module, saved config or None, container name) for `role` in `obj`."""
+    if isinstance(obj, Mapping):
+        fmt = obj.get("format")
+        if fmt == formats.TRAINING_FORMAT and role in obj:
+            return obj[role], obj.get(f"{role}_config") or None, "edges2shoes training checkpoint"
+        epoch_formats = {formats.GENERATOR_EPOCH_FORMAT: "generator", formats.DISCRIMINATOR_EPOCH_FORMAT: "discriminator"}
+        if fmt in epoch_formats:
+            if epoch_formats[fmt] != role:
+                raise WeightsError(f"{path}: holds a {epoch_formats[fmt]}, not a {role} (pass the matching {role}_N.pt)")
+            return obj["state_dict"], obj.get("config") or None, "edges2shoes epoch file"
+        if _is_state_dict(obj):
+            return obj, None, "state dict"
+        other = "discriminator" if role == "generator" else "generator"
+        for key in _ROLE_KEYS[role] + _WRAPPER_KEYS:
+            if key in obj:
+                inner, config, container = find_network(obj[key], role, path)
+                saved = obj.get(f"{role}_config") or obj.get("config")
+                return inner, config or (saved if isinstance(saved, Mapping) else None), f"{container} in a dict ['{key}']"
+        if any(key in obj for key in _ROLE_KEYS[other]):
+            raise WeightsError(f"{path}: holds a {other} but no {role}")
+        keys = ", ".join(repr(k) for k in list(obj)[:12])
+        raise WeightsError(f"{path}: a dict with keys {keys}, none of which holds {role} weights")
+    if is_module_like(obj):
+        return obj, None, "pickled module"
+    raise WeightsError(f"{path}: holds a {type(obj).__name__}, not {role} weights")
+
+
+def _module_state(root: Any) -> dict[str, torch.Tensor]:
+    """The state-dict view of a pickled module tree (real layers inside placeholders)."""
+    state: dict[str, torch.Tensor] = {}
+
+    def visit(obj: Any, prefix: str) -> None:
+        state.update({prefix + name: tensor for name, tensor in own_tensors(obj).items()})
+        for name, child in (vars(obj).get("_modules") or {}).items():
+            if child is not None:
+                visit(child, f"{prefix}{name}.")
+
+    visit(root, "")
+    return state
+
+
+def _our_config(saved_config: Mapping | None, state: Mapping[str, torch.Tensor], cls: type, infer: Callable,
+                source: str, notes: list[str]) -> Any:
+    """The config saved beside our own weights (unknown fields dropped, with a note), else one inferred
+    from the tensor shapes."""
+    if not saved_config:
+        config = infer(state, source)
+        notes.append("no config in the file: settings inferred from the tensor shapes")
+        return config
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(saved_config) - names)
+    if unknown:
+        notes.append(f"ignored unknown config fields {unknown}")
+    return cls(**{k: v for k, v in saved_config.items() if k in names})
+
+
+def _as_is(state: Mapping[str, torch.Tensor]) -> dict[str, tuple[str, torch.Tensor]]:
+    """Our own key names map to themselves."""
+    return {key: (key, tensor) for key, tensor in state.items()}
+
+
+def _read(source: str | os.PathLike, role: str, options: LoadOptions) -> LoadedWeights:
+    """Fetch `source` if it is a name, find the `role` network in the file, map it onto ours, build it."""
+    path = fetch_weights(source, role=role, cache_dir=options.cache_dir, downloader=options.downloader, epoch=options.epoch)
+    if role == "generator" and path.suffix == ".safetensors":
+        payload, saved_config, container = _state_from_safetensors(path)
+    else:
+        payload, saved_config, container = find_network(read_object(path), role, path)
+    if role == "generator":
+        network, converted = UNetGenerator, _convert_generator(payload, saved_config, str(path), options)
+    else:
+        network, converted = PatchGANDiscriminator, _convert_discriminator(payload, saved_config, str(path), options)
+    return LoadedWeights(path, converted.layout_name, container, build(network, converted).eval(), converted.notes)
+
+
+# --------------------------------------------------------------------------------------------------
+# Generators.
+
+
+def _convert_generator(payload: Any, saved_config: Mapping | None, source: str, options: LoadOptions) -> Converted:
+    if is_module_like(payload):
+        state, notes = strip_wrappers(_module_state(payload))
+        if is_official_generator(state):
+            converted = official_generator(state, source, dropout=options.dropout, norm=options.norm)
+            converted.notes[:0] = notes
+            return converted
+        return tf_generator(layers_from_module(payload, source), source, from_module=True,
+                            leaky_slope=options.leaky_slope, dropout=options.dropout, skip_first=options.skip_first)
+    state, notes = strip_wrappers(payload)
+    if is_our_generator(state):
+        config = _our_config(saved_config, state, GeneratorConfig, infer_our_generator_config, source, notes)
+        overrides = {name: getattr(options, name) for name in ("leaky_slope", "dropout", "norm")}
+        try:
+            config = dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
+            target = skeleton(UNetGenerator, config)
+        except (TypeError, ConfigError) as error:
+            raise WeightsError(f"{source}: its generator config is not usable ({error})") from None
+        return Converted(config, fit_state(target, _as_is(state), source, "edges2shoes U-Net"),
+                         f"edges2shoes ({config.layout} layout)", notes)
+    if is_official_generator(state):
+        converted = official_generator(state, source, dropout=options.dropout, norm=options.norm)
+    else:
+        converted = tf_generator(layers_from_state_dict(state, source), source, from_module=False,
+                                 leaky_slope=options.leaky_slope, dropout=options.dropout, skip_first=options.skip_first)
+    converted.notes[:0] = notes
+    return converted
+
+
+def read_generator(source: str | os.PathLike, options: LoadOptions | None = None, **overrides: Any) -> LoadedWeights:
+    """`load_generator`, also saying which layout was found and what was assumed."""
+    return _read(source, "generator", LoadOptions.of(options, overrides, "read_generator", "generator"))
+
+
+def load_generator(path_or_source: str | os.PathLike, options: LoadOptions | None = None, *,
+                   device: str | torch.device = "cpu", **overrides: Any) -> UNetGenerator:
+    """A ready UNetGenerator (eval mode, on `device`) from any known weights file or source.
+
+    Reads our exports, epoch files and training checkpoints; the official pix2pix state dict
+    (also without num_batches_tracked, with a `module.` prefix, or wrapped in {"state_dict": ...} /
+    {"model": ...}); TF-tutorial U-Nets as a state dict or a pickled notebook module. Never runs
+    code from the file. `options` (a `LoadOptions`), or its fields as keyword arguments, say what a
+    plain state dict cannot: `leaky_slope` (TF layout; default 0.3, the Keras default), `dropout`
+    (default on), `norm` (official layout without norm tensors; default "instance"), `skip_first`
+    (TF layout: the notebook concatenated [skip, upsampled] rather than the tutorial's
+    [upsampled, skip]); and where a named source comes from: `cache_dir`, `downloader`, `epoch`.
+    Values found in the file win unless given here.
+    """
+    options = LoadOptions.of(options, overrides, "load_generator", "generator")
+    return _read(path_or_source, "generator", options).model.to(device)
+
+
+# --------------------------------------------------------------------------------------------------
+# Discriminators.
+
+
+def _convert_discriminator(payload: Any, saved_config: Mapping | None, source: str, options: LoadOptions) -> Converted:
+    module = payload if is_module_like(payload) else None
+    state, notes = strip_wrappers(_module_state(payload) if module is not None else payload)
+    if is_our_discriminator(state):
+        config = _our_config(saved_config, state, DiscriminatorConfig, infer_our_discriminator_config, source, notes)
+        if options.leaky_slope is not None:
+            config = dataclasses.replace(config, leaky_slope=options.leaky_slope)
+        target = skeleton(PatchGANDiscriminator, config)
+        return Converted(config, fit_state(target, _as_is(state), source, "edges2shoes PatchGAN"), "edges2shoes PatchGAN", notes)
+    if is_official_discriminator(state):
+        converted = official_discriminator(state, source)
+    else:
+        layers = layers_from_module(module, source, "PatchGAN") if module is not None else layers_from_state_dict(state, source)
+        converted = tf_discriminator(layers, source, from_module=module is not None, leaky_slope=options.leaky_slope)
+    converted.notes[:0] = notes
+    return converted
+
+
+def read_discriminator(source: str | os.PathLike, options: LoadOptions | None = None, **overrides: Any) -> LoadedWeights:
+    """`load_discriminator`, also saying which layout was found and what was assumed."""
+    return _read(source, "discriminator", LoadOptions.of(options, overrides, "read_discriminator", "discriminator"))
+
+
+def load_discriminator(path_or_source: str | os.PathLike, options: LoadOptions | None = None, *,
+                       device: str | torch.device = "cpu", **overrides: Any) -> PatchGANDiscriminator:
+    """A PatchGANDiscriminator (eval mode, on `device`) from our files, the official implementation's
+    state dict, or the TF tutorial's discriminator (a state dict with any names or a pickled notebook
+    module). `leaky_slope` (in `options` or as a keyword): for TF-tutorial state dicts, which cannot
+    carry it (default 0.3, the Keras default); a pickled module's own slope is used unless this is
+    given. `cache_dir`, `downloader`, `epoch`: where a named source comes from. Generator-only
+    options in `options` are ignored."""
+    options = LoadOptions.of(options, overrides, "load_discriminator", "discriminator")
+    return _read(path_or_source, "discriminator", options).model.to(device)
+
+
+__all__ = [
+    "LoadOptions",
+    "LoadedWeights",
+    "read_object",
+    "find_network",
+    "read_generator",
+    "load_generator",
+    "read_discriminator",
+    "load_discriminator",
+]

@@ -1,0 +1,137 @@
+"""Every kind of picture a person hands in, read as an RGB image on white paper.
+
+Paths, file bytes (an upload), PIL images and arrays are accepted; a GIF or animated WebP gives its
+first frame, EXIF orientation is applied and transparency composited on white. Anything that cannot
+be read raises a SketchError that names the file and says what was expected.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+from typing import Any, Union
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from ..util.errors import SketchError
+
+ImageInput = Union[str, os.PathLike, bytes, bytearray, memoryview, Image.Image, np.ndarray]
+
+SUPPORTED_FORMATS = "JPEG, PNG, WebP, BMP or GIF"
+
+
+def describe_image_source(image: Any) -> str:
+    """How error messages name an input: its path, the file a PIL image was opened from, or
+    "the sketch" for bytes, arrays and tensors."""
+    if isinstance(image, (str, os.PathLike)):
+        return str(image)
+    filename = getattr(image, "filename", "")
+    return str(filename) if filename else "the sketch"
+
+
+def load_image(image: ImageInput, label: str | None = None, *, max_side: int | None = None) -> Image.Image:
+    """Any supported input as an RGB PIL image: first frame, EXIF orientation applied, transparency
+    composited on white. Errors are SketchErrors naming `label` (the file). No clean-up."""
+    label = label or describe_image_source(image)
+    if isinstance(image, np.ndarray):
+        pil = _array_to_pil(image, label)
+    elif isinstance(image, Image.Image):
+        pil = image
+    else:
+        pil = _open(image, label, max_side)
+    try:
+        pil.seek(0)  # first frame of a GIF / animated WebP
+    except (AttributeError, EOFError, ValueError):
+        pass
+    try:
+        pil = ImageOps.exif_transpose(pil) or pil
+        return _on_white(pil)
+    except (OSError, ValueError, SyntaxError) as error:
+        raise SketchError(f"{label}: cannot read the image ({error}).") from error
+
+
+def load_rgb_array(image: ImageInput, label: str, *, max_side: int, min_side: int) -> np.ndarray:
+    """HxWx3 float32 in [0, 1], orientation applied, transparency composited on white."""
+    pil = rescale(load_image(image, label, max_side=max_side), max_side=max_side, min_side=min_side)
+    return np.asarray(pil, dtype=np.float32) / 255.0
+
+
+def _open(source: Any, label: str, max_side: int | None) -> Image.Image:
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        if len(source) == 0:
+            raise SketchError(f"{label}: the file is empty.")
+        stream: Any = io.BytesIO(bytes(source))
+    elif isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.is_file():
+            raise SketchError(f"{path}: no such file.")
+        stream = path
+    else:
+        raise SketchError(f"{label}: expected a path, bytes, a PIL image or an array, got {type(source).__name__}.")
+    try:
+        pil = Image.open(stream)
+        if pil.format == "JPEG" and max_side:
+            pil.draft("RGB", (max_side, max_side))  # decode big JPEGs at 1/2, 1/4 or 1/8 scale
+        pil.load()
+    except UnidentifiedImageError:
+        raise SketchError(f"{label}: not an image file ({SUPPORTED_FORMATS} expected).") from None
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+        raise SketchError(f"{label}: cannot read it as an image ({SUPPORTED_FORMATS} expected): {error}") from error
+    return pil
+
+
+def _array_to_pil(array: np.ndarray, label: str) -> Image.Image:
+    a = np.asarray(array)
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[..., 0]
+    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (3, 4)) or min(a.shape[:2]) < 1:
+        raise SketchError(f"{label}: an array sketch must be HxW, HxWx3 or HxWx4, got shape {a.shape}.")
+    if a.dtype == bool:
+        a = a.astype(np.uint8) * 255
+    elif np.issubdtype(a.dtype, np.floating):
+        if not np.isfinite(a).all():
+            raise SketchError(f"{label}: the array holds NaN or infinite values.")
+        scale = 255.0 if a.max(initial=0.0) <= 1.0 else 1.0
+        a = np.clip(a * scale, 0, 255).round().astype(np.uint8)
+    elif a.dtype != np.uint8:
+        top = 65535 if a.max(initial=0) > 255 else 255
+        a = (np.clip(a, 0, top).astype(np.float64) * (255.0 / top)).round().astype(np.uint8)
+    mode = "L" if a.ndim == 2 else ("RGB" if a.shape[2] == 3 else "RGBA")
+    return Image.fromarray(np.ascontiguousarray(a), mode)
+
+
+def _on_white(pil: Image.Image) -> Image.Image:
+    """RGB, with any transparency composited on white paper."""
+    has_alpha = pil.mode in ("RGBA", "LA", "PA") or (pil.mode == "P" and "transparency" in pil.info)
+    if has_alpha or pil.mode in ("La", "RGBa"):
+        rgba = pil.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    if pil.mode in ("I;16", "I;16B", "I;16L", "I"):
+        a = np.asarray(pil, dtype=np.float64)
+        top = 65535.0 if a.max(initial=0) > 255 else 255.0
+        return Image.fromarray((np.clip(a / top, 0, 1) * 255).round().astype(np.uint8), "L").convert("RGB")
+    if pil.mode == "F":
+        a = np.asarray(pil, dtype=np.float64)
+        a = a * 255.0 if a.max(initial=0) <= 1.0 else a
+        return Image.fromarray(np.clip(a, 0, 255).round().astype(np.uint8), "L").convert("RGB")
+    return pil.convert("RGB")
+
+
+def rescale(pil: Image.Image, *, max_side: int, min_side: int) -> Image.Image:
+    """The image with its longest side brought into [min_side, max_side]: reduced with an
+    antialiasing filter, or enlarged with a bicubic one; unchanged when already in range."""
+    longest = max(pil.size)
+    target = min(max(longest, min_side), max(max_side, min_side))
+    if target == longest:
+        return pil
+    scale = target / longest
+    new_size = (max(1, round(pil.width * scale)), max(1, round(pil.height * scale)))
+    if scale < 1:
+        factor = int(1 / scale)
+        if factor >= 2:  # cheap integer box reduction first, then a precise antialiased resize
+            pil = pil.reduce(factor)
+        return pil.resize(new_size, Image.Resampling.LANCZOS) if pil.size != new_size else pil
+    return pil.resize(new_size, Image.Resampling.BICUBIC)

@@ -1,0 +1,260 @@
+"""The generator's layers swapped for inference versions: seeded dropout, test-time batch norm
+(per-image statistics, or folded into the convolution) and convolutions with weights prepared once.
+
+`fastpath.build_runner` assembles them into a runner; each layer here computes exactly what the
+layer it replaces computes in the chosen test-time mode.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..util.errors import ConfigError
+
+# --------------------------------------------------------------------------------------------------
+# Dropout noise: reproducible per image.
+
+
+@dataclass
+class NoiseSource:
+    """Dropout masks for one forward pass, drawn from one generator per image.
+
+    Masks are drawn in fp32, NCHW, on the CPU, one image at a time, so the same seed gives the same
+    masks whatever the runner's precision, memory layout, device or batch size.
+    """
+
+    seeds: Sequence[int]
+    generators: list[torch.Generator] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.generators = [torch.Generator().manual_seed(int(seed)) for seed in self.seeds]
+
+    def mask(self, like: torch.Tensor, p: float) -> torch.Tensor:
+        n, c, h, w = like.shape
+        if n != len(self.generators):
+            raise ValueError(f"noise for {len(self.generators)} images, batch has {n}")
+        keep = [torch.rand((1, c, h, w), generator=g) >= p for g in self.generators]
+        return (torch.cat(keep).to(like.dtype) / (1.0 - p)).to(like.device)
+
+
+class NoiseSlot:
+    """Where a runner's dropout layers find the current pass's noise."""
+
+    source: NoiseSource | None = None
+
+
+class SeededDropout(nn.Module):
+    """Dropout whose masks come from the runner's `NoiseSource` (train mode only)."""
+
+    def __init__(self, p: float, slot: NoiseSlot) -> None:
+        super().__init__()
+        self.p = p
+        self.slot = slot
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.slot.source is None:
+            raise RuntimeError("train-mode runner called without a NoiseSource (use Runner.run)")
+        return x * self.slot.source.mask(x, self.p)
+
+
+# --------------------------------------------------------------------------------------------------
+# Normalisation at test time.
+
+
+def per_image_batch_norm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, eps: float) -> torch.Tensor:
+    """Batch norm with the statistics of each image alone, i.e. exactly `BatchNorm2d.train()` on a
+    batch of one, applied image by image (the same op at any batch size, so batching cannot change
+    a result). One fused ATen op per image; it accumulates in fp32 for bf16 inputs.
+
+    The ATen op, unlike `F.batch_norm`, accepts a single value per channel: a 1x1 map (the TF
+    layout's innermost block) has zero variance and comes out as the norm's shift, as in TensorFlow.
+    """
+
+    def one(image: torch.Tensor) -> torch.Tensor:
+        return torch.batch_norm(image, weight, bias, None, None, True, 0.0, eps, False)
+
+    if x.shape[0] == 1:
+        return one(x)
+    return torch.cat([one(x[i : i + 1]) for i in range(x.shape[0])])
+
+
+class BatchStatNorm(nn.Module):
+    """Train-mode batch norm without touching the running statistics (which stay as trained)."""
+
+    def __init__(self, norm: nn.BatchNorm2d, device: torch.device | None = None) -> None:
+        super().__init__()
+        self.register_buffer("weight", _affine(norm, "weight", device))
+        self.register_buffer("bias", _affine(norm, "bias", device))
+        self.eps = norm.eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return per_image_batch_norm(x, self.weight, self.bias, self.eps)
+
+
+class RunningStatNorm(nn.Module):
+    """Eval-mode batch norm on the generator's own running statistics, whatever its `.training` flag."""
+
+    def __init__(self, norm: nn.BatchNorm2d) -> None:
+        super().__init__()
+        # The same tensors as the generator's (no copy), so the plain runner follows its weights.
+        self.running_mean, self.running_var = norm.running_mean, norm.running_var
+        self.weight, self.bias, self.eps = norm.weight, norm.bias, norm.eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps)
+
+
+def _affine(norm: nn.BatchNorm2d, name: str, device) -> torch.Tensor:
+    value = getattr(norm, name)
+    if value is None:  # affine=False
+        value = torch.ones(norm.num_features) if name == "weight" else torch.zeros(norm.num_features)
+    return value.detach().float().clone().to(device or value.device)
+
+
+def fold_batch_norm(conv: nn.Conv2d | nn.ConvTranspose2d, norm: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
+    """Weights and bias of one convolution equal to `norm(conv(x))` with running statistics.
+
+    BN scales each *output* channel: dim 0 of a Conv2d weight (out, in, kh, kw) but dim 1 of a
+    ConvTranspose2d weight (in, out / groups, kh, kw). Computed in fp64 so the fold adds no error.
+    """
+    if conv.groups != 1 and isinstance(conv, nn.ConvTranspose2d):
+        raise ConfigError("folding batch norm into a grouped transposed convolution is not supported")
+    weight = conv.weight.detach().double()
+    out_channels = weight.shape[1] if isinstance(conv, nn.ConvTranspose2d) else weight.shape[0]
+    if conv.bias is not None:
+        bias = conv.bias.detach().double()
+    else:
+        bias = torch.zeros(out_channels, dtype=torch.float64, device=weight.device)
+    gamma = norm.weight.detach().double() if norm.weight is not None else torch.ones_like(bias)
+    beta = norm.bias.detach().double() if norm.bias is not None else torch.zeros_like(bias)
+    scale = gamma / torch.sqrt(norm.running_var.detach().double() + norm.eps)
+    shape = (1, -1, 1, 1) if isinstance(conv, nn.ConvTranspose2d) else (-1, 1, 1, 1)
+    folded_weight = weight * scale.view(shape)
+    folded_bias = beta + (bias - norm.running_mean.detach().double()) * scale
+    return folded_weight.float(), folded_bias.float()
+
+
+# --------------------------------------------------------------------------------------------------
+# Convolutions with weights prepared once.
+
+
+class PackedConv(nn.Module):
+    """A Conv2d or ConvTranspose2d frozen for inference: optional folded norm, a fixed dtype, and on a
+    CPU the weight pre-packed into oneDNN's blocked layout so no call re-orders it."""
+
+    def __init__(
+        self,
+        conv: nn.Conv2d | nn.ConvTranspose2d,
+        norm: nn.BatchNorm2d | None,
+        dtype: torch.dtype,
+        device: torch.device,
+        pack: bool,
+    ) -> None:
+        super().__init__()
+        self.transposed = isinstance(conv, nn.ConvTranspose2d)
+        self.folded = norm is not None
+        self.in_channels, self.out_channels = conv.in_channels, conv.out_channels
+        if norm is not None:
+            weight, bias = fold_batch_norm(conv, norm)
+        else:
+            weight = conv.weight.detach().float()
+            bias = conv.bias.detach().float() if conv.bias is not None else None
+        self.stride, self.padding = list(conv.stride), list(conv.padding)
+        self.dilation, self.groups = list(conv.dilation), conv.groups
+        self.output_padding = list(conv.output_padding) if self.transposed else []
+        self.post_op, self.post_scalars = "none", []  # an activation fused into the convolution
+        self.dtype = dtype
+        self.packed = pack and device.type == "cpu"
+        weight = weight.to(device=device, dtype=dtype)
+        if self.packed:
+            mk = torch.ops.mkldnn
+            if self.transposed:
+                weight = mk._reorder_convolution_transpose_weight(
+                    weight, self.padding, self.output_padding, self.stride, self.dilation, self.groups, None)
+            else:
+                weight = mk._reorder_convolution_weight(
+                    weight, self.padding, self.stride, self.dilation, self.groups, None)
+            # An opaque oneDNN tensor: kept as a plain attribute (it cannot be copied or saved).
+            self.weight = weight
+            self.bias = None if bias is None else bias.to(device=device, dtype=dtype)
+        else:
+            self.register_buffer("weight", weight)
+            self.register_buffer("bias", None if bias is None else bias.to(device=device, dtype=dtype))
+
+    def extra_repr(self) -> str:
+        kind = "transposed " if self.transposed else ""
+        notes = [f"{kind}{self.in_channels}->{self.out_channels}", str(self.dtype).replace("torch.", "")]
+        notes += ["batch norm folded"] if self.folded else []
+        notes += [f"{self.post_op} fused"] if self.post_op != "none" else []
+        notes += ["oneDNN pre-packed"] if self.packed else []
+        return ", ".join(notes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dtype != self.dtype and self.packed:
+            x = x.to(self.dtype)
+        if self.packed:
+            mk = torch.ops.mkldnn
+            if self.transposed:
+                return mk._convolution_transpose_pointwise(
+                    x, self.weight, self.bias, self.padding, self.output_padding, self.stride,
+                    self.dilation, self.groups, self.post_op, self.post_scalars, None)
+            return mk._convolution_pointwise(
+                x, self.weight, self.bias, self.padding, self.stride, self.dilation, self.groups,
+                self.post_op, self.post_scalars, None)
+        if self.transposed:
+            y = F.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding,
+                                   self.output_padding, self.groups, self.dilation)
+        else:
+            y = F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+        if self.post_op == "relu":
+            return F.relu(y, inplace=True)
+        if self.post_op == "leaky_relu":
+            return F.leaky_relu(y, self.post_scalars[0], inplace=True)
+        return torch.tanh_(y) if self.post_op == "tanh" else y
+
+
+def _post_op(layer: nn.Module) -> tuple[str, list] | None:
+    """The oneDNN post-op name and scalars equal to an activation layer, if it has one."""
+    if isinstance(layer, nn.LeakyReLU):
+        return "leaky_relu", [float(layer.negative_slope)]
+    if isinstance(layer, nn.ReLU):
+        return "relu", []
+    if isinstance(layer, nn.Tanh):
+        return "tanh", []
+    return None
+
+
+def fuse_activations(encoder: nn.ModuleList, decoder: nn.ModuleList) -> None:
+    """Move activations into the convolution that feeds them (fewer passes over memory).
+
+    Within a block, an activation right after a convolution (the TF layout's conv -> norm -> act
+    once the norm is folded, and the tanh head) fuses directly. Across blocks, the official layout
+    starts each block with an in-place activation of the previous block's output; in place means
+    the skip connection holds the activated tensor too, so applying it at the end of the previous
+    block instead is the same computation. Only in-place activations move across blocks.
+    """
+
+    def fusable_conv(layer: nn.Module) -> bool:
+        return isinstance(layer, PackedConv) and layer.post_op == "none"
+
+    for block in [*encoder, *decoder]:
+        names = list(block._modules)
+        for first, second in zip(names, names[1:]):
+            conv, act = getattr(block, first, None), getattr(block, second)
+            op = _post_op(act)
+            if conv is not None and fusable_conv(conv) and op is not None:
+                conv.post_op, conv.post_scalars = op
+                delattr(block, second)
+    consumers = [*encoder[1:], decoder[-1]]  # the blocks that read encoder[i]'s output first
+    for producer, consumer in zip(encoder, consumers):
+        last = list(producer.children())[-1]
+        name, act = next(iter(consumer.named_children()))
+        op = _post_op(act)
+        if fusable_conv(last) and op is not None and getattr(act, "inplace", False):
+            last.post_op, last.post_scalars = op
+            delattr(consumer, name)

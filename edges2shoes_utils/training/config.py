@@ -1,0 +1,192 @@
+"""The run config: every field is a command-line flag (`--lambda-l1`, `--no-channels-last`, ...).
+
+A `TrainConfig` says everything about a run; it is written to the run folder as `config.json` and
+into every `last.pt`, so `TrainConfig.from_run(folder)` rebuilds it to resume. Two groups of fields
+matter on resume: the architecture fields must match the checkpoint (they shape the weights), the
+trajectory fields may change, but then the continuation is a different run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from ..checkpoints import formats as checkpoints
+from ..nets.losses import DEFAULT_LAMBDA_L1
+from ..nets import DiscriminatorConfig, GeneratorConfig
+from ..util.errors import ConfigError
+from .device import AMP_CHOICES
+
+CHECKPOINT_NAME = "last.pt"  # the resumable checkpoint in a run folder
+CONFIG_NAME = "config.json"  # the run's config, as JSON
+
+# Settings that must match to resume: they change the shapes of the weights.
+ARCHITECTURE_FIELDS = ("ngf", "ndf", "norm", "image_size")
+# Settings that may change on resume, but then the continuation is no longer the same run.
+TRAJECTORY_FIELDS = ("seed", "batch_size", "lambda_l1", "gan_mode", "d_loss_halve", "lr", "betas", "direction", "data")
+
+
+def _option(default: Any, help: str, **extra: Any) -> Any:
+    """A field whose metadata holds its flag's help text (and argparse extras such as `choices`)."""
+    return field(default=default, metadata={"help": help, **extra})
+
+
+@dataclass
+class TrainConfig:
+    # Data and output.
+    data: Optional[str] = _option(None, "dataset folder with train/ (and val/) A|B images; default: find it (Kaggle input, kagglehub cache)")
+    out: str = _option("runs/train", "run folder: checkpoints, epoch weights, logs, sample grids")
+    resume: Optional[str] = _option(None, "continue the run in this folder (or this last.pt) exactly where it stopped")
+    strict_data: bool = _option(False, "stop at the first unreadable image instead of skipping it")
+    direction: str = _option("AtoB", "AtoB: edges (left half) -> photo (right half); BtoA the reverse", choices=("AtoB", "BtoA"))
+    image_size: int = _option(256, "training resolution (square); the paper's is 256")
+    # Length and batch.
+    epochs: int = _option(15, "passes over the training set (the paper trains edges2shoes for 15; the original notebook 10)")
+    batch_size: int = _option(4, "images per step per process (the paper's edges2shoes batch is 4); under DDP the global batch is this x GPUs")
+    max_steps: int = _option(0, "stop after this many optimiser steps in total (0 = no limit; for smoke runs and tests)")
+    # Objective and optimiser.
+    lambda_l1: float = _option(DEFAULT_LAMBDA_L1, "weight of the L1 term (the original notebook's 10; the paper's 100)")
+    gan_mode: str = _option("bce", "adversarial loss: bce (the paper) or lsgan", choices=("bce", "lsgan"))
+    d_loss_halve: bool = _option(False, "halve D's loss like the official code (slows D down); default sums real + fake like the original notebook")
+    lr: float = _option(2e-4, "Adam learning rate for G and D (the paper's 2e-4)")
+    betas: tuple[float, float] = _option((0.5, 0.999), "Adam betas (the paper's 0.5, 0.999)")
+    decay_epochs: int = _option(0, "decay the learning rate linearly towards zero over the last N epochs (0 = constant)")
+    seed: int = _option(0, "seeds weights, data order, jitter and dropout")
+    # Networks.
+    ngf: int = _option(64, "generator width (64 = paper); smaller trains faster, e.g. 8 or 16 for CPU demos")
+    ndf: int = _option(64, "discriminator width (64 = paper)")
+    levels: Optional[int] = _option(None, "U-Net down-sampling levels; default: as many as the image size allows (8 for 256)")
+    norm: str = _option("batch", "normalisation in both networks (the paper: batch)", choices=("batch", "instance", "none"))
+    # Speed.
+    device: str = _option("auto", "auto (CUDA if present), cuda or cpu", choices=("auto", "cuda", "cpu"))
+    amp: str = _option("auto", "mixed precision: auto (GPU: bf16 on compute capability >= 8, else fp16 + GradScaler; CPU: see --cpu-bf16), fp16, bf16, off", choices=AMP_CHOICES)
+    cpu_bf16: bool = _option(False, "on CPU with --amp auto, run under bf16 autocast (faster on CPUs with AVX512-bf16/AMX; changes numerics)")
+    channels_last: bool = _option(True, "NHWC memory layout on CUDA (tensor cores prefer it); CPU runs keep NCHW (compare both with `bench train --channels-last`)")
+    compile: bool = _option(False, "torch.compile both networks (slow first steps, faster after)")
+    num_workers: int = _option(-1, "data loading processes per GPU (-1 = min(4, CPUs per process, minus one for the loop on machines with more than 2))")
+    sync_bn: bool = _option(False, "DDP: batch-norm statistics over all GPUs (SyncBatchNorm); default per-GPU, so each GPU normalises over its own batch_size images exactly like a single-GPU run")
+    # What you see and what is kept.
+    log_interval: int = _option(20, "steps between progress-bar loss updates and NaN checks")
+    checkpoint_every: int = _option(1000, "steps between saves of last.pt (also saved at every epoch end and on Ctrl-C; 0 = epoch ends only)")
+    save_epoch_weights: bool = _option(True, "write generator_{epoch}.pt / discriminator_{epoch}.pt after every epoch")
+    sample_count: int = _option(4, "fixed val pairs drawn in the per-epoch sample grid (0 = no grid)")
+    sample_mode: str = _option("train", "how the grid runs G: train (batch statistics and dropout, the official test default) or eval (running statistics)", choices=("train", "eval"))
+    progress: bool = _option(True, "show a tqdm progress bar (rank 0 only)")
+
+    def resolved_levels(self) -> int:
+        """Explicit `levels`, else how many times the image size halves evenly (8 for 256, 6 for 64)."""
+        if self.levels is not None:
+            return self.levels
+        levels, size = 0, self.image_size
+        while size % 2 == 0 and size > 1:
+            size //= 2
+            levels += 1
+        return levels
+
+    def validate(self) -> None:
+        problems = []
+        if self.image_size < 4:
+            problems.append(f"image_size must be at least 4, got {self.image_size}")
+        elif self.resolved_levels() < 2 or self.image_size % (2 ** self.resolved_levels()):
+            problems.append(
+                f"image_size {self.image_size} does not fit a U-Net with {self.resolved_levels()} levels "
+                "(it must be a multiple of 2**levels, with levels >= 2); use a power of two such as 256"
+            )
+        elif self.levels is None and self.resolved_levels() < 5:
+            # Sizes like 100 halve only twice: the derived U-Net would be a shallow toy, not pix2pix.
+            problems.append(
+                f"image_size {self.image_size} halves evenly only {self.resolved_levels()} times, which would give a "
+                "U-Net too shallow for pix2pix; use a power of two from 32 up (64, 128, 256), or set --levels explicitly"
+            )
+        for name in ("epochs", "batch_size", "ngf", "ndf", "log_interval"):
+            if getattr(self, name) < 1:
+                problems.append(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("max_steps", "checkpoint_every", "sample_count", "decay_epochs"):
+            if getattr(self, name) < 0:
+                problems.append(f"{name} must be 0 or more, got {getattr(self, name)}")
+        if self.decay_epochs > self.epochs:
+            problems.append(f"decay_epochs ({self.decay_epochs}) cannot exceed epochs ({self.epochs})")
+        if self.lr <= 0 or self.lambda_l1 < 0:
+            problems.append(f"lr must be positive and lambda_l1 non-negative (got {self.lr}, {self.lambda_l1})")
+        if problems:
+            raise ConfigError("; ".join(problems))
+
+    def generator_config(self) -> GeneratorConfig:
+        return GeneratorConfig(ngf=self.ngf, levels=self.resolved_levels(), norm=self.norm)
+
+    def discriminator_config(self) -> DiscriminatorConfig:
+        return DiscriminatorConfig(ndf=self.ndf, norm=self.norm)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict, where: str = "config") -> "TrainConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(f"{where}: unknown training options {', '.join(unknown)}")
+        values = dict(values)
+        if "betas" in values:
+            values["betas"] = tuple(values["betas"])
+        return cls(**values)
+
+    @classmethod
+    def from_run(cls, run: str | os.PathLike, **overrides: Any) -> "TrainConfig":
+        """The config a run was started with (its config.json, else its last.pt), with `overrides`,
+        set up to resume it: `resume` and `out` point at the run."""
+        run_dir = run_dir_of(Path(run))
+        config_path = run_dir / CONFIG_NAME
+        if config_path.is_file():
+            try:
+                saved = json.loads(config_path.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as error:
+                raise ConfigError(f"{config_path}: not a readable run config ({error})") from None
+        else:
+            saved = checkpoints.load_checkpoint(checkpoint_of(Path(run))).get("config", {})
+        config = cls.from_dict(saved, str(config_path))
+        return dataclasses.replace(config, **{"resume": str(run), "out": str(run_dir), **overrides})
+
+
+def run_dir_of(path: Path) -> Path:
+    """The run folder of a run folder or of a checkpoint file in it."""
+    return path.parent if path.suffix == ".pt" else path
+
+
+def checkpoint_of(path: Path) -> Path:
+    """The resumable checkpoint of a run folder, or the checkpoint file itself."""
+    return path if path.suffix == ".pt" else path / CHECKPOINT_NAME
+
+
+def changes_on_resume(saved: dict, config: TrainConfig, where: str) -> list[str]:
+    """The trajectory fields `config` changes from the `saved` config of the run it resumes.
+
+    Raises ConfigError, naming `where`, when an architecture field differs: the weights would not fit.
+    """
+    mismatched = [
+        f"{k} (checkpoint {saved[k]!r}, now {getattr(config, k)!r})"
+        for k in ARCHITECTURE_FIELDS
+        if k in saved and saved[k] != getattr(config, k)
+    ]
+    if saved and TrainConfig.from_dict(saved, where).resolved_levels() != config.resolved_levels():
+        mismatched.append(f"levels (checkpoint {TrainConfig.from_dict(saved).resolved_levels()}, now {config.resolved_levels()})")
+    if mismatched:
+        raise ConfigError(f"{where}: cannot resume with different network settings: {'; '.join(mismatched)}")
+    now = checkpoints.plain_config(config, json_ready=True)
+    return [k for k in TRAJECTORY_FIELDS if k in saved and checkpoints.plain_config(saved[k], json_ready=True) != now[k]]
+
+
+__all__ = [
+    "TrainConfig",
+    "CHECKPOINT_NAME",
+    "CONFIG_NAME",
+    "ARCHITECTURE_FIELDS",
+    "TRAJECTORY_FIELDS",
+    "run_dir_of",
+    "checkpoint_of",
+    "changes_on_resume",
+]
