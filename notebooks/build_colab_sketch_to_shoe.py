@@ -27,9 +27,8 @@ cells = [
          "WEIGHTS = \"kaggle\"  # \"kaggle\" (the original project's generator_9.pt), \"pix2pix-official\", or a path\n"
          "MODE = \"train\"      # \"train\" (default): each image's own batch statistics + dropout, as the paper; \"eval\": running statistics\n"
          "SEED = 0            # same sketch + same seed = same shoe (train mode)"),
-    code("from edges2shoes_utils import notebook_support\n"
-         "from edges2shoes_utils.inference.sketch2shoe import Sketch2Shoe\n"
-         "from edges2shoes_utils.inference.sketch import sample_sketches\n"
+    code("from edges2shoes_utils import Sketch2Shoe, sample_sketches\n"
+         "from edges2shoes_utils.apps import notebook_support\n"
          "from edges2shoes_utils.apps.upload_widget import SketchToShoeApp, side_by_side, translate_file, translator_for\n"
          "\n"
          "if notebook_support.smoke_mode():  # CI: no network, tiny weights made on the spot\n"

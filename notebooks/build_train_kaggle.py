@@ -83,7 +83,7 @@ GPUS = "auto"         # "auto": every visible GPU (2 on T4 x2, through torchrun)
         """from pathlib import Path
 
 from edges2shoes_utils.apps import notebook_support as nbs
-from edges2shoes_utils.training import train
+from edges2shoes_utils import train
 
 ENVIRONMENT = nbs.detect_environment()
 print(f"environment: {ENVIRONMENT}")

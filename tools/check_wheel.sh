@@ -55,7 +55,7 @@ import sys
 from pathlib import Path
 
 import edges2shoes_utils
-from edges2shoes_utils.inference import sample_sketches
+from edges2shoes_utils import sample_sketches
 
 venv = Path(sys.argv[1]).resolve()
 sketch = sample_sketches()[0]
@@ -71,8 +71,7 @@ echo "check_wheel: bundled sketch $sketch"
 python - <<'EOF'
 import torch
 
-from edges2shoes_utils import UNetGenerator
-from edges2shoes_utils.checkpoints import export_generator
+from edges2shoes_utils import UNetGenerator, export_generator
 
 torch.manual_seed(0)
 export_generator(UNetGenerator(ngf=8, levels=6), "tiny.safetensors")

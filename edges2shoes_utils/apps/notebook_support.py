@@ -1,6 +1,6 @@
 """Helpers the notebooks share: where am I running, where do outputs go, and the CI smoke mode.
 
-The notebooks are thin front doors onto the package (see the design notes): every decision a
+The notebooks are thin front doors onto the package: every decision a
 notebook makes that could be wrong lives here, where it is tested, instead of in a cell.
 
 Smoke mode (`EDGES2SHOES_SMOKE=1`) makes a notebook run end to end on CPU in a minute or two: it
@@ -10,7 +10,9 @@ of training for a few steps. CI runs every notebook this way.
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import re
 import shlex
 import sys
 import tempfile
@@ -18,7 +20,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Literal, Mapping, Sequence
 
-from ..util.errors import ConfigError
+import torch
+
+from ..checkpoints import export_generator, load_generator
+from ..data import PairsDataset, make_synthetic, numeric_key, resolve_dataset_root
+from ..nets import UNetGenerator
+from ..training import CHECKPOINT_NAME, TrainConfig
+from ..training.device import pick_device
+from ..util.errors import CheckpointError, ConfigError, DataError
+from ..util.images import image_grid
+from .smoke import smoke_inputs  # noqa: F401 - the evaluation notebook's smoke inputs
 
 SMOKE_ENV = "EDGES2SHOES_SMOKE"
 OUTPUT_ENV = "EDGES2SHOES_OUTPUT"  # overrides the default output folder (tests point it at a tmp dir)
@@ -90,8 +101,6 @@ class AcceleratorInfo:
 
 def accelerator_info() -> AcceleratorInfo:
     """What torch can see, without running a single CUDA kernel (safe on a P100)."""
-    import torch
-
     if not torch.cuda.is_available():
         return AcceleratorInfo("cpu", (), ())
     count = torch.cuda.device_count()
@@ -155,8 +164,6 @@ def apply_smoke(params: Mapping[str, object], smoke: bool | None = None) -> dict
 
 def smoke_dataset(folder: str | Path | None = None, *, n_train: int = 24, n_val: int = 4, size: int = 64) -> Path:
     """Write the synthetic mini-set (the real folder layout) for a smoke run and return its root."""
-    from ..data.synthetic import make_synthetic
-
     root = Path(folder) if folder is not None else Path(tempfile.mkdtemp(prefix="edges2shoes-smoke-"))
     return make_synthetic(root, n=n_train, size=size, seed=0, n_val=n_val)
 
@@ -168,11 +175,6 @@ def find_dataset(spec: str | os.PathLike | None = None, *, downloader=None) -> P
     then a kagglehub download). An existing folder: that folder. Otherwise a Kaggle handle such as
     "balraj98/edges2shoes-dataset/versions/1": an attached copy if there is one, else downloaded.
     """
-    import re
-
-    from ..data import resolve_dataset_root
-    from ..util.errors import DataError
-
     if spec is None or str(spec).strip() == "":
         return resolve_dataset_root(downloader=downloader)
     text = str(spec).strip()
@@ -189,8 +191,6 @@ def train_config(params: Mapping[str, object]):
     """The TrainConfig for `params`; if the run folder already holds a checkpoint (a Kaggle session
     that timed out, a re-run), the saved run is continued instead, with `epochs` taken from
     `params` so a finished run can be extended. Returns (config, resumed)."""
-    from ..training import CHECKPOINT_NAME, TrainConfig
-
     out = Path(str(params["out"]))
     if (out / CHECKPOINT_NAME).is_file():
         return TrainConfig.from_run(out, epochs=int(params["epochs"])), True  # type: ignore[arg-type]
@@ -200,10 +200,6 @@ def train_config(params: Mapping[str, object]):
 def export_final_generator(run_dir: str | Path) -> Path:
     """Export the last epoch's generator of a run as `generator.safetensors` beside it: the file to
     download and use with `Sketch2Shoe.from_weights` (no pickles, config included)."""
-    from ..checkpoints.formats import export_generator
-    from ..util.errors import CheckpointError
-    from ..checkpoints.load import load_generator
-
     run_dir = Path(run_dir)
     epochs = newest(run_dir.glob("generator_*.pt"), 1)
     if not epochs:
@@ -215,11 +211,6 @@ def export_final_generator(run_dir: str | Path) -> Path:
 def smoke_generator_weights(folder: str | Path | None = None, *, levels: int = 6, ngf: int = 8, seed: int = 0) -> Path:
     """A tiny generator export (64x64 by default, seeded random weights) made on the spot: what the
     sketch notebook loads in smoke mode, where no weights can be downloaded."""
-    import torch
-
-    from ..checkpoints.formats import export_generator
-    from ..nets import UNetGenerator
-
     folder = Path(folder) if folder is not None else Path(tempfile.mkdtemp(prefix="edges2shoes-smoke-"))
     torch.manual_seed(seed)
     generator = UNetGenerator(ngf=ngf, levels=levels)
@@ -230,9 +221,12 @@ def smoke_generator_weights(folder: str | Path | None = None, *, levels: int = 6
 # Multi-GPU: torchrun.
 
 
-def gpu_count() -> int:
-    import torch
+def best_device() -> torch.device:
+    """The GPU when there is one, else the CPU (what the evaluation notebook runs on)."""
+    return pick_device("auto")
 
+
+def gpu_count() -> int:
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
@@ -256,10 +250,6 @@ def processes_for(gpus: int | str = "auto", available: int | None = None) -> int
 
 def changed_fields(config) -> dict[str, object]:
     """The fields of a TrainConfig that differ from the defaults (what a command line must say)."""
-    import dataclasses
-
-    from ..training import TrainConfig
-
     defaults = TrainConfig()
     return {
         f.name: getattr(config, f.name)
@@ -315,8 +305,8 @@ def show_images(paths: Sequence[str | Path], width: int | None = None) -> None:
     cell ending with this call shows no extra text)."""
     shown = [Path(p) for p in paths]
     try:
-        from IPython.display import Image as IPyImage
-        from IPython.display import display
+        from IPython.display import Image as IPyImage  # lazy: optional, present only in notebooks
+        from IPython.display import display  # lazy: optional, present only in notebooks
     except ImportError:  # pragma: no cover - IPython ships with every notebook environment
         for p in shown:
             print(p)
@@ -331,10 +321,6 @@ def show_images(paths: Sequence[str | Path], width: int | None = None) -> None:
 def pairs_picture(root: str | Path, n: int = 4, image_size: int = 256, cell: int = 192):
     """The first `n` pairs of a dataset (val split if there is one) as a grid Edges | Photo, and the
     dataset they came from."""
-    from ..data.pairs import PairsDataset
-    from ..util.errors import DataError
-    from ..util.images import image_grid
-
     try:
         dataset = PairsDataset(root, split="val", image_size=image_size, jitter=False)
     except DataError:
@@ -346,7 +332,7 @@ def pairs_picture(root: str | Path, n: int = 4, image_size: int = 256, cell: int
 
 def show_pairs(root: str | Path, n: int = 4, image_size: int = 256, cell: int = 192) -> None:
     """Display the first `n` pairs of a dataset inline (see `pairs_picture`)."""
-    from IPython.display import display
+    from IPython.display import display  # lazy: optional, present only in notebooks
 
     grid, dataset = pairs_picture(root, n, image_size, cell)
     print(f"{len(dataset)} pairs in {dataset.folder}; the first {min(n, len(dataset))}:")
@@ -355,10 +341,5 @@ def show_pairs(root: str | Path, n: int = 4, image_size: int = 256, cell: int = 
 
 def newest(paths: Iterable[Path], count: int) -> list[Path]:
     """The last `count` of `paths` in natural order (epoch 10 after epoch 9)."""
-    import re
-
-    def key(p: Path):
-        return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", p.name)]
-
-    ordered = sorted(paths, key=key)
+    ordered = sorted(paths, key=lambda p: numeric_key(p.name))
     return ordered[-count:] if count > 0 else []

@@ -69,7 +69,7 @@ def _time(fetch: Callable[[int], object], count: int, n: int) -> dict[str, float
     return {"pairs_per_s": count / wall, "pairs_per_cpu_s": count / max(cpu, 1e-9), "ms_per_pair": 1e3 * wall / count}
 
 
-def _time_loader(dataset: PairsDataset, workers: int, batch_size: int, count: int) -> dict[str, float]:
+def time_loader(dataset: PairsDataset, workers: int, batch_size: int, count: int) -> dict[str, float]:
     loader = make_dataloader(dataset, batch_size=batch_size, shuffle=True, num_workers=workers, drop_last=True)
     seen, start = 0, None
     while seen < count:
@@ -81,7 +81,7 @@ def _time_loader(dataset: PairsDataset, workers: int, batch_size: int, count: in
             if seen >= count:
                 break
     seconds = time.perf_counter() - start  # type: ignore[operator]
-    return {"workers": workers, "pairs_per_s": seen / seconds, "pairs_per_s_per_worker": seen / seconds / workers}
+    return {"workers": workers, "pairs_per_s": seen / seconds, "pairs_per_s_per_worker": seen / seconds / max(workers, 1)}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -105,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
         if not args.no_baseline:
             results["plain"] = _time(lambda i: plain_pipeline(dataset.files[i], args.image_size), args.pairs, n)
         if args.workers > 0:
-            results["loader"] = _time_loader(dataset, args.workers, args.batch_size, args.pairs)
+            results["loader"] = time_loader(dataset, args.workers, args.batch_size, args.pairs)
 
     print(f"data loading: {n} files of {source} from {root if args.data else 'a synthetic set'}, "
           f"training jitter to {args.image_size}, 1 thread")

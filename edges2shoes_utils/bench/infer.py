@@ -81,13 +81,13 @@ def run(args: argparse.Namespace) -> int:
 
     rows: list[dict] = []
     for mode in modes:
-        rows.extend(_bench_mode(generator, x, mode, device, args))
+        rows.extend(bench_mode(generator, x, mode, device, args))
     load_after = _loadavg()
 
     result = {
         "benchmark": "infer",
         "device": str(device),
-        "cpu": _cpu_name(),
+        "cpu": cpu_name(),
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "native_bf16": cpu_has_native_bf16() if device.type == "cpu" else None,
@@ -111,9 +111,10 @@ def run(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------------------------------
 
 
-def _bench_mode(generator: UNetGenerator, x: torch.Tensor, mode: str, device: torch.device,
-                args: argparse.Namespace) -> list[dict]:
-    """Time plain eager and the fast path(s), interleaved round by round, and compare outputs."""
+def bench_mode(generator: UNetGenerator, x: torch.Tensor, mode: str, device: torch.device,
+               args: argparse.Namespace) -> list[dict]:
+    """Time plain eager and the fast path(s) on the batch `x`, interleaved round by round, and compare
+    outputs (also used by `bench gpu` at batch 64)."""
     plain_module = copy.deepcopy(generator).to(device)
     plain_module.train(mode == "train")
 
@@ -121,7 +122,7 @@ def _bench_mode(generator: UNetGenerator, x: torch.Tensor, mode: str, device: to
         with torch.no_grad():
             return plain_module(x)
 
-    seed = [args.seed]
+    seed = [args.seed + i for i in range(x.shape[0])]  # one dropout seed per image
     reference_runner = Sketch2Shoe(generator, mode=mode, seed=args.seed, fast=False, device=device)
     reference = plain() if mode == "eval" else reference_runner.generate_batch(x, seed)
     reference = reference.float().clamp(-1, 1).cpu()
@@ -280,7 +281,7 @@ def _loadavg() -> list[float] | None:
         return None
 
 
-def _cpu_name() -> str:
+def cpu_name() -> str:
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as handle:
             for line in handle:

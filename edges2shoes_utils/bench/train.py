@@ -88,12 +88,17 @@ def _build(batch: int, size: int, ngf: int, ndf: int, device: torch.device, amp:
         opt_d=make_adam(discriminator.parameters(), 2e-4, (0.5, 0.999), device),
         scaler=precision.make_scaler(), precision=precision, g_params=list(generator.parameters()),
     )
+    return (parts, *random_pair(batch, size, device, channels_last))
+
+
+def random_pair(batch: int, size: int, device: torch.device, channels_last: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """A random (edges, photo) batch in [-1, 1], in the layout the networks were moved to."""
     edges = torch.rand(batch, 3, size, size, device=device) * 2 - 1
     photo = torch.rand(batch, 3, size, size, device=device) * 2 - 1
     if channels_last:
         edges = edges.contiguous(memory_format=torch.channels_last)
         photo = photo.contiguous(memory_format=torch.channels_last)
-    return parts, edges, photo
+    return edges, photo
 
 
 def time_steps(parts: StepParts, edges, photo, steps: int, warmup: int, device: torch.device) -> float:

@@ -14,8 +14,9 @@ A run folder holds `config.json`, `last.pt` (the resumable checkpoint: saved eve
 
 Exact resume: the data order of epoch e is a function of (seed, e) alone, each pair's random
 jitter a function of (seed, e, index), and the checkpoint holds weights, optimisers, GradScaler,
-RNG states and the position inside the epoch, so stopping and resuming gives the same weights as
-never stopping (single process; under DDP the data order is exact, the dropout noise is not).
+RNG states (every rank's, under DDP) and the position inside the epoch, so stopping and resuming
+gives the same weights as never stopping, with one process or several (a Ctrl-C save under DDP
+keeps rank 0's RNG state only: the other ranks then resume with fresh dropout noise).
 Ctrl-C or SIGTERM finishes the current step, saves last.pt and exits; a NaN/inf loss stops with a
 message and never overwrites the last good checkpoint; every file is written atomically, so
 `kill -9` loses at most the steps since the last save.

@@ -4,6 +4,13 @@ The checkpoint (`checkpoints.formats.training_state`) holds the weights, both op
 GradScaler, every RNG state and the run config; `RunState` adds where the run stands: the epoch in
 progress, the samples of it already trained on, the loss history and the epoch's running sums.
 Restoring all of it and training on gives the same weights as never having stopped.
+
+Under DDP each rank draws its own dropout noise, so one RNG state is not enough: a save gathers
+every rank's (`gather_rank_rng`, a collective) into `extra["rank_rng"]`, indexed by rank, and each
+rank restores its own. The top-level `rng` stays rank 0's, as in single-process runs and older
+files. Where a rank has no saved state of its own (a Ctrl-C save, which cannot gather because the
+ranks may stop at different steps; an older checkpoint; another number of processes at an epoch
+boundary) it continues from a fresh seed of (seed, rank, step), and the run says so.
 """
 
 from __future__ import annotations
@@ -17,10 +24,14 @@ import torch
 
 from ..checkpoints import formats as checkpoints
 from ..util.errors import ConfigError
+from ..util.seeds import SEED_STRIDE, rank_seed, seed_everything
 from .config import TrainConfig, changes_on_resume, checkpoint_of
-from .distributed import DistInfo, broadcast_object
+from .distributed import DistInfo, broadcast_object, gather_lists
 from .networks import Networks
 from .step import LOSS_NAMES
+
+
+RANK_RNG_KEY = "rank_rng"  # extra[...]: every rank's `checkpoints.rng_states()`, indexed by rank (DDP saves)
 
 
 def _zero_sums() -> torch.Tensor:
@@ -126,12 +137,13 @@ def read_resume_state(config: TrainConfig, info: DistInfo, checkpoint_path: Path
 
 def restore_run(
     state: dict, networks: Networks, info: DistInfo, samples_per_epoch: int, checkpoint_path: Path,
-    log: Callable[[str], None],
+    log: Callable[[str], None], seed: int = 0,
 ) -> RunState:
-    """Load `state` into `networks` (and every RNG) and return where the run stood.
+    """Load `state` into `networks` (and this rank's RNG states) and return where the run stood.
 
     Refuses a mid-epoch checkpoint taken with another number of processes (the data split would
     differ); starts the interrupted epoch over if the dataset shrank below the saved position.
+    `seed` (the run's) seeds the ranks that have no saved RNG state of their own.
     """
     position = checkpoints.restore_training_state(
         state, networks.generator, networks.discriminator, networks.opt_g, networks.opt_d, networks.scaler
@@ -147,15 +159,67 @@ def restore_run(
     if run.samples_done > samples_per_epoch:
         log("note: the dataset shrank since the checkpoint; starting the interrupted epoch over")
         run.samples_done = 0
+    restore_rank_rng(position["extra"], info, seed, run.step, checkpoint_path, log)
     return run
 
 
-def save_run(path: Path, networks: Networks, run: RunState, config: TrainConfig, world_size: int) -> None:
-    """Write last.pt atomically: weights, optimisers, scaler, RNG states, config and `run`."""
+def gather_rank_rng(info: DistInfo) -> list[dict] | None:
+    """Every rank's RNG states in rank order, for rank 0 to save; None for one process (the
+    checkpoint's `rng` is then the only one). A collective: every rank calls it at the same step."""
+    if not info.enabled:
+        return None
+    return gather_lists([checkpoints.rng_states()], info)
+
+
+def continuation_seed(seed: int, rank: int, step: int) -> int:
+    """The seed of a rank that resumes without a saved RNG state: different for every rank, and
+    from the seed the rank started with (`rank_seed`), so its dropout noise is not a replay."""
+    return (rank_seed(seed, rank) * SEED_STRIDE + step + 1) % 2**63
+
+
+def restore_rank_rng(
+    extra: dict, info: DistInfo, seed: int, step: int, checkpoint_path: Path, log: Callable[[str], None]
+) -> None:
+    """Give this rank its own saved RNG states back (`restore_training_state` set rank 0's on all).
+
+    With no state of its own (see the module docstring) rank 0 keeps the checkpoint's `rng`, and
+    every other rank is seeded with `continuation_seed`: the ranks' dropout masks still differ, but
+    the continuation is no longer the one an uninterrupted run would have taken.
+    """
+    if not info.enabled:
+        return  # one process: the checkpoint's `rng` is its own (rank 0's of a DDP run)
+    saved = extra.get(RANK_RNG_KEY) or []
+    saved_world = int(extra.get("world_size", 1))
+    if len(saved) == info.world_size == saved_world:
+        checkpoints.set_rng_states(saved[info.rank])
+        return
+    if info.rank:
+        seed_everything(continuation_seed(seed, info.rank, step))
+    why = (
+        f"it was saved by {saved_world} process(es)" if saved_world != info.world_size
+        else "it was saved without them (on Ctrl-C, or by an older version)"
+    )
+    others = "rank 1" if info.world_size == 2 else f"ranks 1-{info.world_size - 1}"
+    log(
+        f"note: {checkpoint_path} holds no random state for {others} ({why}), so {others} continue(s) with "
+        "fresh dropout noise seeded from (seed, rank, step); this continuation differs from an uninterrupted run"
+    )
+
+
+def save_run(
+    path: Path, networks: Networks, run: RunState, config: TrainConfig, world_size: int,
+    rank_rng: list[dict] | None = None,
+) -> None:
+    """Write last.pt atomically: weights, optimisers, scaler, RNG states, config and `run`.
+
+    `rank_rng` (from `gather_rank_rng`): every rank's RNG states, stored beside rank 0's `rng`."""
+    extra = run.to_extra(world_size)
+    if rank_rng is not None:
+        extra[RANK_RNG_KEY] = rank_rng
     state = checkpoints.training_state(
         networks.generator, networks.discriminator, networks.opt_g, networks.opt_d,
         epoch=run.epoch, step=run.step, config=checkpoints.plain_config(config, json_ready=True),
-        scaler=networks.scaler, extra=run.to_extra(world_size),
+        scaler=networks.scaler, extra=extra,
     )
     checkpoints.save_checkpoint(path, state)
 
@@ -169,4 +233,14 @@ def remove_stale_temporaries(run_dir: Path) -> None:
                     path.unlink()
 
 
-__all__ = ["RunState", "read_resume_state", "restore_run", "save_run", "remove_stale_temporaries"]
+__all__ = [
+    "RANK_RNG_KEY",
+    "RunState",
+    "read_resume_state",
+    "restore_run",
+    "gather_rank_rng",
+    "continuation_seed",
+    "restore_rank_rng",
+    "save_run",
+    "remove_stale_temporaries",
+]

@@ -23,7 +23,14 @@ from ..data.loader import PairBatch
 from ..util.atomic import atomic_write_text
 from ..util.errors import Edges2ShoesError
 from ..util.seeds import rank_seed
-from .checkpointing import RunState, read_resume_state, remove_stale_temporaries, restore_run, save_run
+from .checkpointing import (
+    RunState,
+    gather_rank_rng,
+    read_resume_state,
+    remove_stale_temporaries,
+    restore_run,
+    save_run,
+)
 from .config import CHECKPOINT_NAME, CONFIG_NAME, TrainConfig, checkpoint_of
 from .device import check_cuda_supported, configure_backends, pick_device, resolve_precision
 from .distributed import (
@@ -56,6 +63,9 @@ class StepContext:
     photo: torch.Tensor
     generator: nn.Module  # the bare networks
     discriminator: nn.Module
+    opt_g: torch.optim.Optimizer | None = None  # their optimisers and the loss scaler, as the step uses them
+    opt_d: torch.optim.Optimizer | None = None
+    scaler: torch.amp.GradScaler | None = None
 
 
 @dataclass
@@ -70,11 +80,18 @@ class TrainResult:
     checkpoint: Path  # last.pt
 
 
-def train(config: TrainConfig, *, before_step: Sequence[Callable[[StepContext], None]] = ()) -> TrainResult:
+def train(
+    config: TrainConfig,
+    *,
+    before_step: Sequence[Callable[[StepContext], None]] = (),
+    _allow_cpu_fp16: bool = False,
+) -> TrainResult:
     """Train pix2pix as `config` says; under torchrun, one process per GPU with DDP.
 
     Raises TrainingDiverged on a NaN/inf loss (the last good last.pt is kept), re-raises
     KeyboardInterrupt after saving last.pt on Ctrl-C / SIGTERM, ConfigError / DataError on bad input.
+    `_allow_cpu_fp16` is for tests only: it lets `amp="fp16"` run on the CPU (fp16 autocast and a
+    CPU GradScaler, the T4's code path), which users are refused (see `device.resolve_precision`).
     """
     config.validate()
     info = dist_info_from_env()
@@ -82,7 +99,7 @@ def train(config: TrainConfig, *, before_step: Sequence[Callable[[StepContext], 
     check_cuda_supported(device)
     created = init_process_group(info, device)
     try:
-        return _Run(config, info, device, list(before_step)).run()
+        return _Run(config, info, device, list(before_step), _allow_cpu_fp16).run()
     finally:
         destroy_process_group(created)
 
@@ -124,13 +141,15 @@ class LossWindow:
 class _Run:
     """One training run in this process: its networks, data feed, position and log."""
 
-    def __init__(self, config: TrainConfig, info: DistInfo, device: torch.device, hooks: list) -> None:
+    def __init__(
+        self, config: TrainConfig, info: DistInfo, device: torch.device, hooks: list, allow_cpu_fp16: bool = False
+    ) -> None:
         self.config, self.info, self.device, self.hooks = config, info, device, hooks
         self.run_dir = Path(config.out)
         self.checkpoint_path = self.run_dir / CHECKPOINT_NAME
         self.log = RunLog(self.run_dir, info, config.progress)
         configure_backends(device)
-        self.precision = resolve_precision(config.amp, device, config.cpu_bf16)
+        self.precision = resolve_precision(config.amp, device, config.cpu_bf16, allow_cpu_fp16=allow_cpu_fp16)
         self.channels_last = config.channels_last and device.type == "cuda"
 
         resume_state = read_resume_state(config, info, self.checkpoint_path)
@@ -142,7 +161,8 @@ class _Run:
             torch.manual_seed(rank_seed(config.seed, info.rank))
         else:
             self.state = restore_run(
-                resume_state, self.nets, info, self.feed.sampler.num_samples, self.checkpoint_path, self.log.message
+                resume_state, self.nets, info, self.feed.sampler.num_samples, self.checkpoint_path, self.log.message,
+                seed=config.seed,
             )
             self.log.message(
                 f"resumed {checkpoint_of(Path(config.resume))}: epoch {self.state.epoch + 1}/{config.epochs}, "
@@ -223,7 +243,9 @@ class _Run:
             edges, photo = self._on_device(batch)
             for hook in self.hooks:
                 self.consistent = True  # hooks run before anything changes
-                hook(StepContext(state.epoch, state.step, edges, photo, self.nets.generator, self.nets.discriminator))
+                nets = self.nets
+                hook(StepContext(state.epoch, state.step, edges, photo, nets.generator, nets.discriminator,
+                                 nets.opt_g, nets.opt_d, nets.scaler))
                 self.consistent = False
             self.window.add(train_step(self.parts, edges, photo))
             state.step += 1
@@ -276,33 +298,37 @@ class _Run:
                 self.nets.generator, self.feed.sample_edges, self.feed.sample_photos,
                 mode=config.sample_mode, seed=config.seed, device=self.device, precision=self.precision,
             )
-        if not self.info.is_main:
-            return
-        self._check_weights_finite()  # before any file of this epoch is written
-        self.log.record_skipped(finished_epoch, skipped)
-        self.log.write_history(state.history)
-        if sample_images is not None:
-            self.log.save_samples(sample_images, finished_epoch, cell=min(256, config.image_size * 2))
-        if config.save_epoch_weights:
-            checkpoints.save_epoch_weights(self.run_dir, finished_epoch, self.nets.generator, self.nets.discriminator)
-        self._save(weights_checked=True)
+        if self.info.is_main:
+            self._check_weights_finite()  # before any file of this epoch is written
+            self.log.record_skipped(finished_epoch, skipped)
+            self.log.write_history(state.history)
+            if sample_images is not None:
+                self.log.save_samples(sample_images, finished_epoch, cell=min(256, config.image_size * 2))
+            if config.save_epoch_weights:
+                checkpoints.save_epoch_weights(self.run_dir, finished_epoch, self.nets.generator, self.nets.discriminator)
+        self._save(weights_checked=True)  # every rank: each hands rank 0 its RNG states
         self.log.message(epoch_summary(record, config.epochs))
 
     # -- saving and stopping -------------------------------------------------------------------
 
-    def _save(self, weights_checked: bool = False) -> None:
-        """Write last.pt (rank 0), never with NaN/inf weights: those stop training instead."""
+    def _save(self, weights_checked: bool = False, gather: bool = True) -> None:
+        """Write last.pt (rank 0), never with NaN/inf weights: those stop training instead.
+
+        Called by every rank at the same step: the RNG states of all ranks are gathered into it
+        (a collective), so each rank resumes with its own dropout noise. `gather=False` (Ctrl-C,
+        where ranks may have stopped at different steps) saves rank 0's alone."""
+        rank_rng = gather_rank_rng(self.info) if gather else None
         if not self.info.is_main:
             return
         if not weights_checked:
             self._check_weights_finite()
-        save_run(self.checkpoint_path, self.nets, self.state, self.config, self.info.world_size)
+        save_run(self.checkpoint_path, self.nets, self.state, self.config, self.info.world_size, rank_rng)
 
     def _save_on_interrupt(self, stopped: bool) -> None:
         """Ctrl-C or SIGTERM: save last.pt if the state is whole and finite, else keep the last one."""
         self.log.close_bar()
         if self.consistent and self._fold_window_locally() and self.nets.weights_finite():
-            self._save(weights_checked=True)
+            self._save(weights_checked=True, gather=False)
             self.log.message(
                 f"{'stopped' if stopped else 'interrupted'} in epoch {self.state.epoch + 1}/{self.config.epochs}, "
                 f"step {self.state.step}: saved {self.checkpoint_path}; "

@@ -1,0 +1,114 @@
+"""What the web app accepts: uploads checked before they are decoded, and the drawing canvas.
+
+A web server meets files a notebook user never hands in: empty ones, text renamed to .jpg, a PNG
+cut off mid-transfer, a 20,000 x 20,000 picture that would take 1.2 GB to decode, a 1x1 pixel. Each
+is refused here with a `SketchError` that names the file and the problem; the size is read from
+the image header, so a huge picture is refused before a single pixel is decoded. Nothing here
+imports gradio: the checks are plain functions, tested directly.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from ..inference import SUPPORTED_FORMATS
+from ..util.errors import SketchError
+
+
+@dataclass(frozen=True)
+class UploadLimits:
+    """The largest and smallest uploads the app takes.
+
+    50 megapixels admits any phone photo of a drawing (12 MP is typical, 48 MP the largest
+    common sensor) and a 600 dpi A4 scan (35 MP); 20 MB admits their JPEGs. The shortest side of
+    16 pixels is where a drawing stops holding a recognisable shoe."""
+
+    max_bytes: int = 20 * 1024 * 1024
+    max_pixels: int = 50_000_000
+    min_side: int = 16
+
+    @property
+    def gradio_max_file_size(self) -> str:
+        """The same byte limit in gradio's `launch(max_file_size=...)` spelling."""
+        return f"{self.max_bytes // 1024}kb"
+
+
+DEFAULT_LIMITS = UploadLimits()
+
+
+def check_upload(path: str | os.PathLike, name: str | None = None, limits: UploadLimits = DEFAULT_LIMITS) -> Path:
+    """The upload at `path`, after checking its size on disk and its header: returns the path, or
+    raises a SketchError naming `name` (the file's name as the person knows it) and the problem.
+    Decoding problems past the header (a truncated file) surface later, as SketchErrors too."""
+    path = Path(path)
+    label = name or path.name
+    if not path.is_file():
+        raise SketchError(f"{label}: the upload did not arrive (no file).")
+    size = path.stat().st_size
+    if size == 0:
+        raise SketchError(f"{label}: the file is empty.")
+    if size > limits.max_bytes:
+        raise SketchError(f"{label}: the file is {size / 2**20:.1f} MB; the limit is {limits.max_bytes / 2**20:.0f} MB.")
+    width, height = _header_size(path, label)
+    if width * height > limits.max_pixels:
+        raise SketchError(f"{label}: the image is {width} x {height} pixels ({width * height / 1e6:.0f} megapixels); "
+                          f"the limit is {limits.max_pixels / 1e6:.0f} megapixels. Scale it down and upload it again.")
+    if min(width, height) < limits.min_side:
+        raise SketchError(f"{label}: the image is only {width} x {height} pixels; a drawing needs at least "
+                          f"{limits.min_side} pixels on each side.")
+    return path
+
+
+def _header_size(path: Path, label: str) -> tuple[int, int]:
+    """(width, height) from the image header; `Image.open` reads no pixel data."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit decides
+            with Image.open(path) as image:
+                return image.size
+    except Image.DecompressionBombError:
+        raise SketchError(f"{label}: the image is too large to open (its header claims more than "
+                          f"{2 * (Image.MAX_IMAGE_PIXELS or 0) / 1e6:.0f} megapixels).") from None
+    except UnidentifiedImageError:
+        raise SketchError(f"{label}: not an image file ({SUPPORTED_FORMATS} expected).") from None
+    except (OSError, SyntaxError, ValueError) as error:
+        raise SketchError(f"{label}: cannot read it as an image ({SUPPORTED_FORMATS} expected): {error}") from None
+
+
+# --------------------------------------------------------------------------------------------------
+# The canvas.
+
+
+def canvas_drawing(value: Mapping[str, Any] | np.ndarray | None) -> np.ndarray | None:
+    """The picture on the canvas (HxWx3 uint8, strokes over any background), or None when nothing
+    is on it. `value` is what gradio's ImageEditor hands over (a dict with background, layers and
+    the composite of both) or a plain array."""
+    if value is None:
+        return None
+    composite = value.get("composite") if isinstance(value, Mapping) else value
+    if composite is None:
+        return None
+    array = np.asarray(composite)
+    if array.ndim == 3 and array.shape[2] == 4:  # transparent canvas: composite on white paper
+        alpha = array[..., 3:4].astype(np.float32) / 255.0
+        array = (array[..., :3] * alpha + 255.0 * (1.0 - alpha)).round().astype(np.uint8)
+    if array.size == 0 or int(array.min()) == int(array.max()):
+        return None  # one colour everywhere: a blank canvas
+    return array
+
+
+def fit_on_canvas(image: Image.Image, size: int) -> Image.Image:
+    """`image` scaled to fit a white `size` x `size` canvas, centred: an upload shown on the canvas
+    so that the person can draw over it or erase parts of it."""
+    fitted = image.convert("RGB")
+    fitted.thumbnail((size, size), Image.Resampling.LANCZOS)
+    canvas = Image.new("RGB", (size, size), "white")
+    canvas.paste(fitted, ((size - fitted.width) // 2, (size - fitted.height) // 2))
+    return canvas
