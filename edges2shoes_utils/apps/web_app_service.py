@@ -1,0 +1,134 @@
+"""The model behind the web app: one `Sketch2Shoe` shared by every visitor, one request at a time.
+
+The page and its HTTP API are thin (see `web_app.py`); what they do lives here, without gradio, so
+tests call it directly. A request is a drawing (the canvas, an upload) and a dropout seed; the
+answer is the sketch as the model saw it, the shoe, and the shoe saved as a PNG for the download
+button. The network runs under a lock: its fast path keeps per-call state (the dropout seeds), and
+two forwards at once on the same cores would only take turns anyway. Clean-up runs outside it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import shutil
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from ..inference import Sketch2Shoe, load_image
+from ..util.atomic import atomic_write_bytes
+from ..util.images import to_pil
+from .web_app_inputs import DEFAULT_LIMITS, UploadLimits, canvas_drawing, check_upload, fit_on_canvas
+
+CANVAS_SIZE = 512  # the drawing canvas, in pixels: twice the paper model's input, as pix2pix-turbo's
+BLANK_CANVAS = "The canvas is blank: draw a shoe from the side, toe to the left."
+
+
+@dataclass(frozen=True)
+class Shoe:
+    """One answer: what the model saw, what it made, where the PNG for the download is."""
+
+    preview: Image.Image
+    shoe: Image.Image
+    path: Path
+    seed: int | None  # the dropout seed (None in eval mode: no dropout)
+    seconds: float
+
+
+class ShoeService:
+    """Turns drawings into shoes for any number of visitors with one loaded model.
+
+    `out_dir`: where the shoes' PNGs go (a fresh temporary folder by default); files older than
+    `keep_seconds` are removed as new ones arrive, so a long-running app does not fill the disk.
+    """
+
+    def __init__(self, model: Sketch2Shoe, *, limits: UploadLimits = DEFAULT_LIMITS,
+                 out_dir: str | Path | None = None, keep_seconds: float = 3600.0) -> None:
+        self.model = model
+        self.limits = limits
+        self.out_dir = Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix="edges2shoes-app-"))
+        self.keep_seconds = keep_seconds
+        self._lock = threading.Lock()
+        self._saved = 0
+
+    @property
+    def mode(self) -> str:
+        return self.model.mode
+
+    @property
+    def default_seed(self) -> int:
+        return int(self.model.seed) if self.model.seed is not None else 0
+
+    # ----------------------------------------------------------------------------------------------
+
+    def from_canvas(self, value: Any, seed: int | float | None) -> Shoe | None:
+        """The shoe for what is on the canvas, or None when the canvas is blank. A drawing the
+        clean-up cannot use raises SketchError."""
+        drawing = canvas_drawing(value)
+        if drawing is None:
+            return None
+        return self._generate(drawing, "the drawing", seed)
+
+    def from_upload(self, path: str | Path, seed: int | float | None, name: str | None = None) -> Shoe:
+        """The shoe for an uploaded file, checked before it is decoded (see `check_upload`)."""
+        checked = check_upload(path, name, self.limits)
+        return self._generate(checked, name or checked.name, seed)
+
+    def canvas_picture(self, path: str | Path, name: str | None = None) -> Image.Image:
+        """An upload as the canvas shows it (fitted on white), for drawing over it."""
+        checked = check_upload(path, name, self.limits)
+        return fit_on_canvas(load_image(checked, name or checked.name, max_side=CANVAS_SIZE), CANVAS_SIZE)
+
+    # ----------------------------------------------------------------------------------------------
+
+    def _generate(self, image: Any, label: str, seed: int | float | None) -> Shoe:
+        started = time.perf_counter()
+        prepared = self.model.prepare(image, name=label)
+        seed = self._seed(seed)
+        with self._lock:
+            batch = self.model.generate_batch(prepared.tensor, seeds=None if seed is None else [seed])
+        shoe = to_pil(batch[0])
+        return Shoe(prepared.preview, shoe, self._save(shoe), seed, time.perf_counter() - started)
+
+    def _seed(self, seed: int | float | None) -> int | None:
+        if self.model.mode != "train":
+            return None
+        if seed is None:
+            return self.default_seed
+        return int(seed) % 2**62  # the page's number box can hold anything; dropout takes this range
+
+    def _save(self, shoe: Image.Image) -> Path:
+        """The shoe as a PNG named for the download (shoe.png), in a folder named by its content:
+        the same shoe twice is one file."""
+        buffer = io.BytesIO()
+        shoe.save(buffer, format="PNG")
+        data = buffer.getvalue()
+        path = self.out_dir / hashlib.sha256(data).hexdigest()[:20] / "shoe.png"
+        if path.exists():
+            os.utime(path.parent)  # in use again: not to be pruned as old
+        else:
+            atomic_write_bytes(path, data)
+        self._saved += 1
+        if self._saved % 50 == 0:
+            self.prune()
+        return path
+
+    def prune(self, now: float | None = None) -> int:
+        """Remove shoes older than `keep_seconds`; returns how many were removed."""
+        cutoff = (time.time() if now is None else now) - self.keep_seconds
+        removed = 0
+        for folder in self.out_dir.iterdir():
+            try:
+                if folder.is_dir() and folder.stat().st_mtime < cutoff:
+                    shutil.rmtree(folder, ignore_errors=True)
+                    removed += 1
+            except FileNotFoundError:  # another request pruned it first
+                continue
+        return removed
