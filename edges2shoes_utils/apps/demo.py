@@ -43,10 +43,10 @@ import torch
 from torch import nn
 
 from ..data import PairsDataset, synthetic
-from ..evaluation import evaluate, write_report
+from ..evaluation import ReportFiles, evaluate, write_report
 from ..inference import Sketch2Shoe, sample_sketches
 from ..nets import UNetGenerator
-from ..training import TrainConfig, train
+from ..training import TrainConfig, TrainResult, train
 from ..util.atomic import atomic_write_text
 from ..util.errors import ConfigError
 from ..util.html_page import image_tag, link_tag, write_html_page
@@ -127,12 +127,7 @@ def run_demo(
 ) -> DemoResult:
     """Build the synthetic set, train, evaluate, draw shoes from the bundled sketches, write the
     report folder, and return what it found (see the module docstring)."""
-    if isinstance(budget, str):
-        if budget not in BUDGETS:
-            raise ConfigError(f"unknown demo budget {budget!r}; choose one of {', '.join(BUDGETS)}")
-        budget_name, budget = budget, BUDGETS[budget]
-    else:
-        budget_name = "custom"
+    budget_name, budget = _resolve_budget(budget)
     out = prepare_out_dir(Path(out_dir))
     timings: dict[str, float] = {}
     started = time.perf_counter()
@@ -146,13 +141,7 @@ def run_demo(
         log(f"[1/4] synthetic set: {budget.n_train} train + {budget.n_val} held-out pairs at "
             f"{budget.image_size}x{budget.image_size} in {timings['data']:.1f} s")
 
-        config = TrainConfig(
-            data=str(data_root), out=str(out / "run"), image_size=budget.image_size,
-            epochs=budget.epochs, batch_size=budget.batch_size, lambda_l1=budget.lambda_l1,
-            decay_epochs=budget.decay_epochs, ngf=budget.ngf, ndf=budget.ndf, seed=seed,
-            device="cpu", amp="off", num_workers=num_workers, checkpoint_every=0,
-            sample_count=4, sample_mode=budget.eval_mode, progress=progress, log_interval=10,
-        )
+        config = _train_config(budget, data_root, out / "run", seed=seed, num_workers=num_workers, progress=progress)
         # The exact weights training starts from: the trainer seeds torch with `seed` and then
         # builds the generator, so doing the same here gives the untrained twin of the result.
         torch.manual_seed(seed)
@@ -165,14 +154,7 @@ def run_demo(
 
         with timed(timings, "evaluate"):
             val = PairsDataset(data_root, split="val", image_size=budget.image_size, jitter=False)
-            options = dict(mode=budget.eval_mode, seed=seed, fid=False, lpips=False, batch_size=16)
-            results = [
-                evaluate(untrained, val, name="untrained", **options),
-                evaluate(nn.Identity(), val, name="copy the edges", **options),
-                evaluate(trained, val, name="trained", **options),
-            ]
-            report_files = write_report(results, out / "evaluation", dataset=val, data_root=data_root,
-                                        cell=min(192, 2 * budget.image_size))
+            results, report_files = _score_against_baselines(untrained, trained, val, budget, seed, out, data_root)
         l1 = {key: r.summary["l1"] for key, r in zip(("untrained", "copy_edges", "trained"), results)}
         learned = check.passed(l1)
         log(f"[3/4] held-out L1 ({len(val)} pairs, {budget.eval_mode} mode): untrained {l1['untrained']:.3f}, "
@@ -184,14 +166,67 @@ def run_demo(
         log(f"[4/4] {len(sketch_results)} bundled sketch(es) turned into shoes in {timings['sketch']:.1f} s")
 
     timings["total"] = time.perf_counter() - started
+    metrics = _metrics(budget_name, budget, seed, result, len(val), results, check, learned, timings)
+    files = _demo_files(out, len(result.history), report_files)
+    metrics["files"] = {k: Path(v).relative_to(out).as_posix() for k, v in files.items()}
+    atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2, allow_nan=False) + "\n")
+    index = out / "index.html"
+    write_html_page(index, "edges2shoes demo", _html_sections(metrics, files, out))
+    report = out / "report.md"
+    atomic_write_text(report, _markdown(metrics, files, out))
+
+    verdict = "it learned" if learned else "it did NOT learn enough"
+    log(f"done in {timings['total']:.0f} s ({verdict}): open {index}")
+    return DemoResult(out, metrics, learned, index, report, sketch_results)
+
+
+def _resolve_budget(budget: str | DemoBudget) -> tuple[str, DemoBudget]:
+    """A budget given by name (one of BUDGETS) or as a DemoBudget ("custom")."""
+    if not isinstance(budget, str):
+        return "custom", budget
+    if budget not in BUDGETS:
+        raise ConfigError(f"unknown demo budget {budget!r}; choose one of {', '.join(BUDGETS)}")
+    return budget, BUDGETS[budget]
+
+
+def _train_config(budget: DemoBudget, data_root: Path, run_dir: Path, *, seed: int, num_workers: int,
+                  progress: bool) -> TrainConfig:
+    """The real training loop's config at the demo's size: CPU, fp32, no mid-epoch checkpoints."""
+    return TrainConfig(
+        data=str(data_root), out=str(run_dir), image_size=budget.image_size,
+        epochs=budget.epochs, batch_size=budget.batch_size, lambda_l1=budget.lambda_l1,
+        decay_epochs=budget.decay_epochs, ngf=budget.ngf, ndf=budget.ndf, seed=seed,
+        device="cpu", amp="off", num_workers=num_workers, checkpoint_every=0,
+        sample_count=4, sample_mode=budget.eval_mode, progress=progress, log_interval=10,
+    )
+
+
+def _score_against_baselines(untrained: nn.Module, trained: nn.Module, val: PairsDataset, budget: DemoBudget,
+                             seed: int, out: Path, data_root: Path) -> tuple[list, ReportFiles]:
+    """Held-out scores of the untrained twin, "copy the edges" and the trained generator, and their report."""
+    options = dict(mode=budget.eval_mode, seed=seed, fid=False, lpips=False, batch_size=16)
+    results = [
+        evaluate(untrained, val, name="untrained", **options),
+        evaluate(nn.Identity(), val, name="copy the edges", **options),
+        evaluate(trained, val, name="trained", **options),
+    ]
+    report_files = write_report(results, out / "evaluation", dataset=val, data_root=data_root,
+                                cell=min(192, 2 * budget.image_size))
+    return results, report_files
+
+
+def _metrics(budget_name: str, budget: DemoBudget, seed: int, result: TrainResult, n_val: int, results: list,
+             check: LearningCheck, learned: bool, timings: dict[str, float]) -> dict:
+    """metrics.json: held-out scores, the learning check, the budget and the timings."""
     history = result.history
+    l1 = {key: r.summary["l1"] for key, r in zip(("untrained", "copy_edges", "trained"), results)}
     images = sum(r["images"] for r in history)
-    metrics = {
+    return {
         "edges2shoes_version": __version__,
         "budget": budget_name,
         "settings": {**dataclasses.asdict(budget), "seed": seed, "steps": result.steps},
         "heldout": {
-            "n_pairs": len(val),
+            "n_pairs": n_val,
             "mode": budget.eval_mode,
             "l1": l1,
             "psnr": {key: r.summary["psnr"] for key, r in zip(l1, results)},
@@ -207,27 +242,21 @@ def run_demo(
                     "processor": platform.machine()},
         "files": {},
     }
+
+
+def _demo_files(out: Path, epochs: int, report_files: ReportFiles) -> dict[str, Path]:
+    """What the index page links, by title (only files that exist)."""
     files = {
         "loss curve": out / "run" / "losses.png",
-        "samples (last epoch)": out / "run" / "samples" / f"epoch_{len(history) - 1}.png",
+        "samples (last epoch)": out / "run" / "samples" / f"epoch_{epochs - 1}.png",
         "evaluation grid (trained)": report_files.grids.get("trained"),
         "untrained vs copy the edges vs trained": report_files.compare,
         "sketches": out / "sketches" / "sketches.png",
         "evaluation report": report_files.index,
         "losses per epoch (CSV)": out / "run" / "losses.csv",
-        "generator weights": out / "run" / f"generator_{len(history) - 1}.pt",
+        "generator weights": out / "run" / f"generator_{epochs - 1}.pt",
     }
-    files = {k: v for k, v in files.items() if v is not None and Path(v).exists()}
-    metrics["files"] = {k: Path(v).relative_to(out).as_posix() for k, v in files.items()}
-    atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2, allow_nan=False) + "\n")
-    index = out / "index.html"
-    write_html_page(index, "edges2shoes demo", _html_sections(metrics, files, out))
-    report = out / "report.md"
-    atomic_write_text(report, _markdown(metrics, files, out))
-
-    verdict = "it learned" if learned else "it did NOT learn enough"
-    log(f"done in {timings['total']:.0f} s ({verdict}): open {index}")
-    return DemoResult(out, metrics, learned, index, report, sketch_results)
+    return {k: Path(v) for k, v in files.items() if v is not None and Path(v).exists()}
 
 
 def draw_sketches(generator: nn.Module, folder: Path, *, mode: str, seed: int) -> list[Path]:
