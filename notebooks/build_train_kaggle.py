@@ -64,13 +64,21 @@ PIP_ARGS = shlex.join(pip_install_args(REPO_URL))
 %pip install --quiet {{PIP_ARGS}}""",
         metadata=SKIP,
     ),
-    new_markdown_cell("## Parameters"),
+    new_markdown_cell(
+        """## Parameters
+`INIT_FROM` starts from published weights instead of from scratch: continue the original model past its
+10 epochs (`"kaggle"`), or fine-tune the official one on your own shoes (`"pix2pix-official"`). The
+networks' architecture then comes from the weights, and the optimisers start fresh."""
+    ),
     new_code_cell(
         """EPOCHS = 10           # passes over the ~50k training pairs (the original notebook: 10; the paper: 15)
 BATCH_SIZE = 4        # images per step per GPU (the paper's edges2shoes batch); with GPUS > 1 the global batch is this x GPUs
 LAMBDA_L1 = 10.0      # weight of the L1 term (the original notebook's 10; the paper's 100)
 IMAGE_SIZE = 256      # training resolution (the paper's 256)
-NGF, NDF = 64, 64     # network widths (64 = the paper's networks)
+NGF, NDF = 64, 64     # network widths (64 = the paper's networks); with INIT_FROM the weights decide
+INIT_FROM = None      # None: start from scratch; or start from published weights with fresh optimisers:
+                      # "kaggle" (the original notebook's generator_9.pt and discriminator_9.pt),
+                      # "pix2pix-official" or "huggan" (generator only; D starts fresh), or a weights file
 DATASET = None        # None: find it (attached Kaggle input, $EDGES2SHOES_DATA, else download);
                       # or a folder with train/ and val/, or a Kaggle handle "owner/slug/versions/N"
 OUTPUT_DIR = None     # None: /kaggle/working on Kaggle, ./runs elsewhere
@@ -96,6 +104,7 @@ params = {
     "image_size": IMAGE_SIZE,
     "ngf": NGF,
     "ndf": NDF,
+    "init": INIT_FROM,
     "data": None,
     "out": str(Path(OUTPUT_DIR or nbs.default_output_dir(ENVIRONMENT)) / RUN_NAME),
 }

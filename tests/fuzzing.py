@@ -33,15 +33,17 @@ def random_blobs(prefixes: dict[str, bytes], seeds: Iterable[int] = (0, 1)) -> d
 
 
 def truncation_offsets(data: bytes, boundaries: Iterable[int], count: int = 40) -> list[int]:
-    """`count` offsets to cut `data` at: 0, 1, len-1, each structural boundary (and one byte either
-    side of it), the rest spread evenly over the file."""
+    """About `count` offsets to cut `data` at: 0, 1 and len-1; half the rest at structural boundaries
+    (and one byte either side), sampled evenly from first to last; the other half spread evenly over
+    the file."""
     size = len(data)
-    picked = {0, 1, size - 1}
-    for boundary in boundaries:
-        picked.update(b for b in (boundary - 1, boundary, boundary + 1) if 0 <= b < size)
-    picked = sorted(picked)[:count]
-    spread = [round(i * (size - 1) / (count - len(picked) + 1)) for i in range(1, count - len(picked) + 1)]
-    return sorted(set(picked) | set(spread))
+    near = sorted({b + d for b in boundaries for d in (-1, 0, 1) if 1 < b + d < size - 1})
+    room = count // 2 - 3
+    step = max(1, -(-len(near) // room))
+    chosen = {0, 1, size - 1, *near[::step], *near[-1:]}
+    spread = count - len(chosen)
+    chosen |= {round(i * (size - 1) / (spread + 1)) for i in range(1, spread + 1)}
+    return sorted(chosen)
 
 
 def flipped(data: bytes, positions: Iterable[int], seed: int) -> dict[str, bytes]:

@@ -7,6 +7,7 @@ the eval-mode output of that generator on a fixed random input.
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -48,3 +49,14 @@ def test_old_last_pt_resumes_like_a_run_that_never_stopped(tmp_path):
         assert torch.equal(a, b)
     for a, b in zip(resumed.discriminator.state_dict().values(), fresh.discriminator.state_dict().values()):
         assert torch.equal(a, b)
+
+
+def test_config_json_keeps_the_0_1_0_types(tmp_path):
+    """config.json written today has the same keys and JSON types as 0.1.0's (bools stay bools)."""
+    data = tmp_path / "data"
+    e2s.make_synthetic(data, n=4, n_val=2, size=64, seed=0)
+    e2s.train(e2s.TrainConfig(data=str(data), out=str(tmp_path / "run"), epochs=1, **TINY))
+    old = json.loads((FIXTURES / "config.json").read_text())
+    new = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert set(old) <= set(new)
+    assert {k: type(v) for k, v in old.items()} == {k: type(new[k]) for k in old}

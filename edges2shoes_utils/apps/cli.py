@@ -16,21 +16,23 @@ from ..util.version import __version__
 from ..util.errors import Edges2ShoesError
 from .. import bench
 from ..checkpoints import command_line as weights_cli
-from ..data import synthetic
+from ..data import command_line as data_cli, synthetic
 from ..evaluation import command_line as evaluation_cli
 from ..inference import command_line as inference_cli
 from ..training import command_line as training_command
-from . import demo
+from . import demo, web_app
 
 # command name -> (module that defines configure_cli, one-line help)
 COMMANDS: dict[str, tuple[ModuleType, str]] = {
     "make-synthetic": (synthetic, "write a synthetic mini edges2shoes set in the real layout"),
+    "data": (data_cli, "fetch the edges2shoes dataset from its official source (or a mirror)"),
     "train": (training_command, "train pix2pix (single process, or DDP under torchrun)"),
     "evaluate": (evaluation_cli, "score one or more generators on a val set and write a report"),
     "generate": (inference_cli, "turn sketches or edge maps into shoe photos"),
-    "weights": (weights_cli, "fetch, convert and inspect generator weights"),
+    "weights": (weights_cli, "fetch, convert, inspect and publish generator weights"),
     "bench": (bench, "measure speed: data loading, training step, inference"),
     "demo": (demo, "offline demo: synthetic data -> train -> evaluate -> generate"),
+    "app": (web_app, "serve the drawing app: draw a shoe in the browser, see it as you draw"),
 }
 
 

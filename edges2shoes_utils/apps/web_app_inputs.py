@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..inference import SUPPORTED_FORMATS
 from ..util.errors import SketchError
@@ -105,10 +105,9 @@ def canvas_drawing(value: Mapping[str, Any] | np.ndarray | None) -> np.ndarray |
 
 
 def fit_on_canvas(image: Image.Image, size: int) -> Image.Image:
-    """`image` scaled to fit a white `size` x `size` canvas, centred: an upload shown on the canvas
-    so that the person can draw over it or erase parts of it."""
-    fitted = image.convert("RGB")
-    fitted.thumbnail((size, size), Image.Resampling.LANCZOS)
+    """`image` scaled (up or down) to fit a white `size` x `size` canvas, centred: an upload shown
+    on the canvas so that the person can draw over it or erase parts of it."""
+    fitted = ImageOps.contain(image.convert("RGB"), (size, size), Image.Resampling.LANCZOS)
     canvas = Image.new("RGB", (size, size), "white")
     canvas.paste(fitted, ((size - fitted.width) // 2, (size - fitted.height) // 2))
     return canvas

@@ -1,6 +1,6 @@
-"""`python -m edges2shoes_utils bench {data,train,infer,all}`: speed and memory, measured.
+"""`python -m edges2shoes_utils bench {data,train,infer,gpu,all}`: speed and memory, measured.
 
-Each benchmark lives in its own module (`bench.data`, `bench.train`, `bench.infer`) with
+Each benchmark lives in its own module (`bench.data`, `bench.train`, `bench.infer`, `bench.gpu`) with
 `configure(parser)` and `run(args) -> int`; this module only dispatches. Benchmarks print a table
 and, with `--json PATH`, write their figures atomically for notes and reports.
 """
@@ -10,12 +10,15 @@ from __future__ import annotations
 import argparse
 from types import ModuleType
 
-from . import data, infer, train
+from . import data, gpu, infer, sketch, train
 
 BENCHMARKS: dict[str, tuple[ModuleType, str]] = {
     "data": (data, "pairs/s per worker: JPEG decode + training jitter"),
     "train": (train, "images/s of the paper-size training step, fp32 and mixed precision"),
     "infer": (infer, "ms per 256x256 image: plain eager fp32 vs the fast path"),
+    "sketch": (sketch, "ms of the sketch clean-up (canvas, samples, 12 MP photo) and end to end, vs plain eager"),
+    # without a GPU (and no --device cpu) it prints a note and returns 0, so `bench all` passes on a CPU
+    "gpu": (gpu, "the GPU path in one command: gpu tests, training, inference, loader, torchrun (JSON + Markdown)"),
 }
 
 

@@ -48,7 +48,8 @@ class GpuPlan:
     train_batches: tuple[int, ...]
     precisions: tuple[str, ...]
     steps: int  # timed training steps per row
-    warmup: int  # untimed steps first (the first one is timed apart: compile, cuDNN autotuning)
+    warmup: int  # untimed steps first (the first one is timed apart: compile, cuDNN autotuning;
+                 # compiled rows take at least one more, as a second call may still recompile)
     compile_backend: str | None  # None: no torch.compile rows
     compile_rows: tuple[tuple[str, int], ...]  # (precision, batch), most useful first
     infer_batches: tuple[int, ...]
@@ -130,4 +131,5 @@ class RunContext:
     sections: dict[str, dict] = field(default_factory=dict)
 
 
-__all__ = ["Budget", "DEFAULT_BUDGET_S", "GpuPlan", "NOT_RUN_BUDGET", "PRECISIONS", "RunContext", "make_plan", "precision_for"]
+__all__ = ["Budget", "DEFAULT_BUDGET_S", "GpuPlan", "NOT_RUN_BUDGET", "PRECISIONS", "RunContext", "make_plan",
+           "precision_for"]

@@ -1,5 +1,5 @@
-"""`edges2shoes weights fetch | convert | info`: fetch named weights, convert any known layout to our
-safetensors export and/or ONNX, and print what a weights file holds."""
+"""`edges2shoes weights fetch | convert | info | publish`: fetch named weights, convert any known layout
+to our safetensors export and/or ONNX, print what a weights file holds, and publish a generator."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from . import formats
 from .fetch import CACHE_ENV, OFFICIAL_URL_ENV, fetch_weights, sha256_of
 from .load import LoadedWeights, LoadOptions, read_discriminator, read_generator
 from .onnx_export import check_onnx, export_onnx
+from .publish import CARD_FILE, Target, publish
 
 ONNX_TOLERANCE = 1e-4  # largest difference between onnxruntime's and PyTorch's outputs accepted
 
@@ -25,15 +26,15 @@ def configure_cli(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="weights_action", metavar="ACTION")
 
     fetch = actions.add_parser("fetch", help="download weights into the cache and print their path",
-                               description="Download weights (kaggle, pix2pix-official) into the cache and print their path.")
-    fetch.add_argument("source", help="'kaggle', 'pix2pix-official' or a file path")
+                               description="Download weights (kaggle, pix2pix-official, huggan) into the cache and print their path.")
+    fetch.add_argument("source", help="'kaggle', 'pix2pix-official', 'huggan', a published hub:USER/NAME or kaggle:USER/SLUG, or a file path")
     _add_fetch_options(fetch)
     fetch.add_argument("--url", help=f"download the official file from this mirror (also ${OFFICIAL_URL_ENV})")
     fetch.set_defaults(run=_run_fetch)
 
     convert = actions.add_parser("convert", help="write any known weights as our safetensors export and/or ONNX",
                                  description="Read weights in any known layout; write our safetensors export and/or an ONNX generator.")
-    convert.add_argument("source", help="'kaggle', 'pix2pix-official' or a weights file")
+    convert.add_argument("source", help="'kaggle', 'pix2pix-official', 'huggan' or a weights file")
     convert.add_argument("--out", type=Path, help="our export: a .safetensors file with the config in its metadata")
     convert.add_argument("--onnx", type=Path, help="an ONNX generator (eval mode, dynamic batch)")
     convert.add_argument("--image-size", type=int, default=256, help="the ONNX model's image side (default 256)")
@@ -43,11 +44,26 @@ def configure_cli(parser: argparse.ArgumentParser) -> None:
 
     info = actions.add_parser("info", help="print the layout, parameter count and config found in weights",
                               description="Print the layout, parameter count and config found in a weights file.")
-    info.add_argument("source", help="a weights file, 'kaggle' or 'pix2pix-official'")
+    info.add_argument("source", help="a weights file, 'kaggle', 'pix2pix-official', 'huggan', hub:USER/NAME or kaggle:USER/SLUG")
     info.add_argument("--discriminator", action="store_true", help="read a discriminator instead of a generator")
     _add_fetch_options(info)
     _add_layout_options(info)
     info.set_defaults(run=_run_info)
+
+    share = actions.add_parser("publish", help="upload a generator you trained to the Hugging Face Hub or Kaggle, with a model card",
+                               description="Upload a generator (safetensors + config.json + a model card README.md) to the "
+                                           "Hugging Face Hub or Kaggle; it loads back with --weights hub:USER/NAME or kaggle:USER/SLUG.")
+    share.add_argument("source", metavar="RUN_OR_FILE", help="a run folder (its newest generator_N.pt) or a weights file")
+    where = share.add_mutually_exclusive_group(required=True)
+    where.add_argument("--hub", metavar="USER/NAME", help="a Hugging Face model repository (created if needed; needs `hf auth login`)")
+    where.add_argument("--kaggle", metavar="USER/SLUG", help="a Kaggle dataset (created private, a new version if it exists; needs a Kaggle login)")
+    share.add_argument("--report", type=Path, help="the evaluation report whose scores go on the card (default: the newest under the run folder that scored this file)")
+    share.add_argument("--out", type=Path, help="write the folder to upload here (kept); default: a temporary folder")
+    share.add_argument("--dry-run", action="store_true", help="write the folder to --out and show it; upload nothing")
+    share.add_argument("--license", default="mit", help="the license on the card (a Hub license id; default mit)")
+    share.add_argument("--private", action="store_true", help="Hub: create the repository private")
+    share.add_argument("--message", help="commit message / Kaggle version notes")
+    share.set_defaults(run=_run_publish)
 
 
 def _add_fetch_options(parser: argparse.ArgumentParser) -> None:
@@ -115,6 +131,18 @@ def _run_info(args: argparse.Namespace) -> int:
     print(f"config:     {json.dumps(dataclasses.asdict(loaded.config))}")
     for note in loaded.notes:
         print(f"note:       {note}")
+    return 0
+
+
+def _run_publish(args: argparse.Namespace) -> int:
+    target = Target("hub", args.hub) if args.hub else Target("kaggle", args.kaggle)
+    staged = publish(args.source, target, out=args.out, report=args.report, dry_run=args.dry_run,
+                     license=args.license, private=args.private, message=args.message)
+    if args.dry_run:
+        print(f"dry run: nothing uploaded; {target.url} would receive {staged.folder}:")
+        print(staged.listing())
+        print(f"\n{staged.folder / CARD_FILE}:\n")
+        print(staged.card)
     return 0
 
 

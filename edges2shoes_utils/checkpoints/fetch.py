@@ -1,12 +1,17 @@
 """Pretrained weights by name: where they come from, where they are cached, and how they are fetched.
 
 Training pix2pix (Isola et al. 2017, arXiv 1611.07004) takes hours on a GPU, so most users start
-from weights. Two public sets exist for edges2shoes:
+from weights. Three public sets exist for edges2shoes:
 
 - `kaggle`: the original edges2shoes project's `generator_{epoch}.pt` files, in the Kaggle dataset
   `rudenkoilya/edges2shoes-weights` (fetched with kagglehub);
 - `pix2pix-official`: the official pix2pix PyTorch model zoo's edges2shoes generator (fetched over
-  HTTP, its sha256 recorded on the first download and checked on every later fetch).
+  HTTP, its sha256 recorded on the first download and checked on every later fetch);
+- `huggan`: the Hugging Face community sprint's `huggan/pix2pix-edge2shoes` generator (PyTorch-GAN's
+  U-Net), fetched with huggingface_hub into its own cache and pinned to the first commit fetched.
+
+Generators published with `edges2shoes weights publish` load back as `hub:USER/NAME[@REVISION]`
+(huggingface_hub's own cache; `HF_HUB_OFFLINE=1` reads only the cache) or `kaggle:USER/SLUG`.
 
 Cache folder: `$EDGES2SHOES_WEIGHTS` if set; otherwise `weights/` of the repository checkout this
 package runs from, or, for an installed package, `~/.cache/edges2shoes/weights`
@@ -16,19 +21,22 @@ version we pinned is recorded in ours.
 
 from __future__ import annotations
 
-import hashlib
-import http.client
 import os
 import re
-import urllib.error
 from pathlib import Path
 from typing import Callable
 
 from ..util.atomic import atomic_write_text
-from ..util.download import HashMismatch, IncompleteDownload, download
+from ..util.download import download_home, fetch_recorded, sha256_of
 from ..util.errors import WeightsError
+from ..util.version import __version__
 
-SOURCES = ("kaggle", "pix2pix-official")
+SOURCES = ("kaggle", "pix2pix-official", "huggan")
+GENERATOR_ONLY_SOURCES = ("pix2pix-official", "huggan")  # no discriminator published
+# Generators published with `edges2shoes weights publish` load back by these names.
+HUB_SCHEME = "hub:"  # hub:USER/NAME[@REVISION], a Hugging Face model repository
+KAGGLE_SCHEME = "kaggle:"  # kaggle:USER/SLUG[/versions/N], a Kaggle dataset
+PUBLISHED_FILE = "generator.safetensors"  # the file `weights publish` uploads
 CACHE_ENV = "EDGES2SHOES_WEIGHTS"
 
 KAGGLE_DATASET = "rudenkoilya/edges2shoes-weights"
@@ -47,6 +55,17 @@ OFFICIAL_FILE = "pix2pix-official/edges2shoes_net_G.pth"
 OFFICIAL_SHA256: str | None = None
 DOWNLOAD_TIMEOUT = 60.0  # seconds without a byte before a download gives up
 
+HUGGAN_REPO = "huggan/pix2pix-edge2shoes"
+HUGGAN_URL = f"https://huggingface.co/{HUGGAN_REPO}"
+# The file PyTorchModelHubMixin.save_pretrained wrote: pytorch_model.bin when the sprint ran (2022),
+# model.safetensors in later huggingface_hub versions; the first one found is used.
+HUGGAN_FILES = ("pytorch_model.bin", "model.safetensors")
+HUGGAN_REVISION_ENV = "EDGES2SHOES_HUGGAN_REVISION"
+# The commit to pin. Not known here (no network when this was written): the first download records
+# the commit huggingface_hub resolved, and later fetches ask for that one, which also works offline
+# from the cache. Set this (or $EDGES2SHOES_HUGGAN_REVISION) to pin a commit for every user.
+HUGGAN_REVISION: str | None = None
+
 Downloader = Callable[..., str]  # kagglehub.dataset_download(handle, path=None) -> local path
 
 
@@ -54,11 +73,7 @@ def default_cache_dir() -> Path:
     """`$EDGES2SHOES_WEIGHTS`, else the checkout's `weights/`, else the user cache folder."""
     if os.environ.get(CACHE_ENV):
         return Path(os.environ[CACHE_ENV]).expanduser()
-    checkout = Path(__file__).resolve().parents[2]  # edges2shoes_utils/checkpoints/fetch.py -> the checkout
-    if (checkout / "pyproject.toml").is_file() and (checkout / "edges2shoes_utils").is_dir():
-        return checkout / "weights"
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "edges2shoes" / "weights"
+    return download_home("weights")
 
 
 def fetch_weights(
@@ -76,8 +91,8 @@ def fetch_weights(
 
     `source` is "kaggle" (`{role}_{epoch}.pt` of the original project; `downloader` replaces
     kagglehub.dataset_download), "pix2pix-official" (generators only; `url` or
-    `$EDGES2SHOES_PIX2PIX_URL` replaces the Berkeley URL), or a path to a weights file, returned as
-    is. Raises WeightsError saying what to do when the weights cannot be fetched.
+    `$EDGES2SHOES_PIX2PIX_URL` replaces the Berkeley URL), "huggan" (generators only; `downloader`
+    replaces `hub_download`), or a path to a weights file, returned as is. Raises WeightsError saying what to do when the weights cannot be fetched.
     """
     cache = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
     if source == "kaggle":
@@ -86,10 +101,15 @@ def fetch_weights(
         if role != "generator":
             raise WeightsError("the official pix2pix model zoo publishes generators only, no discriminator")
         return _fetch_official(cache, url or os.environ.get(OFFICIAL_URL_ENV) or OFFICIAL_URL, progress)
+    if source == "huggan":
+        return _fetch_huggan(cache, role, downloader)
+    if isinstance(source, str) and source.startswith((HUB_SCHEME, KAGGLE_SCHEME)):
+        return _fetch_published(source, role, cache, downloader)
     path = Path(source).expanduser()
     if not path.is_file():
         hint = " (a folder: pass one of its weights files)" if path.is_dir() else ""
-        raise WeightsError(f"{path}: no such weights file{hint}; a source is a file path, " + " or ".join(repr(s) for s in SOURCES))
+        raise WeightsError(f"{path}: no such weights file{hint}; a source is a file path, "
+                           + " or ".join(repr(s) for s in SOURCES) + f" (or {HUB_SCHEME}USER/NAME, {KAGGLE_SCHEME}USER/SLUG)")
     return path
 
 
@@ -97,82 +117,41 @@ def fetch_weights(
 # The official model zoo over HTTP, checked against the sha256 recorded beside the file.
 
 
-def sha256_of(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _read_sidecar(sidecar: Path) -> str | None:
-    if not sidecar.is_file():
-        return None
-    words = sidecar.read_text(encoding="utf-8").split()
-    if not words or not re.fullmatch(r"[0-9a-f]{64}", words[0]):
-        raise WeightsError(f"{sidecar}: not a sha256 record; delete it to record the file's hash again")
-    return words[0]
-
-
 def _fetch_official(cache: Path, url: str, progress: bool) -> Path:
+    """The official generator file, under the recorded-sha256 rule of `util.download.fetch_recorded`."""
     target = cache / OFFICIAL_FILE
-    sidecar = target.with_name(target.name + ".sha256")
-    recorded = _read_sidecar(sidecar) or OFFICIAL_SHA256
-    if target.is_file():
-        actual = sha256_of(target)
-        if recorded and actual != recorded:
-            raise WeightsError(
-                f"{target}: its sha256 {actual} differs from {recorded} recorded at its first download "
-                f"({sidecar}): the file changed since. Delete {target} to download it again."
-            )
-        if not recorded:
-            atomic_write_text(sidecar, f"{actual}  {target.name}\n")
-        return target
-    actual = _download_official(url, target, expected_sha256=recorded, progress=progress)
-    if not recorded:
-        atomic_write_text(sidecar, f"{actual}  {target.name}\n")
-    return target
-
-
-def _download_official(url: str, target: Path, *, expected_sha256: str | None, progress: bool) -> str:
-    """`util.download.download` with a progress bar, its failures told as WeightsError with advice."""
     advice = (
         f"Check the internet connection and try again, or download {url} with a browser on a machine "
         f"that has access and save it as {target} (or set ${OFFICIAL_URL_ENV} to a mirror)."
     )
-    try:
-        return download(url, target, timeout=DOWNLOAD_TIMEOUT, expected_sha256=expected_sha256, progress=progress)
-    except HashMismatch as error:
-        raise WeightsError(
-            f"{url}: the downloaded file's sha256 is {error.actual}, but {error.expected} was recorded at the "
-            f"first download; nothing was saved. The file on the server changed or was tampered with; if "
-            f"you trust it, delete {target.name}.sha256 in {target.parent} and fetch again."
-        ) from None
-    except IncompleteDownload as error:
-        raise WeightsError(f"{url}: the transfer stopped after {error.received} of {error.total} bytes; "
-                           f"nothing was saved. {advice}") from None
-    except urllib.error.HTTPError as error:
-        raise WeightsError(f"{url}: the server answered {error.code} {error.reason}. {advice}") from None
-    except urllib.error.URLError as error:
-        raise WeightsError(f"{url}: could not connect ({error.reason}). {advice}") from None
-    except (http.client.HTTPException, OSError) as error:
-        raise WeightsError(f"{url}: the download failed ({type(error).__name__}: {error}); nothing was saved. {advice}") from None
+    return fetch_recorded(url, target, error=WeightsError, advice=advice, known_sha256=OFFICIAL_SHA256,
+                          timeout=DOWNLOAD_TIMEOUT, progress=progress)
 
 
 # --------------------------------------------------------------------------------------------------
 # Kaggle through kagglehub, pinned to the dataset version first downloaded.
 
 
-def _fetch_kaggle(cache: Path, filename: str, downloader: Downloader | None) -> Path:
-    pin_file = cache / "kaggle" / (KAGGLE_DATASET.replace("/", "__") + ".version")
-    pinned = os.environ.get(KAGGLE_VERSION_ENV) or (pin_file.read_text().strip() if pin_file.is_file() else None)
-    pinned = pinned or (str(KAGGLE_VERSION) if KAGGLE_VERSION else None)
-    handle = f"{KAGGLE_DATASET}/versions/{pinned}" if pinned else KAGGLE_DATASET
+def _fetch_kaggle(cache: Path, filename: str, downloader: Downloader | None, dataset: str = KAGGLE_DATASET) -> Path:
+    """`filename` of the Kaggle `dataset` (the original weights by default; a handle with
+    `/versions/N` is used as given)."""
+    if "/versions/" in dataset:
+        return _find_in_kaggle_download(_kaggle_download(dataset, filename, downloader or _kagglehub_downloader(filename)),
+                                        filename, dataset)
+    pin_file = cache / "kaggle" / (dataset.replace("/", "__") + ".version")
+    pinned = pin_file.read_text().strip() if pin_file.is_file() else None
+    if dataset == KAGGLE_DATASET:
+        pinned = os.environ.get(KAGGLE_VERSION_ENV) or pinned or (str(KAGGLE_VERSION) if KAGGLE_VERSION else None)
+    handle = f"{dataset}/versions/{pinned}" if pinned else dataset
     root = _kaggle_download(handle, filename, downloader or _kagglehub_downloader(filename))
     if not pinned:
         match = re.search(r"versions[/\\](\d+)", str(root))
         if match:
             atomic_write_text(pin_file, match.group(1) + "\n")
+    return _find_in_kaggle_download(root, filename, handle)
+
+
+def _find_in_kaggle_download(root: Path, filename: str, handle: str) -> Path:
     if root.is_file():
         return root
     found = sorted(root.rglob(filename)) or sorted(root.rglob(filename + "h"))  # .pt or .pth
@@ -203,12 +182,88 @@ def _kaggle_download(handle: str, filename: str, downloader: Downloader) -> Path
             f"could not download {handle} from Kaggle ({type(error).__name__}: {str(error)[:300]}). "
             "Without internet, or on a first download, this needs network access; without Kaggle "
             "credentials, run `kagglehub.login()` or set KAGGLE_USERNAME and KAGGLE_KEY (or put "
-            f"kaggle.json in ~/.kaggle/). Or download {filename} from {KAGGLE_URL} by hand and pass its path."
+            f"kaggle.json in ~/.kaggle/). Or download {filename} from "
+            f"https://www.kaggle.com/datasets/{handle.split('/versions/')[0]} by hand and pass its path."
         ) from None
+
+
+# --------------------------------------------------------------------------------------------------
+# Generators published with `weights publish`, and Hugging Face Hub downloads.
+
+
+def _fetch_published(source: str, role: str, cache: Path, downloader: Downloader | None) -> Path:
+    """`hub:USER/NAME[@REVISION]` or `kaggle:USER/SLUG[/versions/N]`: its generator.safetensors."""
+    if role != "generator":
+        raise WeightsError(f"{source}: `weights publish` publishes generators only, no {role}")
+    hub = source.startswith(HUB_SCHEME)
+    name = source.split(":", 1)[1]
+    if not re.fullmatch(r"[\w.-]+/[\w.-]+" + (r"(@[\w./-]+)?" if hub else r"(/versions/\d+)?"), name):
+        raise WeightsError(f"{source}: not a published repository; write {HUB_SCHEME}USER/NAME[@REVISION] "
+                           f"or {KAGGLE_SCHEME}USER/SLUG[/versions/N]")
+    if hub:
+        repo_id, _, revision = name.partition("@")
+        return hub_download(repo_id, PUBLISHED_FILE, revision=revision or None)
+    return _fetch_kaggle(cache, PUBLISHED_FILE, downloader, dataset=name)
+
+
+def hub_download(repo_id: str, filename: str, *, revision: str | None = None) -> Path:
+    """`filename` of the Hugging Face model repository `repo_id`, through huggingface_hub's own
+    cache (`HF_HUB_CACHE`, `HF_HOME`); with `HF_HUB_OFFLINE=1` only the cache is read."""
+    try:
+        import huggingface_hub  # lazy: optional dependency (the `publish` extra)
+    except ImportError:
+        raise WeightsError(f"fetching {repo_id} from the Hugging Face Hub needs huggingface_hub: "
+                           "pip install 'edges2shoes[publish]'") from None
+    try:
+        return Path(huggingface_hub.hf_hub_download(repo_id, filename, revision=revision, library_name="edges2shoes",
+                                                    library_version=__version__))
+    except Exception as error:  # huggingface_hub raises HTTP, offline, not-found and validation errors of many types
+        reason = (str(error).strip().splitlines() or [""])[0][:300]
+        advice = ("HF_HUB_OFFLINE is set and it is not in the local cache: fetch it once with network access"
+                  if huggingface_hub.constants.HF_HUB_OFFLINE else
+                  "Check the network and the repository name (a private repository needs `hf auth login` or HF_TOKEN)")
+        raise WeightsError(f"could not fetch {filename} of {repo_id}"
+                           + (f" at revision {revision}" if revision else "")
+                           + f" from the Hugging Face Hub ({type(error).__name__}: {reason}). {advice}.") from None
+
+
+def _fetch_huggan(cache: Path, role: str, downloader: Downloader | None) -> Path:
+    """The huggan generator through huggingface_hub's cache, pinned to the first commit fetched
+    (recorded in our cache, like the Kaggle version)."""
+    if role != "generator":
+        raise WeightsError(f"huggan: {HUGGAN_REPO} publishes a generator only, no {role} ({HUGGAN_URL})")
+    pin_file = cache / "huggan" / (HUGGAN_REPO.replace("/", "__") + ".revision")
+    pinned = os.environ.get(HUGGAN_REVISION_ENV) or (pin_file.read_text().strip() if pin_file.is_file() else None)
+    pinned = pinned or HUGGAN_REVISION
+    download = downloader or hub_download
+    failures = []
+    for filename in HUGGAN_FILES:
+        try:
+            path = Path(download(HUGGAN_REPO, filename, revision=pinned))
+        except WeightsError as error:  # hub_download's, which says what failed and what to do
+            failures.append(str(error))
+            continue
+        except Exception as error:  # anything an injected downloader raises
+            failures.append(f"could not fetch {filename} of {HUGGAN_REPO} ({type(error).__name__}: {error}).")
+            continue
+        commit = re.search(r"snapshots[/\\]([0-9a-f]{40})[/\\]", str(path))
+        if not pinned and commit:
+            atomic_write_text(pin_file, commit.group(1) + "\n")
+        return path
+    raise WeightsError(
+        f"huggan: {failures[0]} Or download {HUGGAN_FILES[0]} (or {HUGGAN_FILES[1]}) from "
+        f"{HUGGAN_URL}/tree/main with a browser and pass its path."
+    )
 
 
 __all__ = [
     "SOURCES",
+    "GENERATOR_ONLY_SOURCES",
+    "HUGGAN_REPO",
+    "HUB_SCHEME",
+    "KAGGLE_SCHEME",
+    "PUBLISHED_FILE",
+    "hub_download",
     "CACHE_ENV",
     "KAGGLE_DATASET",
     "OFFICIAL_URL_ENV",

@@ -25,7 +25,6 @@ import pickle
 import random
 import re
 import warnings
-import zipfile
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Mapping
@@ -38,14 +37,25 @@ from safetensors.torch import save as safetensors_bytes
 from torch import nn
 
 from ..util.version import __version__
-from ..util.atomic import atomic_open, atomic_write_bytes
+from ..util.atomic import atomic_open
 from ..util.errors import CheckpointError
 from ..nets import GeneratorConfig, UNetGenerator
+from .integrity import (
+    DIGEST_KEY,
+    check_config_values,
+    check_finite_tree,
+    reason,
+    safetensors_digest,
+    verify_safetensors_digest,
+    verify_zip_checksums,
+)
+from .layout_mapping import fit_state
 
 TRAINING_FORMAT = "edges2shoes/training-checkpoint/v1"
 GENERATOR_EPOCH_FORMAT = "edges2shoes/generator-epoch/v1"
 DISCRIMINATOR_EPOCH_FORMAT = "edges2shoes/discriminator-epoch/v1"
 EXPORT_FORMAT = "edges2shoes/generator-export/v1"
+_DIGEST_PLACEHOLDER = "?" * 64  # as long as a sha256 in hex
 
 # --------------------------------------------------------------------------------------------------
 # Reading and writing .pt files safely.
@@ -92,24 +102,26 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict:
 
     A file whose unpickling would import or call anything else (a pickled nn.Module, a malicious
     payload) is refused with a CheckpointError naming the file; its code never runs. Missing,
-    truncated or corrupt files also raise a CheckpointError naming the file.
+    truncated or corrupt files (checked against the archive's CRC-32s, which torch ignores) and
+    files holding NaN or infinite values also raise a CheckpointError naming the file.
     """
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"{path}: no such checkpoint file")
     if not path.is_file():
         raise CheckpointError(f"{path}: is not a file")
+    verify_zip_checksums(path)
     try:
         with warnings.catch_warnings():  # torch warns about pickle protocols it then reads fine
             warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
             state = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
         raise CheckpointError(_unpickling_message(path, exc)) from exc
-    except (RuntimeError, EOFError, OSError, ValueError, KeyError, IndexError, zipfile.BadZipFile) as exc:
-        reason = str(exc).split("\n")[0][:200] or type(exc).__name__
-        raise CheckpointError(f"{path}: not a readable checkpoint (truncated or corrupt? {reason})") from exc
+    except Exception as exc:  # damaged bytes make torch's parsers raise anything (IndexError, OverflowError, ...)
+        raise CheckpointError(f"{path}: not a readable checkpoint (truncated or corrupt? {reason(exc)})") from exc
     if not isinstance(state, dict):
         raise CheckpointError(f"{path}: holds a {type(state).__name__}, not a checkpoint dictionary")
+    check_finite_tree(state, str(path))
     return state
 
 
@@ -127,8 +139,8 @@ def _unpickling_message(path: Path, exc: Exception) -> str:
             "Checkpoints are loaded with weights_only=True and may hold only tensors and plain containers; "
             "if you trust this file, convert it to a state dict with the code that made it"
         )
-    reason = str(exc).split("\n")[-1].strip()[:200] or type(exc).__name__
-    return f"{path}: refused to load: not a plain-tensor checkpoint (corrupt, or it needs code to unpickle: {reason})"
+    last = str(exc).strip().split("\n")[-1].strip()[:200] or type(exc).__name__
+    return f"{path}: refused to load: not a plain-tensor checkpoint (corrupt, or it needs code to unpickle: {last})"
 
 
 _PLAIN_SCALARS = (str, int, float, bool, type(None), torch.dtype, torch.device, torch.Size)
@@ -175,8 +187,10 @@ def plain_config(value: Any, json_ready: bool = False) -> Any:
         return value.item()
     if isinstance(value, np.ndarray):
         return torch.from_numpy(value.copy())
+    if type(value) in (bool, int, float, str):  # already plain (a bool must not become an int below)
+        return value
     for plain in (bool, int, float, str):  # enums and other subclasses -> the plain value
-        if isinstance(value, plain) and type(value) is not plain:
+        if isinstance(value, plain):
             return plain(getattr(value, "value", value))
     return value
 
@@ -365,8 +379,9 @@ def export_generator(
 ) -> Path:
     """Save the generator's weights (buffers included) as safetensors, atomically.
 
-    The metadata holds the format tag, the GeneratorConfig as JSON and the package version, plus
-    `metadata` (values that are not strings are stored as JSON).
+    The metadata holds the format tag, the GeneratorConfig as JSON, the package version and the
+    sha256 of the tensor data (`integrity.DIGEST_KEY`, checked on every load), plus `metadata`
+    (values that are not strings are stored as JSON).
     """
     path = Path(path)
     model = _unwrap(generator)
@@ -380,8 +395,15 @@ def export_generator(
         edges2shoes_version=__version__,
     )
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    # The digest covers the tensor data, which the metadata does not move: serialise once with a
+    # placeholder of the digest's length, then put the digest in its place.
+    body = safetensors_bytes(tensors, metadata={**header, DIGEST_KEY: _DIGEST_PLACEHOLDER})
+    header_end = 8 + int.from_bytes(body[:8], "little")
+    head = body[:header_end].replace(_DIGEST_PLACEHOLDER.encode(), safetensors_digest(body).encode(), 1)
     try:
-        atomic_write_bytes(path, safetensors_bytes(tensors, metadata=header))
+        with atomic_open(path, "wb") as handle:
+            handle.write(head)
+            handle.write(memoryview(body)[header_end:])
     except OSError as exc:
         raise CheckpointError(f"{path}: could not write the export ({exc}); any previous file is unchanged") from exc
     return path
@@ -396,24 +418,41 @@ def read_export_metadata(path: str | os.PathLike) -> dict[str, str]:
         with safe_open(str(path), framework="pt") as handle:
             return dict(handle.metadata() or {})
     except Exception as exc:  # safetensors raises its own error types for bad headers
-        raise CheckpointError(f"{path}: not a readable safetensors file ({exc})") from exc
+        raise CheckpointError(f"{path}: not a readable safetensors file ({reason(exc)})") from exc
+
+
+def export_config(path: Path, metadata: Mapping[str, str]) -> dict:
+    """The generator settings an export's metadata holds as JSON (CheckpointError if unreadable)."""
+    try:
+        config = json.loads(metadata["config"])
+    except ValueError as exc:
+        raise CheckpointError(f"{path}: its generator config is not readable JSON ({reason(exc)})") from None
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{path}: its generator config is a {type(config).__name__}, not a dict of settings")
+    return config
 
 
 def load_exported_generator(path: str | os.PathLike, *, device: str | torch.device = "cpu") -> UNetGenerator:
-    """Rebuild the UNetGenerator saved by `export_generator` (returned in eval mode)."""
+    """Rebuild the UNetGenerator saved by `export_generator` (returned in eval mode), after checking
+    the tensor data against its recorded sha256 and every tensor against the network."""
     path = Path(path)
     metadata = read_export_metadata(path)
     if "config" not in metadata:
         raise CheckpointError(f"{path}: not an edges2shoes generator export (no generator config in its metadata)")
+    verify_safetensors_digest(path, metadata)
     try:
-        config = GeneratorConfig(**json.loads(metadata["config"]))
+        config = GeneratorConfig(**export_config(path, metadata))
+        check_config_values(config, str(path))
         generator = UNetGenerator(config)
-    except (TypeError, ValueError) as exc:
-        raise CheckpointError(f"{path}: its generator config is not usable ({exc})") from exc
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"{path}: its generator config is not usable ({reason(exc)})") from None
     try:
-        generator.load_state_dict(load_file(str(path), device="cpu"))
+        tensors = load_file(str(path), device="cpu")
     except Exception as exc:
-        raise CheckpointError(f"{path}: its weights do not fit its own config {config}: {exc}") from exc
+        raise CheckpointError(f"{path}: not a readable safetensors file ({reason(exc)})") from None
+    state = fit_state(generator, {name: (name, tensor) for name, tensor in tensors.items()}, str(path),
+                      f"edges2shoes U-Net (its own config, ngf {config.ngf}, {config.levels} levels)")
+    generator.load_state_dict(state)
     return generator.to(device).eval()
 
 
@@ -426,6 +465,7 @@ __all__ = [
     "export_generator",
     "load_exported_generator",
     "read_export_metadata",
+    "export_config",
     "rng_states",
     "set_rng_states",
     "plain_config",

@@ -19,6 +19,7 @@ from torch import nn
 
 from ..nets import DiscriminatorConfig, GeneratorConfig
 from ..util.errors import WeightsError
+from .integrity import check_weight
 
 
 @dataclass
@@ -51,7 +52,8 @@ def fit_state(
 ) -> dict[str, torch.Tensor]:
     """Check mapped tensors (our key -> (foreign name, tensor)) against `model`'s own, in the order the
     foreign file lists them; return a complete state dict (num_batches_tracked filled where the file,
-    saved by old PyTorch, lacks it). Raises naming the first foreign tensor that does not fit."""
+    saved by old PyTorch, lacks it). Raises naming the first foreign tensor that does not fit: a wrong
+    shape, or values no weight can hold (integers, NaN, infinity; `integrity.check_weight`)."""
     expected = model.state_dict()
     for ours, (foreign, tensor) in mapped.items():
         if ours not in expected:
@@ -63,7 +65,13 @@ def fit_state(
             )
     state = {}
     for ours, ref in expected.items():
-        if ours in mapped:
+        if ours in mapped and ref.is_floating_point():
+            foreign, tensor = mapped[ours]
+            check_weight(tensor, foreign, source)
+            state[ours] = tensor.detach().to(ref.dtype).contiguous()
+            if tensor.dtype != ref.dtype:
+                check_weight(state[ours], foreign, source)  # float64 beyond float32's range became inf
+        elif ours in mapped:
             state[ours] = mapped[ours][1].detach().to(ref.dtype).contiguous()
         elif ours.endswith("num_batches_tracked"):
             state[ours] = torch.zeros(ref.shape, dtype=ref.dtype)

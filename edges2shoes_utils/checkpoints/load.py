@@ -4,17 +4,15 @@
 implementation's state dicts, and TF-tutorial U-Nets (a state dict with any names, or a whole
 notebook module pickled with `torch.save(model)`); `load_discriminator` reads ours, the official
 PatchGAN and the TF tutorial's. Pickles go through `safe_unpickle`; the layout mappings live in
-`official_layout`, `tf_unet` and `tf_patchgan`. A named source ("kaggle", "pix2pix-official") is
-fetched first (`fetch`).
+`official_layout`, `tf_unet`, `tf_patchgan` and `huggan_layout` (PyTorch-GAN's U-Net). A named
+source ("kaggle", "pix2pix-official", "huggan") is fetched first (`fetch`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import pickle
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -27,6 +25,8 @@ from ..nets import DiscriminatorConfig, GeneratorConfig, PatchGANDiscriminator, 
 from ..util.errors import ConfigError, WeightsError
 from . import formats
 from .fetch import Downloader, fetch_weights
+from .huggan_layout import huggan_generator, is_huggan_generator
+from .integrity import check_config_values, reason, verify_safetensors_digest, verify_zip_checksums
 from .layout_mapping import (
     Converted,
     build,
@@ -55,7 +55,7 @@ class LoadOptions:
     norm: str | None = None  # generator only: official layout without norm tensors (default "instance")
     skip_first: bool = False  # generator only, TF layout: the notebook concatenated [skip, upsampled]
     cache_dir: str | os.PathLike | None = None  # where named sources are cached (see fetch.default_cache_dir)
-    downloader: Downloader | None = None  # replaces kagglehub.dataset_download
+    downloader: Downloader | None = None  # replaces kagglehub.dataset_download ("kaggle") or fetch.hub_download ("huggan")
     epoch: int = 9  # which {role}_N.pt of the Kaggle set
 
     @classmethod
@@ -99,24 +99,27 @@ class LoadedWeights:
 
 def read_object(path: Path) -> Any:
     """Unpickle a .pt/.pth file without running code from it: `torch.load(weights_only=True)` for
-    plain tensors and containers, the restricted unpickler for pickled notebook modules."""
+    plain tensors and containers, the restricted unpickler for pickled notebook modules. A zip
+    archive's checksums are verified first (torch does not)."""
+    verify_zip_checksums(path)
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
         pass  # needs more than tensors and containers: a pickled module, or something unsafe
-    except (RuntimeError, EOFError, ValueError, OSError, zipfile.BadZipFile) as error:
+    except Exception as error:  # damaged bytes make torch's parsers raise anything (IndexError, ...)
         if "weights_only" not in str(error):
-            raise WeightsError(f"{path}: not a readable PyTorch file ({str(error).splitlines()[0][:200]})") from None
+            raise WeightsError(f"{path}: not a readable PyTorch file ({reason(error)})") from None
     return load_restricted(path)
 
 
 def _state_from_safetensors(path: Path) -> tuple[Any, dict | None, str]:
     metadata = formats.read_export_metadata(path)
+    verify_safetensors_digest(path, metadata)
     try:
         tensors = load_file(str(path), device="cpu")
     except Exception as error:
-        raise WeightsError(f"{path}: not a readable safetensors file ({error})") from None
-    config = json.loads(metadata["config"]) if "config" in metadata else None
+        raise WeightsError(f"{path}: not a readable safetensors file ({reason(error)})") from None
+    config = formats.export_config(path, metadata) if "config" in metadata else None
     return tensors, config, "edges2shoes export" if config else "safetensors state dict"
 
 
@@ -176,16 +179,28 @@ def _module_state(root: Any) -> dict[str, torch.Tensor]:
 def _our_config(saved_config: Mapping | None, state: Mapping[str, torch.Tensor], cls: type, infer: Callable,
                 source: str, notes: list[str]) -> Any:
     """The config saved beside our own weights (unknown fields dropped, with a note), else one inferred
-    from the tensor shapes."""
+    from the tensor shapes; WeightsError if the saved one cannot describe a network."""
     if not saved_config:
         config = infer(state, source)
         notes.append("no config in the file: settings inferred from the tensor shapes")
         return config
+    if not isinstance(saved_config, Mapping):
+        raise WeightsError(f"{source}: its saved config is a {type(saved_config).__name__}, not a dict of settings")
     names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(saved_config) - names)
+    unknown = sorted(set(map(str, saved_config)) - names)
     if unknown:
         notes.append(f"ignored unknown config fields {unknown}")
-    return cls(**{k: v for k, v in saved_config.items() if k in names})
+    config = cls(**{k: v for k, v in saved_config.items() if k in names})
+    check_config_values(config, source)
+    return config
+
+
+def _skeleton(network: type, config: Any, source: str) -> nn.Module:
+    """`skeleton`, its refusal of an impossible config told as a WeightsError naming the file."""
+    try:
+        return skeleton(network, config)
+    except (TypeError, ValueError, RuntimeError, ConfigError) as error:
+        raise WeightsError(f"{source}: its {network.__name__} config is not usable ({reason(error)})") from None
 
 
 def _as_is(state: Mapping[str, torch.Tensor]) -> dict[str, tuple[str, torch.Tensor]]:
@@ -218,21 +233,24 @@ def _convert_generator(payload: Any, saved_config: Mapping | None, source: str, 
             converted = official_generator(state, source, dropout=options.dropout, norm=options.norm)
             converted.notes[:0] = notes
             return converted
+        if is_huggan_generator(state):  # a whole GeneratorUNet pickled with torch.save(model)
+            converted = huggan_generator(state, source, dropout=options.dropout)
+            converted.notes[:0] = notes
+            return converted
         return tf_generator(layers_from_module(payload, source), source, from_module=True,
                             leaky_slope=options.leaky_slope, dropout=options.dropout, skip_first=options.skip_first)
     state, notes = strip_wrappers(payload)
     if is_our_generator(state):
         config = _our_config(saved_config, state, GeneratorConfig, infer_our_generator_config, source, notes)
         overrides = {name: getattr(options, name) for name in ("leaky_slope", "dropout", "norm")}
-        try:
-            config = dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
-            target = skeleton(UNetGenerator, config)
-        except (TypeError, ConfigError) as error:
-            raise WeightsError(f"{source}: its generator config is not usable ({error})") from None
+        config = dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
+        target = _skeleton(UNetGenerator, config, source)
         return Converted(config, fit_state(target, _as_is(state), source, "edges2shoes U-Net"),
                          f"edges2shoes ({config.layout} layout)", notes)
     if is_official_generator(state):
         converted = official_generator(state, source, dropout=options.dropout, norm=options.norm)
+    elif is_huggan_generator(state):
+        converted = huggan_generator(state, source, dropout=options.dropout)
     else:
         converted = tf_generator(layers_from_state_dict(state, source), source, from_module=False,
                                  leaky_slope=options.leaky_slope, dropout=options.dropout, skip_first=options.skip_first)
@@ -251,7 +269,8 @@ def load_generator(path_or_source: str | os.PathLike, options: LoadOptions | Non
 
     Reads our exports, epoch files and training checkpoints; the official pix2pix state dict
     (also without num_batches_tracked, with a `module.` prefix, or wrapped in {"state_dict": ...} /
-    {"model": ...}); TF-tutorial U-Nets as a state dict or a pickled notebook module. Never runs
+    {"model": ...}); TF-tutorial U-Nets as a state dict or a pickled notebook module; PyTorch-GAN's
+    `GeneratorUNet` ("huggan"). Never runs
     code from the file. `options` (a `LoadOptions`), or its fields as keyword arguments, say what a
     plain state dict cannot: `leaky_slope` (TF layout; default 0.3, the Keras default), `dropout`
     (default on), `norm` (official layout without norm tensors; default "instance"), `skip_first`
@@ -274,7 +293,7 @@ def _convert_discriminator(payload: Any, saved_config: Mapping | None, source: s
         config = _our_config(saved_config, state, DiscriminatorConfig, infer_our_discriminator_config, source, notes)
         if options.leaky_slope is not None:
             config = dataclasses.replace(config, leaky_slope=options.leaky_slope)
-        target = skeleton(PatchGANDiscriminator, config)
+        target = _skeleton(PatchGANDiscriminator, config, source)
         return Converted(config, fit_state(target, _as_is(state), source, "edges2shoes PatchGAN"), "edges2shoes PatchGAN", notes)
     if is_official_discriminator(state):
         converted = official_discriminator(state, source)

@@ -34,6 +34,7 @@ import torch
 from torch import nn
 
 from ..util.errors import WeightsError
+from .integrity import reason
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C  # first pickle of a pre-1.6 torch.save stream
 NOTEBOOK_MODULES = ("__main__",)
@@ -220,8 +221,8 @@ def load_restricted(path: str | Path, *, notebook_modules: Iterable[str] = NOTEB
             return _load_stream(handle, str(path), tuple(notebook_modules))
     except WeightsError:
         raise
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError, IndexError, RuntimeError, struct.error, zipfile.BadZipFile, AttributeError) as error:
-        raise WeightsError(f"{path}: not a readable PyTorch file ({type(error).__name__}: {error})") from None
+    except Exception as error:  # damaged bytes make a parser raise anything (OverflowError, struct.error, ...)
+        raise WeightsError(f"{path}: not a readable PyTorch file ({reason(error)})") from None
 
 
 def _load_zip(path: Path, notebook_modules: tuple[str, ...]) -> Any:

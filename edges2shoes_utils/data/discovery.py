@@ -1,5 +1,5 @@
-"""Finding the edges2shoes data: an explicit path, $EDGES2SHOES_DATA, an attached Kaggle input, then
-a kagglehub download.
+"""Finding the edges2shoes data: an explicit path, $EDGES2SHOES_DATA, an attached Kaggle input, a
+kagglehub download, then, only when asked for, the official Berkeley tarball (`data.official`).
 
 A dataset root is a folder with `train/` and `val/` of A|B images (the Berkeley tarball's
 `edges2shoes/`). Kaggle mounts attached data under /kaggle/input at a name of its choosing, so the
@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from pathlib import Path
 from typing import Callable
 
 from ..util.errors import DataError
+from .files import IMAGE_SUFFIXES, is_dataset_root, list_images, numeric_key
+from .official import fetch_official_dataset
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
 SPLITS = ("train", "val", "test")
 
 KAGGLE_HANDLE = "balraj98/edges2shoes-dataset/versions/1"  # pinned: works offline once cached
@@ -28,43 +28,7 @@ KAGGLE_INPUT = Path("/kaggle/input")
 ENV_VAR = "EDGES2SHOES_DATA"
 
 # --------------------------------------------------------------------------------------------------
-# Image files in a folder.
-
-
-def numeric_key(name: str) -> tuple:
-    """Sort key that orders `2_AB.jpg` before `10_AB.jpg` (runs of digits compare as numbers)."""
-    parts = re.split(r"(\d+)", name)
-    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p.lower()) for p in parts if p) + ((2, 0, name),)
-
-
-def _is_image_name(name: str) -> bool:
-    return not name.startswith(".") and Path(name).suffix.lower() in IMAGE_SUFFIXES
-
-
-def list_images(folder: Path) -> list[Path]:
-    """Image files directly in `folder` (hidden files skipped), in numeric-aware order."""
-    with os.scandir(folder) as entries:
-        names = [e.name for e in entries if _is_image_name(e.name) and e.is_file()]
-    return [folder / name for name in sorted(names, key=numeric_key)]
-
-
-def _has_images(folder: Path) -> bool:
-    """True if `folder` holds at least one image file (stops at the first: folders can be huge)."""
-    try:
-        with os.scandir(folder) as entries:
-            return any(_is_image_name(e.name) for e in entries)
-    except OSError:
-        return False
-
-
-# --------------------------------------------------------------------------------------------------
 # Dataset roots.
-
-
-def is_dataset_root(folder: Path, need_both: bool = True) -> bool:
-    """A folder with `train/` and `val/` of images (or either one when `need_both` is False)."""
-    found = [_has_images(folder / split) for split in ("train", "val")]
-    return all(found) if need_both else any(found)
 
 
 def find_dataset_root(search_root: Path, max_depth: int = 4) -> Path | None:
@@ -119,6 +83,8 @@ def resolve_dataset_root(
     downloader: Callable[[str], str | os.PathLike] | None = None,
     kaggle_input: str | os.PathLike | None = None,
     handle: str = KAGGLE_HANDLE,
+    download_official: bool = False,
+    official_dir: str | os.PathLike | None = None,
 ) -> Path:
     """Where the edges2shoes data is, in this order:
 
@@ -126,7 +92,10 @@ def resolve_dataset_root(
     2. the environment variable EDGES2SHOES_DATA;
     3. inside Kaggle, an attached input under /kaggle/input (`kaggle_input` for tests) that has
        train/ and val/ of images (searched for, not assumed at a fixed name);
-    4. `kagglehub.dataset_download(handle)` (pinned version, cached; `downloader` replaces it).
+    4. `kagglehub.dataset_download(handle)` (pinned version, cached; `downloader` replaces it);
+    5. only with `download_official=True`: the official tarball (`data.official.fetch_official_dataset`,
+       about 2.2 GB) unpacked into `official_dir` (default `data.official.default_dataset_dir()`),
+       or the copy an earlier fetch left there.
 
     Raises one DataError saying what to do when none of these works.
     """
@@ -145,7 +114,13 @@ def resolve_dataset_root(
         downloaded = Path(download(handle))
     except (Exception, SystemExit) as error:  # kaggle tools may even call sys.exit without credentials
         reason = f"{type(error).__name__}: {error}"
-        raise DataError(_NOT_FOUND.format(handle=handle, env=ENV_VAR, reason=reason)) from None
+        if not download_official:
+            raise DataError(_NOT_FOUND.format(handle=handle, env=ENV_VAR, reason=reason)) from None
+        try:
+            return fetch_official_dataset(official_dir)
+        except DataError as official_error:
+            raise DataError(_NOT_FOUND.format(handle=handle, env=ENV_VAR, reason=reason)
+                            + f"\nThe official download failed too: {official_error}") from None
     found = find_dataset_root(downloaded) if downloaded.is_dir() else None
     if found is None:
         raise DataError(f"the download of {handle} at {downloaded} has no train/ and val/ folders of images")
@@ -159,6 +134,8 @@ Do one of these:
     (DIR holds train/ and val/ of A|B JPEGs, edges on the left);
   - log in to Kaggle so it can be downloaded (about 2 GB): kagglehub.login(), or put kaggle.json
     in ~/.kaggle/, or set KAGGLE_USERNAME and KAGGLE_KEY;
+  - or download the official tarball (about 2.2 GB, no login): edges2shoes data fetch official
+    (or resolve_dataset_root(download_official=True)), then pass the folder it prints;
   - or try everything offline on a synthetic set:
     python -m edges2shoes_utils make-synthetic --out data/synthetic --n 256"""
 

@@ -21,7 +21,7 @@ def configure_cli(parser: argparse.ArgumentParser) -> None:
         action="append",
         required=True,
         metavar="SOURCE",
-        help="a weights file, a run folder (all its generator_N.pt), 'kaggle' or 'pix2pix-official'; repeat to compare",
+        help="a weights file, a run folder (all its generator_N.pt), 'kaggle', 'pix2pix-official' or 'huggan'; repeat to compare",
     )
     parser.add_argument("--out", required=True, help="report folder (metrics.json, CSVs, pictures, index.html)")
     parser.add_argument("--mode", choices=MODES, default="eval", help="test-time mode (default eval; the official numbers used train)")

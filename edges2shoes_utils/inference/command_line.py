@@ -30,7 +30,7 @@ def configure_cli(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("sketches", nargs="+", metavar="SKETCH", type=Path,
                         help=f"image files: {SUPPORTED_FORMATS}")
     parser.add_argument("--weights", required=True, metavar="SOURCE",
-                        help="a weights file (any format `weights` reads), 'kaggle' or 'pix2pix-official'")
+                        help="a weights file (any format `weights` reads), 'kaggle', 'pix2pix-official' or 'huggan'")
     parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="folder for the results")
     parser.add_argument("--mode", choices=MODES, default=DEFAULT_MODE,
                         help="test-time mode: 'train' (paper: per-image batch statistics and dropout; "

@@ -2,7 +2,8 @@
 
 Paths, file bytes (an upload), PIL images and arrays are accepted; a GIF or animated WebP gives its
 first frame, EXIF orientation is applied and transparency composited on white. Anything that cannot
-be read raises a SketchError that names the file and says what was expected.
+be read, or whose header claims more pixels than a sketch plausibly has (`MAX_SKETCH_PIXELS`),
+raises a SketchError that names the file and says what was expected.
 """
 
 from __future__ import annotations
@@ -20,6 +21,10 @@ from ..util.errors import SketchError
 ImageInput = Union[str, os.PathLike, bytes, bytearray, memoryview, Image.Image, np.ndarray]
 
 SUPPORTED_FORMATS = "JPEG, PNG, WebP, BMP or GIF"
+# Larger headers are refused before decoding: a few-kilobyte GIF or PNG can claim 65535 x 1200
+# pixels and cost gigabytes and seconds to decode. A 24-megapixel photo fits; a bigger JPEG is
+# decoded at a reduced scale (draft mode) to fit.
+MAX_SKETCH_PIXELS = 6000 * 4000
 
 
 def describe_image_source(image: Any) -> str:
@@ -72,14 +77,33 @@ def _open(source: Any, label: str, max_side: int | None) -> Image.Image:
         raise SketchError(f"{label}: expected a path, bytes, a PIL image or an array, got {type(source).__name__}.")
     try:
         pil = Image.open(stream)
-        if pil.format == "JPEG" and max_side:
-            pil.draft("RGB", (max_side, max_side))  # decode big JPEGs at 1/2, 1/4 or 1/8 scale
+        if pil.format == "JPEG":
+            _draft_jpeg(pil, max_side)
+        width, height = pil.size  # what the header claims: nothing is decoded yet
+        if width * height > MAX_SKETCH_PIXELS:
+            pil.close()
+            raise SketchError(f"{label}: {width}x{height} pixels is more than a sketch needs (limit "
+                              f"{MAX_SKETCH_PIXELS:,} pixels); scale it down, or save it as a JPEG.")
         pil.load()
     except UnidentifiedImageError:
         raise SketchError(f"{label}: not an image file ({SUPPORTED_FORMATS} expected).") from None
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as error:
         raise SketchError(f"{label}: cannot read it as an image ({SUPPORTED_FORMATS} expected): {error}") from error
     return pil
+
+
+def _draft_jpeg(pil: Image.Image, max_side: int | None) -> None:
+    """Let a big JPEG decode at 1/2, 1/4 or 1/8 scale: down towards `max_side`, and always far
+    enough to fit MAX_SKETCH_PIXELS (a 100-megapixel photo is then read at 1/2 or 1/4)."""
+    width, height = pil.size
+    reduce = 1
+    while reduce < 8 and -(-width // reduce) * -(-height // reduce) > MAX_SKETCH_PIXELS:  # decoded sides round up
+        reduce *= 2
+    wanted = (max(1, width // reduce), max(1, height // reduce))  # draft keeps at least this size
+    if max_side:
+        wanted = (min(wanted[0], max_side), min(wanted[1], max_side))
+    if wanted != (width, height):
+        pil.draft("RGB", wanted)
 
 
 def _array_to_pil(array: np.ndarray, label: str) -> Image.Image:

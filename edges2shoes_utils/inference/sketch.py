@@ -37,11 +37,11 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image
-from scipy import ndimage
 from skimage.morphology import skeletonize
 
 from ..util.errors import SketchError
-from .image_input import ImageInput, describe_image_source, load_rgb_array
+from .filters import box_blur, closing, distance_to, dilation, drop_small_components, enlarge, gaussian, opening
+from .image_input import ImageInput, describe_image_source, load_image, rescale
 
 SAMPLES_DIR = Path(__file__).resolve().parent.parent / "assets" / "sketches"
 
@@ -55,6 +55,7 @@ DEFAULT_STROKE_WIDTH = 1.5
 # twice the output size so that the thinning has pixels to work with.
 DEFAULT_WORKING_SIZE = 1024
 _SUPERSAMPLE = 2  # thinning and redrawing happen at this multiple of the output size
+_FULL_STATISTICS_LIMIT = 512 * 512  # pixels; a bigger image's paper statistics come from a quarter of them
 
 
 def sample_sketches() -> list[Path]:
@@ -93,15 +94,16 @@ def prepare_sketch(
     if not 0 <= margin < 0.5:
         raise ValueError(f"margin must be in [0, 0.5), got {margin}")
     label = name or describe_image_source(image)
-    rgb = load_rgb_array(image, label, max_side=working_size, min_side=2 * size)
-    gray = _luminance(rgb)
+    colour = not (grayscale or clean_paper or thin_strokes)  # only then can colour reach the output
+    pixels = _working_pixels(load_image(image, label, max_side=working_size), colour, working_size, 2 * size)
+    gray = _luminance(pixels)
     info: dict[str, Any] = {"source": label, "working_shape": gray.shape}
 
     # Steps that find the drawing always run (on dark-on-light pixels): the blank-page check and
     # the crop need them. The switches decide which steps change the pixels the model sees.
     light_lines = _lines_are_light(gray)
     if light_lines:
-        gray, rgb = 1.0 - gray, 1.0 - rgb
+        gray = 1.0 - gray
     info["inverted"] = bool(light_lines and fix_polarity)
     ink = _find_ink(_flatten_paper(gray))
     if ink.sum() < max(12, 2e-5 * ink.size) or min(_extent(ink)) < 0.01 * max(ink.shape):
@@ -112,19 +114,15 @@ def prepare_sketch(
 
     box = _square_box(ink, margin) if crop else _square_box_of_image(ink.shape)
     if thin_strokes:
-        skeleton, half_width = _centre_lines(ink.astype(np.float32), box, size)
-        if crop and half_width > 1.5:
-            # The outline of a thick stroke reaches half its width beyond the centre line that is
-            # redrawn: frame the centre lines, not the outline.
-            inset = half_width * (box[2] - box[0]) / (_SUPERSAMPLE * size)
-            box = _square_box(ink, margin, inset=inset)
-            skeleton, _ = _centre_lines(ink.astype(np.float32), box, size)
+        box, skeleton = _centre_lines(ink, box, size, margin if crop else None)
         out = 1.0 - _redraw(skeleton, size, stroke_width)
     elif clean_paper:
         out = 1.0 - _resample(ink.astype(np.float32), box, size, fill=0.0)
     elif grayscale:
         out = _resample(gray, box, size, fill=_paper_level(gray))
     else:
+        rgb = pixels.astype(np.float32) / 255.0
+        rgb = 1.0 - rgb if light_lines else rgb
         out = np.stack([_resample(rgb[..., c], box, size, fill=_paper_level(rgb[..., c])) for c in range(3)], -1)
     if light_lines and not fix_polarity:
         out = 1.0 - out  # back to the picture's own polarity
@@ -140,11 +138,21 @@ def prepare_sketch(
 
 
 # --------------------------------------------------------------------------------------------------
-# Polarity and paper: where is the ink?
+# Loading at the working size, polarity and paper: where is the ink?
 
 
-def _luminance(rgb: np.ndarray) -> np.ndarray:
-    return (rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)).astype(np.float32)
+def _working_pixels(pil: Image.Image, colour: bool, max_side: int, min_side: int) -> np.ndarray:
+    """The picture as 8-bit pixels, its longest side brought into [min_side, max_side]
+    (`image_input.rescale`). Luminance only unless `colour` is asked for: one channel to resize
+    instead of three."""
+    return np.asarray(rescale(pil if colour else pil.convert("L"), max_side=max_side, min_side=min_side))
+
+
+def _luminance(pixels: np.ndarray) -> np.ndarray:
+    """Luminance in [0, 1] (float32) of 8-bit gray or RGB pixels."""
+    if pixels.ndim == 3:
+        return (pixels @ np.array([0.299, 0.587, 0.114], dtype=np.float32) / 255.0).astype(np.float32)
+    return pixels.astype(np.float32) / np.float32(255.0)
 
 
 def _lines_are_light(gray: np.ndarray) -> bool:
@@ -153,15 +161,14 @@ def _lines_are_light(gray: np.ndarray) -> bool:
     Lines are the image's fine detail; the sign of the strong fine detail tells their colour,
     whatever the overall brightness (a dim photo of white paper is still dark lines on light).
     """
-    small = gray[::2, ::2] if min(gray.shape) >= 256 else gray
-    detail = small - _box_blur(small, max(small.shape) // 24)
-    spread = 1.4826 * np.median(np.abs(detail - np.median(detail)))
-    floor = 4 * spread + 0.03
+    small = np.ascontiguousarray(gray[::2, ::2]) if min(gray.shape) >= 256 else gray
+    detail = small - box_blur(small, max(small.shape) // 24)
+    floor = 4 * _level_and_spread(detail)[1] + 0.03
     lighter = np.clip(detail - floor, 0, None).sum()
     darker = np.clip(-detail - floor, 0, None).sum()
     if lighter == darker == 0:  # no fine detail at all: fall back on the overall brightness
-        return float(np.median(gray)) < 0.5
-    return lighter > darker
+        return _median(_sample(gray)) < 0.5
+    return bool(lighter > darker)
 
 
 def _paper_background(gray: np.ndarray) -> np.ndarray:
@@ -169,29 +176,19 @@ def _paper_background(gray: np.ndarray) -> np.ndarray:
     filter, wider than any stroke) removes dark lines but keeps gradients and shadow edges; a blur
     smooths its blocks. Worked out at half resolution, which is plenty for lighting."""
     step = 2 if min(gray.shape) >= 256 else 1
-    small = gray[::step, ::step]
+    small = np.ascontiguousarray(gray[::step, ::step])
     width = max(9, int(round(0.05 * max(small.shape)))) | 1
-    closed = ndimage.grey_closing(ndimage.gaussian_filter(small, 1.0), size=(width, width))
-    closed = _box_blur(closed, width // 2)
-    if step == 1:
-        return closed
-    up = Image.fromarray(closed.astype(np.float32), "F").resize(gray.shape[::-1], Image.Resampling.BILINEAR)
-    return np.asarray(up, dtype=np.float32)
-
-
-def _box_blur(image: np.ndarray, width: int) -> np.ndarray:
-    """Two passes of a box filter (a tent): smooth like a Gaussian, at a cost independent of width."""
-    width = max(1, int(width))
-    once = ndimage.uniform_filter(image, size=width, mode="nearest")
-    return ndimage.uniform_filter(once, size=width, mode="nearest")
+    closed = box_blur(closing(gaussian(small, 1.0), width), width // 2)
+    return closed if step == 1 else enlarge(closed, gray.shape)
 
 
 def _flatten_paper(gray: np.ndarray) -> np.ndarray:
     """Darkness relative to the local paper: 0 on paper whatever the lighting, up to 1 on ink."""
-    smooth = ndimage.gaussian_filter(gray, sigma=0.7)  # tames sensor noise, keeps 1-px lines
-    ratio = smooth / np.maximum(_paper_background(smooth), 1e-3)
-    ratio = ratio / max(float(np.median(ratio)), 1e-3)  # the paper itself sits at 1
-    return np.clip(1.0 - ratio, 0.0, 1.0).astype(np.float32)
+    smooth = gaussian(gray, 0.7)  # tames sensor noise, keeps 1-px lines
+    ratio = np.divide(smooth, np.maximum(_paper_background(smooth), np.float32(1e-3)))
+    ratio /= np.float32(max(_median(_sample(ratio)), 1e-3))  # the paper itself sits at 1
+    np.subtract(np.float32(1.0), ratio, out=ratio)
+    return np.clip(ratio, 0.0, 1.0, out=ratio)
 
 
 def _find_ink(darkness: np.ndarray) -> np.ndarray:
@@ -200,18 +197,31 @@ def _find_ink(darkness: np.ndarray) -> np.ndarray:
     The threshold sits above the paper's own noise (robustly measured) but low enough that a
     faint pencil line, a few tenths darker than the paper, is kept.
     """
-    level = float(np.median(darkness))
-    noise = 1.4826 * float(np.median(np.abs(darkness - level)))
-    threshold = level + max(6.0 * noise, 0.12)
-    ink = darkness > threshold
-    labels, count = ndimage.label(ink, structure=np.ones((3, 3)))
-    if count:
-        min_area = max(3, int(12 * (max(ink.shape) / 1024) ** 2))
-        areas = np.bincount(labels.ravel(), minlength=count + 1)
-        keep = areas >= min_area
-        keep[0] = False
-        ink = keep[labels]
-    return ink
+    level, noise = _level_and_spread(darkness)
+    ink = darkness > level + max(6.0 * noise, 0.12)
+    return drop_small_components(ink, min_area=max(3, int(12 * (max(ink.shape) / 1024) ** 2)))
+
+
+def _level_and_spread(values: np.ndarray) -> tuple[float, float]:
+    """The median and a robust standard deviation (1.4826 x the median absolute deviation)."""
+    sample = _sample(values)
+    level = _median(sample)
+    return level, 1.4826 * _median(np.abs(sample - np.float32(level)))
+
+
+def _sample(values: np.ndarray) -> np.ndarray:
+    """Every other row and column of a big image: a quarter of the cost for the statistics of the
+    paper (its level, its noise), with a sampling error far below anything they decide."""
+    return values[::2, ::2] if values.size > _FULL_STATISTICS_LIMIT else values
+
+
+def _median(values: np.ndarray) -> float:
+    """np.median, asking numpy's selection for both middle ranks even when they are one: its
+    one-rank selection crawls on arrays full of ties (paper clipped to exactly 0)."""
+    flat = values.reshape(-1)
+    ranks = [(flat.size - 1) // 2, flat.size // 2]
+    part = np.partition(flat, ranks)
+    return float((part[ranks[0]] + part[ranks[1]]) / np.float32(2))
 
 
 def _paper_level(channel: np.ndarray) -> float:
@@ -256,14 +266,15 @@ def _resample(
     resample: Image.Resampling = Image.Resampling.LANCZOS,
 ) -> np.ndarray:
     """The square `box` of `channel` (padded with `fill` where it leaves the image) resized to
-    size x size with an antialiasing filter."""
+    size x size with an antialiasing filter: values in [0, 1] as float32, or 8-bit in and out."""
     h, w = channel.shape
     left, top, right, bottom = box
     pad_l, pad_t = max(0, int(np.ceil(-left))), max(0, int(np.ceil(-top)))
     pad_r, pad_b = max(0, int(np.ceil(right - w))), max(0, int(np.ceil(bottom - h)))
     if pad_l or pad_t or pad_r or pad_b:
         channel = np.pad(channel, ((pad_t, pad_b), (pad_l, pad_r)), constant_values=fill)
-    src = Image.fromarray(np.ascontiguousarray(channel, dtype=np.float32), "F")
+    eight_bit = channel.dtype == np.uint8
+    src = Image.fromarray(np.ascontiguousarray(channel, dtype=None if eight_bit else np.float32), "L" if eight_bit else "F")
     shifted = (left + pad_l, top + pad_t, right + pad_l, bottom + pad_t)
     shifted = (
         max(0.0, shifted[0]),
@@ -272,6 +283,8 @@ def _resample(
         min(float(src.height), shifted[3]),
     )
     out = src.resize((size, size), resample, box=shifted)
+    if eight_bit:
+        return np.asarray(out)
     return np.clip(np.asarray(out, dtype=np.float32), 0.0, 1.0)
 
 
@@ -279,33 +292,72 @@ def _resample(
 # Thinning: every stroke redrawn at the dataset's width.
 
 
-def _centre_lines(ink: np.ndarray, box: tuple[float, float, float, float], size: int) -> tuple[np.ndarray, float]:
-    """The strokes' one-pixel centre lines on a canvas of `_SUPERSAMPLE * size` pixels, and the
-    strokes' mean half-width in canvas pixels.
+def _centre_lines(
+    ink: np.ndarray, box: tuple[float, float, float, float], size: int, margin: float | None
+) -> tuple[tuple[float, float, float, float], np.ndarray]:
+    """The framing box and the strokes' one-pixel centre lines on a canvas of `_SUPERSAMPLE * size`
+    pixels.
 
     Skeletonizing brings a 20-px marker and a 1-px pencil to the same centre line; working at
-    twice the output size lets the redrawn lines come out antialiased.
+    twice the output size lets the redrawn lines come out antialiased. With a `margin` (the crop
+    step), thick strokes are framed by their centre lines: the outline of a thick stroke reaches
+    half its width beyond the centre line that is redrawn.
     """
-    canvas = _resample(ink, box, _SUPERSAMPLE * size, fill=0.0, resample=Image.Resampling.BILINEAR)
-    mask = canvas > 0.3  # low: a faint pencil line thinned out by the resize keeps its pixels
-    if not mask.any():
-        return mask, 0.0
-    skeleton = skeletonize(mask)
-    half_width = float(mask.sum()) / max(1, int(skeleton.sum())) / 2  # area over length: the width
+    ink_values = ink.view(np.uint8) * np.uint8(255)
+    mask = _canvas_mask(ink_values, box, size)
+    skeleton = _skeletonize(mask)
+    half_width = _half_width(mask, skeleton)
+    if margin is not None and half_width > 1.5:
+        inset = half_width * (box[2] - box[0]) / (_SUPERSAMPLE * size)
+        box = _square_box(ink, margin, inset=inset)
+        mask = _canvas_mask(ink_values, box, size)
+        skeleton = _skeletonize(mask)
+        half_width = _half_width(mask, skeleton)
     if half_width > 2.5:
         # Thick strokes with ragged edges grow spurs when thinned; smoothing the outline first
         # (blur, re-threshold) keeps the centre line clean.
-        smooth = ndimage.gaussian_filter(mask.astype(np.float32), sigma=half_width / 2) > 0.5
-        skeleton = skeletonize(smooth | _skeleton_safe(mask, smooth))
+        smooth = gaussian(mask.astype(np.float32), half_width / 2) > 0.5
+        skeleton = _skeletonize(smooth | _skeleton_safe(mask, smooth))
         skeleton = _prune_spurs(skeleton, int(round(1.5 * half_width)))
-    return skeleton, half_width
+    return box, skeleton
+
+
+def _canvas_mask(ink: np.ndarray, box: tuple[float, float, float, float], size: int) -> np.ndarray:
+    """The ink inside `box` on the thinning canvas. The threshold is low: a faint pencil line thinned
+    out by the resize keeps its pixels."""
+    canvas = _resample(ink, box, _SUPERSAMPLE * size, fill=0, resample=Image.Resampling.BILINEAR)
+    return canvas > 0.3 * 255  # 8-bit ink (0 or 255) resamples several times faster than floats
+
+
+def _half_width(mask: np.ndarray, skeleton: np.ndarray) -> float:
+    """The strokes' mean half-width in canvas pixels: area over length, halved."""
+    return float(np.count_nonzero(mask)) / max(1, int(np.count_nonzero(skeleton))) / 2
+
+
+def _skeletonize(mask: np.ndarray) -> np.ndarray:
+    """skimage's skeletonize, run only on the mask's bounding box (a drawing is mostly paper)."""
+    skeleton = np.zeros_like(mask, dtype=bool)
+    inside = _bounding_slice(mask, 0)
+    if inside is not None:
+        skeleton[inside] = skeletonize(mask[inside])
+    return skeleton
+
+
+def _bounding_slice(mask: np.ndarray, pad: int) -> tuple[slice, slice] | None:
+    """The mask's bounding box grown by `pad` pixels (within the image), or None for an empty mask."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if not rows.size:
+        return None
+    return (slice(max(0, rows[0] - pad), rows[-1] + 1 + pad), slice(max(0, cols[0] - pad), cols[-1] + 1 + pad))
 
 
 def _redraw(skeleton: np.ndarray, size: int, width: float) -> np.ndarray:
     """Ink in [0, 1] at size x size: the centre lines drawn `width` output pixels wide."""
-    distance = ndimage.distance_transform_edt(~skeleton)
     radius = width * _SUPERSAMPLE / 2.0
-    lines = np.clip(radius + 0.5 - distance, 0.0, 1.0).astype(np.float32)
+    lines = np.zeros(skeleton.shape, np.float32)
+    near = _bounding_slice(skeleton, int(np.ceil(radius + 0.5)) + 1)  # ink lands only near a centre line
+    if near is not None:
+        lines[near] = np.clip(np.float32(radius + 0.5) - distance_to(skeleton[near]), 0.0, 1.0)
     small = Image.fromarray(lines, "F").resize((size, size), Image.Resampling.BOX)
     return np.clip(np.asarray(small, dtype=np.float32), 0.0, 1.0)
 
@@ -314,8 +366,7 @@ def _skeleton_safe(mask: np.ndarray, smooth: np.ndarray) -> np.ndarray:
     """Fine lines that the smoothing erased (a pencil line beside marker strokes), without the
     ragged rims of the thick strokes, which would grow spurs."""
     disk = _disk(3)
-    thick = ndimage.binary_opening(mask, structure=disk)
-    near_thick = ndimage.binary_dilation(thick, structure=disk)
+    near_thick = dilation(opening(mask, disk), disk)
     return mask & ~smooth & ~near_thick
 
 
@@ -327,15 +378,28 @@ def _disk(radius: int) -> np.ndarray:
 _RING = [(-1, -1), (-1, 0), (-1, 1), (0, 1), (1, 1), (1, 0), (1, -1), (0, -1)]  # clockwise
 
 
+def _crossing_numbers() -> np.ndarray:
+    """For each 8-bit ring code (bit i = neighbour _RING[i]), the runs of set bits around the ring;
+    a full ring counts 1."""
+    codes = np.arange(256)
+    bits = [(codes >> i) & 1 for i in range(8)]
+    runs = sum((1 - bits[i - 1]) & bits[i] for i in range(8))
+    return np.where(codes == 255, 1, runs).astype(np.uint8)
+
+
+_CROSSINGS = _crossing_numbers()
+
+
 def _branch_count(skel: np.ndarray) -> np.ndarray:
     """For every pixel of a padded skeleton, how many separate branches leave it (the crossing
     number: runs of skeleton pixels around its 8-neighbour ring). 1 = an end, 2 = along a line
     (even on a staircase), 3 or more = a junction."""
     h, w = skel.shape
-    ring = [np.pad(skel, 1)[1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w] for dy, dx in _RING]
-    runs = sum((~ring[i - 1]) & ring[i] for i in range(8)).astype(np.int8)
-    single = sum(r.astype(np.int8) for r in ring) == 8  # a full ring has no 0->1 transition
-    return np.where(skel, np.where(single, 1, runs), 0)
+    padded = np.pad(skel, 1).view(np.uint8)
+    code = np.zeros((h, w), np.uint8)  # bit i: neighbour _RING[i] is on the skeleton
+    for bit, (dy, dx) in enumerate(_RING):
+        code |= padded[1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w] << bit
+    return np.where(skel, _CROSSINGS[code], 0)
 
 
 def _prune_spurs(skeleton: np.ndarray, length: int) -> np.ndarray:

@@ -1,7 +1,8 @@
 """The pix2pix networks and losses (Isola et al. 2017, arXiv 1611.07004).
 
-`unet` (the U-Net generator), `patchgan` (the 70x70 PatchGAN discriminator), `layers` (norms,
-init, parameter count) and `losses` (the GAN and L1 objectives).
+`unet` (the U-Net generator; `pytorch_gan_unet` builds its PyTorch-GAN layout's blocks), `patchgan`
+(the 70x70 PatchGAN discriminator), `layers` (norms, init, parameter count) and `losses` (the GAN
+and L1 objectives).
 """
 
 from .layers import Norm, SingleValueBatchNorm2d, count_parameters, init_weights, make_norm

@@ -7,7 +7,9 @@ mapping alone.
 
 A second layout, `layout="tf"`, matches the TensorFlow pix2pix tutorial that the original
 edges2shoes notebook followed (post-activation blocks, batch norm on the innermost down block,
-dropout on the first three up blocks, `[upsampled, skip]` concatenation).
+dropout on the first three up blocks, `[upsampled, skip]` concatenation). A third,
+`layout="pytorch-gan"`, matches PyTorch-GAN's `GeneratorUNet` (the `huggan/pix2pix-*` models; its
+blocks are built in `pytorch_gan_unet`).
 """
 
 from __future__ import annotations
@@ -20,9 +22,11 @@ import torch
 from torch import nn
 
 from ..util.errors import ConfigError
+from . import pytorch_gan_unet
 from .layers import Norm, SingleValueBatchNorm2d, init_weights, make_norm
 
-Layout = Literal["official", "tf"]
+Layout = Literal["official", "tf", "pytorch-gan"]
+LAYOUTS: tuple[str, ...] = ("official", "tf", "pytorch-gan")
 
 
 @dataclass(frozen=True)
@@ -62,8 +66,8 @@ class UNetGenerator(nn.Module):
         config = GeneratorConfig(**{**asdict(config or GeneratorConfig()), **overrides})
         if config.levels < 2:
             raise ConfigError(f"a U-Net needs at least 2 levels, got levels={config.levels}")
-        if config.layout not in ("official", "tf"):
-            raise ConfigError(f"layout must be 'official' or 'tf', not {config.layout!r}")
+        if config.layout not in LAYOUTS:
+            raise ConfigError(f"layout must be one of {', '.join(map(repr, LAYOUTS))}, not {config.layout!r}")
         make_norm(config.norm, 1)  # validate the norm name before building anything
         self.config = config
         self.encoder = nn.ModuleList(self._down_block(i) for i in range(config.levels))
@@ -80,6 +84,9 @@ class UNetGenerator(nn.Module):
         in_ch = c.in_channels if level == 0 else level_channels(c.ngf, level - 1)
         out_ch = level_channels(c.ngf, level)
         innermost = level == c.levels - 1
+        if c.layout == "pytorch-gan":
+            return pytorch_gan_unet.down_block(in_ch, out_ch, level=level, levels=c.levels, norm=c.norm,
+                                               leaky_slope=c.leaky_slope, dropout=c.dropout)
         bias = self._conv_bias if c.layout == "official" else False
         conv = nn.Conv2d(in_ch, out_ch, kernel_size=4, stride=2, padding=1, bias=bias)
         act = nn.LeakyReLU(c.leaky_slope, inplace=c.layout == "official")
@@ -119,6 +126,10 @@ class UNetGenerator(nn.Module):
         in_ch = level_channels(c.ngf, level) * (1 if innermost else 2)
         outermost = level == 0
         out_ch = c.out_channels if outermost else level_channels(c.ngf, level - 1)
+        if c.layout == "pytorch-gan":
+            if outermost:
+                return pytorch_gan_unet.output_head(in_ch, out_ch)
+            return pytorch_gan_unet.up_block(in_ch, out_ch, level=level, norm=c.norm, dropout=c.dropout)
         bias = outermost or (self._conv_bias if c.layout == "official" else False)
         layers: dict[str, nn.Module] = {}
         if c.layout == "official":

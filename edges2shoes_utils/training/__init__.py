@@ -32,6 +32,7 @@ The parts, in the order a run uses them:
     config.py         TrainConfig: every option, its flag and help; what may change on resume
     device.py         CUDA or CPU, GPU checks, mixed precision
     distributed.py    torchrun's environment, the process group, DDP wrapping, the resumable sampler
+    initial_weights.py  --init: published weights to start from, their architecture
     networks.py       G and D with their optimisers and scaler; wrapped for DDP and compile
     feed.py           the training data: order and jitter as functions of the seed
     step.py           one pix2pix step (shared with the benchmark), the learning-rate schedule

@@ -3,9 +3,11 @@
     python -m edges2shoes_utils train --data DIR --out runs/shoes --epochs 15 --batch-size 4
     torchrun --nproc_per_node 2 -m edges2shoes_utils train --data DIR --out runs/shoes   # T4 x2
     python -m edges2shoes_utils train --resume runs/shoes                               # continue
+    python -m edges2shoes_utils train --data DIR --out runs/more --init kaggle          # from published weights
 
 A flag's name, type, choices and help come from the field (`lambda_l1` -> `--lambda-l1`; booleans
-get a `--no-` form). With `--resume`, the flags given override the run's saved config.
+get a `--no-` form). With `--resume`, the flags given override the run's saved config. With `--init*`,
+architecture flags given must match the weights (`initial_weights`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 
 from .config import TrainConfig
 from .distributed import dist_info_from_env
+from .initial_weights import ADOPTED_FIELDS, check_explicit_architecture
 from .loop import train
 
 
@@ -41,7 +44,7 @@ def configure_cli(parser: argparse.ArgumentParser) -> None:
             base = [a for a in typing.get_args(kind) if a is not type(None)] or [kind]
             options["type"] = base[0]
             if "choices" not in options:
-                options["metavar"] = spec.name.upper()
+                options["metavar"] = spec.metadata.get("metavar", spec.name.upper())
         parser.add_argument(flag, **options)
     parser.set_defaults(run=run_cli)
 
@@ -60,6 +63,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 def run_cli(args: argparse.Namespace) -> int:
     """Train as the flags say; only rank 0 reports the end."""
     config = config_from_args(args)
+    check_explicit_architecture(config, [name for name in ADOPTED_FIELDS if name in vars(args)])
     result = train(config)
     if result.finished and dist_info_from_env().is_main:
         print(f"done: {result.epochs_completed} epoch(s), {result.steps} steps; weights and logs in {result.run_dir}")

@@ -3,7 +3,8 @@
 A `TrainConfig` says everything about a run; it is written to the run folder as `config.json` and
 into every `last.pt`, so `TrainConfig.from_run(folder)` rebuilds it to resume. Two groups of fields
 matter on resume: the architecture fields must match the checkpoint (they shape the weights), the
-trajectory fields may change, but then the continuation is a different run.
+trajectory fields may change, but then the continuation is a different run. The `init` fields say
+which published weights a run started from (`initial_weights`); a resumed run keeps them as a record.
 """
 
 from __future__ import annotations
@@ -24,8 +25,10 @@ from .device import AMP_CHOICES
 CHECKPOINT_NAME = "last.pt"  # the resumable checkpoint in a run folder
 CONFIG_NAME = "config.json"  # the run's config, as JSON
 
-# Settings that must match to resume: they change the shapes of the weights.
-ARCHITECTURE_FIELDS = ("ngf", "ndf", "norm", "image_size")
+# Settings that must match to resume: they change the shapes of the weights (or, bn_eps, what they compute).
+ARCHITECTURE_FIELDS = ("ngf", "ndf", "norm", "image_size", "bn_eps")
+# Where a run's weights started; fixed for the life of the run.
+INIT_FIELDS = ("init", "init_generator", "init_discriminator")
 # Settings that may change on resume, but then the continuation is no longer the same run.
 TRAJECTORY_FIELDS = ("seed", "batch_size", "lambda_l1", "gan_mode", "d_loss_halve", "lr", "betas", "direction", "data")
 
@@ -61,6 +64,14 @@ class TrainConfig:
     ndf: int = _option(64, "discriminator width (64 = paper)")
     levels: Optional[int] = _option(None, "U-Net down-sampling levels; default: as many as the image size allows (8 for 256)")
     norm: str = _option("batch", "normalisation in both networks (the paper: batch)", choices=("batch", "instance", "none"))
+    bn_eps: Optional[float] = _option(None, "batch-norm epsilon (default: PyTorch's 1e-5; --init weights pickled with another bring theirs)")
+    # Starting from published weights (see initial_weights.py).
+    init: Optional[str] = _option(
+        None, "start from published weights: G from SOURCE (a weights file, kaggle, pix2pix-official or huggan), D too "
+        "where SOURCE has one (kaggle, our run files); the architecture comes from the weights, the optimisers start fresh",
+        metavar="SOURCE")
+    init_generator: Optional[str] = _option(None, "start G from these weights (a file or a named source; overrides --init for G)", metavar="SOURCE")
+    init_discriminator: Optional[str] = _option(None, "start D from these weights (a file or kaggle; overrides --init for D)", metavar="SOURCE")
     # Speed.
     device: str = _option("auto", "auto (CUDA if present), cuda or cpu", choices=("auto", "cuda", "cpu"))
     amp: str = _option("auto", "mixed precision: auto (GPU: bf16 on compute capability >= 8, else fp16 + GradScaler; CPU: see --cpu-bf16), fp16, bf16, off", choices=AMP_CHOICES)
@@ -110,6 +121,8 @@ class TrainConfig:
                 problems.append(f"{name} must be 0 or more, got {getattr(self, name)}")
         if self.decay_epochs > self.epochs:
             problems.append(f"decay_epochs ({self.decay_epochs}) cannot exceed epochs ({self.epochs})")
+        if self.bn_eps is not None and not self.bn_eps > 0:
+            problems.append(f"bn_eps must be positive, got {self.bn_eps}")
         if self.lr <= 0 or self.lambda_l1 < 0:
             problems.append(f"lr must be positive and lambda_l1 non-negative (got {self.lr}, {self.lambda_l1})")
         if problems:
@@ -176,6 +189,13 @@ def changes_on_resume(saved: dict, config: TrainConfig, where: str) -> list[str]
         mismatched.append(f"levels (checkpoint {TrainConfig.from_dict(saved).resolved_levels()}, now {config.resolved_levels()})")
     if mismatched:
         raise ConfigError(f"{where}: cannot resume with different network settings: {'; '.join(mismatched)}")
+    changed_init = [f"--{k.replace('_', '-')} {getattr(config, k)} (the run: {saved.get(k)})"
+                    for k in INIT_FIELDS if saved.get(k) != getattr(config, k)]
+    if saved and changed_init:
+        raise ConfigError(
+            f"{where}: a resumed run continues from its own checkpoint, so it cannot start from other weights: "
+            f"{'; '.join(changed_init)}. To start from published weights, start a new run (another --out)"
+        )
     now = checkpoints.plain_config(config, json_ready=True)
     return [k for k in TRAJECTORY_FIELDS if k in saved and checkpoints.plain_config(saved[k], json_ready=True) != now[k]]
 
@@ -185,6 +205,7 @@ __all__ = [
     "CHECKPOINT_NAME",
     "CONFIG_NAME",
     "ARCHITECTURE_FIELDS",
+    "INIT_FIELDS",
     "TRAJECTORY_FIELDS",
     "run_dir_of",
     "checkpoint_of",

@@ -158,9 +158,12 @@ def resolve_precision(
 
 
 def configure_backends(device: torch.device) -> None:
-    """cuDNN autotuning (fixed image size, so the fastest kernels are found once) and TF32 matmuls."""
+    """cuDNN autotuning (fixed image size, so the fastest kernels are found once) and TF32 matmuls.
+
+    No autotuning once `torch.use_deterministic_algorithms(True)` was asked for: timing-based choices
+    can pick different (each deterministic) kernels in two runs, so their results would differ."""
     if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
+        torch.backends.cudnn.benchmark = not torch.are_deterministic_algorithms_enabled()
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
 

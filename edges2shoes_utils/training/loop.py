@@ -43,6 +43,7 @@ from .distributed import (
     init_process_group,
 )
 from .feed import build_feed
+from .initial_weights import InitialWeights, networks_for_resume, prepare_initial_weights
 from .interrupts import StopRequests
 from .networks import build_networks, step_parts
 from .run_log import RunLog, describe_losses, epoch_summary, run_header, sample_grid_images
@@ -99,7 +100,8 @@ def train(
     check_cuda_supported(device)
     created = init_process_group(info, device)
     try:
-        return _Run(config, info, device, list(before_step), _allow_cpu_fp16).run()
+        config, start = prepare_initial_weights(config, info)  # --init: published weights, their architecture
+        return _Run(config, info, device, list(before_step), _allow_cpu_fp16, start).run()
     finally:
         destroy_process_group(created)
 
@@ -142,7 +144,8 @@ class _Run:
     """One training run in this process: its networks, data feed, position and log."""
 
     def __init__(
-        self, config: TrainConfig, info: DistInfo, device: torch.device, hooks: list, allow_cpu_fp16: bool = False
+        self, config: TrainConfig, info: DistInfo, device: torch.device, hooks: list, allow_cpu_fp16: bool = False,
+        start: InitialWeights | None = None,
     ) -> None:
         self.config, self.info, self.device, self.hooks = config, info, device, hooks
         self.run_dir = Path(config.out)
@@ -153,7 +156,8 @@ class _Run:
         self.channels_last = config.channels_last and device.type == "cuda"
 
         resume_state = read_resume_state(config, info, self.checkpoint_path)
-        self.nets = build_networks(config, info, device, self.precision, self.channels_last)
+        start = start if resume_state is None else networks_for_resume(config, resume_state)
+        self.nets = build_networks(config, info, device, self.precision, self.channels_last, start)
         self.feed = build_feed(config, info)
         if resume_state is None:
             self.state = RunState()

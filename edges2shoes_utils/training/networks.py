@@ -18,6 +18,7 @@ from ..util.seeds import seed_everything
 from .config import TrainConfig
 from .device import Precision, make_adam
 from .distributed import DistInfo, wrap_ddp
+from .initial_weights import InitialWeights
 from .step import StepParts
 
 
@@ -43,13 +44,22 @@ class Networks:
 
 
 def build_networks(
-    config: TrainConfig, info: DistInfo, device: torch.device, precision: Precision, channels_last: bool
+    config: TrainConfig, info: DistInfo, device: torch.device, precision: Precision, channels_last: bool,
+    start: InitialWeights | None = None,
 ) -> Networks:
     """Seed every RNG with `config.seed`, then build G and D (SyncBatchNorm with `--sync-bn` under
-    DDP), move them to `device` and give each an Adam optimiser."""
+    DDP), move them to `device` and give each an Adam optimiser. `start` (`initial_weights`): the
+    networks to use instead of fresh ones, e.g. published weights."""
     seed_everything(config.seed)
-    generator: nn.Module = UNetGenerator(config.generator_config())
-    discriminator: nn.Module = PatchGANDiscriminator(config.discriminator_config())
+    start = start or InitialWeights()
+    generator: nn.Module = start.generator if start.generator is not None else UNetGenerator(config.generator_config())
+    discriminator: nn.Module = (start.discriminator if start.discriminator is not None
+                                  else PatchGANDiscriminator(config.discriminator_config()))
+    for module in (*generator.modules(), *discriminator.modules()):
+        if config.bn_eps is not None and isinstance(module, nn.BatchNorm2d):
+            module.eps = config.bn_eps
+    generator.train()
+    discriminator.train()
     if info.enabled and config.sync_bn:
         if device.type != "cuda":
             raise ConfigError("--sync-bn needs GPUs (PyTorch's SyncBatchNorm has no CPU version); drop it on CPU")

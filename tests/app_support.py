@@ -1,0 +1,100 @@
+"""Shared by the web app's tests: tiny weights, drawn shoes, the bad files people upload, a free port.
+
+`from app_support import ...` (tests/ is on the path, as for notebook_runner).
+"""
+
+from __future__ import annotations
+
+import io
+import random
+import socket
+import struct
+import zlib
+from pathlib import Path
+
+from PIL import Image, ImageDraw
+
+from edges2shoes_utils.apps.notebook_support import smoke_generator_weights
+
+TINY_SIZE = 64  # the tiny generator's side (6 levels): Sketch2Shoe works at the generator's size
+
+# A shoe from the side, toe to the left as in edges2shoes, as fractions of the canvas: the outline,
+# then the sole line as a second stroke (what the undo tests take back).
+SHOE_OUTLINE = [(0.06, 0.62), (0.10, 0.52), (0.35, 0.45), (0.55, 0.30), (0.62, 0.22), (0.88, 0.22),
+                (0.92, 0.35), (0.94, 0.62), (0.94, 0.70), (0.06, 0.70), (0.06, 0.62)]
+SOLE_LINE = [(0.06, 0.64), (0.50, 0.66), (0.94, 0.64)]
+
+
+def tiny_weights(folder: Path) -> Path:
+    """A tiny UNetGenerator (ngf 8, 64x64) exported with export_generator, seeded."""
+    return smoke_generator_weights(folder, levels=6, ngf=8, seed=0)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def shoe_strokes(size: int = 512, variant: int | None = None) -> list[list[tuple[float, float]]]:
+    """The outline and sole strokes in pixels; `variant` shifts, scales and wobbles them, so that
+    each variant is a different drawing of a shoe."""
+    rng = random.Random(variant)
+    scale = 1.0 if variant is None else rng.uniform(0.7, 1.0)
+    dx = 0.0 if variant is None else rng.uniform(-0.1, 0.1) * (1 - scale) * 5
+    dy = 0.0 if variant is None else rng.uniform(-0.1, 0.1)
+    wobble = 0.0 if variant is None else 0.02
+
+    def place(points):
+        return [((0.5 + (x - 0.5) * scale + dx + rng.uniform(-wobble, wobble)) * size,
+                 (0.5 + (y - 0.5) * scale + dy + rng.uniform(-wobble, wobble)) * size) for x, y in points]
+
+    return [place(SHOE_OUTLINE), place(SOLE_LINE)]
+
+
+def drawn_shoe(size: int = 512, variant: int | None = None, width: int = 4) -> Image.Image:
+    """A canvas with a shoe drawn on it: black strokes `width` px wide on white."""
+    canvas = Image.new("RGB", (size, size), "white")
+    pen = ImageDraw.Draw(canvas)
+    for stroke in shoe_strokes(size, variant):
+        pen.line(stroke, fill="black", width=width, joint="curve")
+    return canvas
+
+
+def png_bytes(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def white_png(width: int, height: int) -> bytes:
+    """A valid, fully decodable 1-bit white PNG of any size, written directly (Pillow would take
+    seconds to encode 20,000 x 20,000 pixels; zlib takes a fraction of one)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    row = b"\x00" + b"\xff" * ((width + 7) // 8)
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)  # 1 bit grey, no interlace
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(row * height, 1))
+            + chunk(b"IEND", b""))
+
+
+def bad_uploads(folder: Path) -> dict[str, tuple[Path, tuple[str, ...]]]:
+    """case -> (file, words the error must contain) for the bad uploads the app must refuse in words.
+    (The file over the byte limit is made where it is needed: it is 21 MB.)"""
+    folder.mkdir(parents=True, exist_ok=True)
+    good = png_bytes(drawn_shoe(256))
+    files = {
+        "empty": ("empty.png", b"", ("empty.png", "empty")),
+        "text named .jpg": ("notes.jpg", b"this is a text file, not a drawing\n" * 20, ("notes.jpg", "not an image")),
+        "truncated png": ("cut_off.png", good[: len(good) // 2], ("cut_off.png", "cannot read")),
+        "20000 x 20000": ("huge.png", white_png(20_000, 20_000), ("huge.png", "too large")),
+        "1 x 1": ("dot.png", png_bytes(Image.new("RGB", (1, 1), "black")), ("dot.png", "1 x 1")),
+        "blank page": ("blank.png", png_bytes(Image.new("RGB", (300, 200), "white")), ("blank.png", "blank")),
+    }
+    out = {}
+    for case, (name, data, words) in files.items():
+        path = folder / name
+        path.write_bytes(data)
+        out[case] = (path, words)
+    return out

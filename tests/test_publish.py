@@ -1,0 +1,335 @@
+"""Publishing a trained generator (`edges2shoes weights publish`) and loading it back by name.
+
+A real run folder comes from a tiny training on the synthetic set, with a real evaluation report.
+Only the library calls that would reach the network are replaced (HfApi.create_repo /
+upload_folder, kagglehub.dataset_upload); everything before them runs for real. Credentials and
+caches point at empty temporary folders and huggingface_hub is put in offline mode, so nothing here
+can read a real login or touch the internet.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import huggingface_hub
+import kagglehub
+import pytest
+import torch
+from huggingface_hub import constants as hf_constants
+
+from edges2shoes_utils.apps import cli
+from edges2shoes_utils.checkpoints.fetch import fetch_weights
+from edges2shoes_utils.checkpoints.formats import read_export_metadata
+from edges2shoes_utils.checkpoints.load import load_generator
+from edges2shoes_utils.checkpoints.publish import Target, publish, stage
+from edges2shoes_utils.data.synthetic import make_synthetic
+from edges2shoes_utils.training import TrainConfig, train
+from edges2shoes_utils.util.errors import ConfigError, WeightsError
+
+REPO = "someone/tiny-shoes"
+PUBLISHED = {"generator.safetensors", "config.json", "README.md"}
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> Path:
+    """A 2-epoch tiny run (generator_0.pt, generator_1.pt) and its evaluation report in run/eval."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        data = make_synthetic(tmp_path_factory.mktemp("shoes"), n=8, size=64, seed=0, n_val=2)
+        out = tmp_path_factory.mktemp("run")
+        train(TrainConfig(data=str(data), out=str(out), epochs=2, batch_size=2, image_size=64, ngf=8, ndf=8,
+                          num_workers=0, progress=False, sample_count=0, checkpoint_every=0))
+        code = cli.main(["evaluate", "--data", str(data), "--weights", str(out), "--out", str(out / "eval"),
+                         "--image-size", "64", "--no-fid", "--no-lpips", "--offline", "--plain"])
+        assert code == 0
+    finally:
+        torch.set_num_threads(threads)
+    return out
+
+
+@pytest.fixture(autouse=True)
+def no_credentials(tmp_path, monkeypatch):
+    """Empty Hugging Face and Kaggle homes, offline huggingface_hub, a private Hub cache."""
+    for name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_OIDC_RESOURCE", "KAGGLE_USERNAME", "KAGGLE_KEY", "KAGGLE_API_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))  # kagglesdk also reads ~/.kaggle/access_token
+    monkeypatch.setenv("HF_HOME", str(home / "hf"))
+    monkeypatch.setenv("KAGGLE_CONFIG_DIR", str(home / "kaggle"))
+    # huggingface_hub reads these once, at import: point the module constants at the same places.
+    monkeypatch.setattr(hf_constants, "HF_TOKEN_PATH", str(home / "hf" / "token"))
+    monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(tmp_path / "hub-cache"))
+    monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(kagglehub.config, "_kaggle_credentials", None, raising=False)
+
+
+def report_summary(run: Path, epoch: int) -> dict:
+    """What the run's evaluation report says about generator_{epoch}.pt, read independently."""
+    document = json.loads((run / "eval" / "metrics.json").read_text())
+    (result,) = [r for r in document["results"] if r["source"].endswith(f"generator_{epoch}.pt")]
+    return result["summary"]
+
+
+def tensors(path: Path) -> dict[str, torch.Tensor]:
+    return load_generator(path).state_dict()
+
+
+def assert_same_weights(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+# --------------------------------------------------------------------------------------------------
+# The staged folder and its card.
+
+
+def test_dry_run_writes_the_folder_and_shows_it(run, tmp_path, capsys, monkeypatch):
+    def never(*args, **kwargs):
+        raise AssertionError("a dry run uploaded")
+
+    monkeypatch.setattr(huggingface_hub.HfApi, "upload_folder", never)
+    out = tmp_path / "out"
+    assert cli.main(["weights", "publish", str(run), "--hub", REPO, "--dry-run", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert {p.name for p in out.iterdir()} == PUBLISHED
+    for name in PUBLISHED:
+        assert name in printed
+    card = (out / "README.md").read_text()
+    assert card in printed
+    # The newest epoch file, exported exactly, with its config in the metadata.
+    assert_same_weights(tensors(out / "generator.safetensors"), tensors(run / "generator_1.pt"))
+    metadata = read_export_metadata(out / "generator.safetensors")
+    assert json.loads(metadata["config"])["ngf"] == 8 and metadata["published_as"] == f"hub:{REPO}"
+
+
+def test_card_says_how_it_was_trained_scored_and_used(run, tmp_path):
+    staged = stage(run, Target("hub", REPO), tmp_path / "out")
+    card = staged.card
+    front, body = card.split("---\n")[1], card.split("---\n", 2)[2]
+    assert "license: mit" in front and "library_name: edges2shoes" in front
+    for tag in ("pix2pix", "edges2shoes", "image-to-image"):
+        assert f"- {tag}\n" in front
+    # Training, from the run's config.json.
+    assert "| epochs trained | 2 of 2 |" in body
+    assert "| batch size | 2 per process |" in body and "| image size | 64 x 64 |" in body
+    assert "| lambda_L1 | 10.0 |" in body and "synthetic mini set" in body
+    # Scores of generator_1 (not generator_0) from the run's report, with the protocol.
+    summary = report_summary(run, 1)
+    assert f"| {summary['l1']:.4f} | {summary['psnr']:.2f} | {summary['ssim']:.4f} | - | - |" in body
+    assert summary["l1"] != report_summary(run, 0)["l1"]
+    assert "the `val` split, 2 images" in body and "test-time mode `eval`" in body
+    assert "FID not computed" in body and "weights `generator_1`" in body
+    # How to use it with the kit.
+    assert f"--weights hub:{REPO}" in body and f'load_generator("hub:{REPO}")' in body
+    # The published config: generator, training and scores; no local paths.
+    config = json.loads((staged.folder / "config.json").read_text())
+    assert config["generator"]["ngf"] == 8 and config["training"]["lambda_l1"] == 10.0 and config["epoch"] == 1
+    assert config["evaluation"]["summary"]["l1"] == summary["l1"]
+    for text in (card, (staged.folder / "config.json").read_text()):
+        assert str(run.parent) not in text and str(tmp_path) not in text
+
+
+def test_report_option_picks_that_report_and_shows_fid(run, tmp_path):
+    report = tmp_path / "report"
+    shutil.copytree(run / "eval", report)
+    document = json.loads((report / "metrics.json").read_text())
+    for result in document["results"]:
+        result["summary"]["fid"] = 80.123 if result["source"].endswith("generator_0.pt") else 99.0
+    (report / "metrics.json").write_text(json.dumps(document))
+    card = stage(run / "generator_0.pt", Target("hub", REPO), tmp_path / "out", report=report).card
+    summary = report_summary(run, 0)
+    assert f"| {summary['l1']:.4f} | {summary['psnr']:.2f} | {summary['ssim']:.4f} | - | 80.12 |" in card
+    assert "| epochs trained | 1 of 2 |" in card  # an explicit epoch file of a run still finds the run's config
+
+
+def test_report_that_did_not_score_the_file_is_refused(run, tmp_path, capsys):
+    report = tmp_path / "report"
+    shutil.copytree(run / "eval", report)
+    document = json.loads((report / "metrics.json").read_text())
+    document["results"] = [r for r in document["results"] if r["source"].endswith("generator_0.pt")]
+    (report / "metrics.json").write_text(json.dumps(document))
+    code = cli.main(["weights", "publish", str(run), "--hub", REPO, "--report", str(report), "--dry-run", "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code == 2 and "did not score" in err and "generator_1.pt" in err and len(err.strip().splitlines()) == 1
+
+
+def test_file_outside_a_run_gets_a_card_without_training_or_scores(run, tmp_path):
+    loose = tmp_path / "mine" / "generator_1.pt"
+    loose.parent.mkdir()
+    shutil.copy(run / "generator_1.pt", loose)
+    staged = stage(loose, Target("kaggle", REPO), tmp_path / "out")
+    assert "how they were trained is not recorded" in staged.card
+    assert "No evaluation report was published" in staged.card and any("no evaluation report" in n for n in staged.notes)
+    assert f"--weights kaggle:{REPO}" in staged.card
+
+
+def test_card_names_the_weights_a_run_started_from_without_local_paths(run, tmp_path):
+    moved = tmp_path / "finetune"
+    moved.mkdir()
+    shutil.copy(run / "generator_1.pt", moved)
+    config = json.loads((run / "config.json").read_text())
+    config.update(init="kaggle", init_generator="/home/someone/secret/generator_9.pt", init_discriminator="hub:a/b")
+    (moved / "config.json").write_text(json.dumps(config))
+    staged = stage(moved, Target("hub", REPO), tmp_path / "out")
+    assert "| started from (init) | `kaggle` |" in staged.card
+    assert "| started from (init_generator) | `generator_9.pt` |" in staged.card
+    assert "| started from (init_discriminator) | `hub:a/b` |" in staged.card
+    published = json.loads((staged.folder / "config.json").read_text())["training"]
+    assert published["init_generator"] == "generator_9.pt" and published["init"] == "kaggle"
+    assert "/home/someone" not in staged.card + (staged.folder / "config.json").read_text()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--hub", REPO, "--dry-run"], "--out DIR"),
+    (["--hub", "no-slash", "--dry-run", "--out", "OUT"], "not a repository name"),
+    (["--kaggle", "a/b/c", "--dry-run", "--out", "OUT"], "not a repository name"),
+    (["--hub", REPO, "--license", "mit\nevil: yes", "--dry-run", "--out", "OUT"], "not a license id"),
+])
+def test_bad_options_are_one_line(run, tmp_path, capsys, argv, message):
+    argv = [str(tmp_path / "o") if a == "OUT" else a for a in argv]
+    assert cli.main(["weights", "publish", str(run), *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_out_folder_with_other_files_is_refused(run, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "holiday.jpg").write_bytes(b"x")
+    with pytest.raises(ConfigError, match="holiday.jpg"):
+        stage(run, Target("hub", REPO), out)
+
+
+def test_folder_without_weights_is_refused(tmp_path):
+    with pytest.raises(WeightsError, match="no generator_N.pt or last.pt"):
+        stage(tmp_path, Target("hub", REPO), tmp_path / "out")
+
+
+# --------------------------------------------------------------------------------------------------
+# Uploads: everything up to the library call that sends.
+
+
+def test_hub_upload_sends_the_staged_folder(run, monkeypatch, capsys):
+    monkeypatch.setenv("HF_TOKEN", "hf_not_a_real_token")
+    calls = {}
+
+    def create_repo(self, repo_id, **kwargs):
+        calls["create_repo"] = (repo_id, kwargs)
+
+    def upload_folder(self, **kwargs):
+        folder = Path(kwargs["folder_path"])
+        calls["upload_folder"] = kwargs
+        calls["files"] = {p.name for p in folder.iterdir()}
+        calls["card"] = (folder / "README.md").read_text()
+        calls["weights"] = tensors(folder / "generator.safetensors")
+
+    monkeypatch.setattr(huggingface_hub.HfApi, "create_repo", create_repo)
+    monkeypatch.setattr(huggingface_hub.HfApi, "upload_folder", upload_folder)
+    assert cli.main(["weights", "publish", str(run), "--hub", REPO, "--private", "--message", "first"]) == 0
+    assert calls["create_repo"] == (REPO, {"repo_type": "model", "private": True, "exist_ok": True})
+    assert calls["upload_folder"]["repo_id"] == REPO and calls["upload_folder"]["commit_message"] == "first"
+    assert calls["files"] == PUBLISHED
+    assert f"{report_summary(run, 1)['l1']:.4f}" in calls["card"]
+    assert_same_weights(calls["weights"], tensors(run / "generator_1.pt"))
+    assert f"https://huggingface.co/{REPO}" in capsys.readouterr().out
+
+
+def test_kaggle_upload_sends_the_staged_folder(run, tmp_path, monkeypatch):
+    monkeypatch.setenv("KAGGLE_USERNAME", "someone")
+    monkeypatch.setenv("KAGGLE_KEY", "not-a-real-key")
+    calls = {}
+
+    def dataset_upload(handle, local_dataset_dir, version_notes="", ignore_patterns=None):
+        calls.update(handle=handle, notes=version_notes, files={p.name for p in Path(local_dataset_dir).iterdir()})
+
+    monkeypatch.setattr(kagglehub, "dataset_upload", dataset_upload)
+    out = tmp_path / "kept"
+    publish(run, Target("kaggle", REPO), out=out, message="v1")
+    assert calls == {"handle": REPO, "notes": "v1", "files": PUBLISHED}
+    assert {p.name for p in out.iterdir()} == PUBLISHED  # --out keeps what was sent
+
+
+def test_hub_without_a_login_is_one_clear_message(run, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert cli.main(["weights", "publish", str(run), "--hub", REPO, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "needs a login" in err and "hf auth login" in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()  # refused before anything was written
+
+
+def test_hub_offline_is_one_clear_message_from_the_real_library(run, monkeypatch, capsys):
+    monkeypatch.setenv("HF_TOKEN", "hf_not_a_real_token")  # a token, but HF_HUB_OFFLINE: create_repo refuses
+    assert cli.main(["weights", "publish", str(run), "--hub", REPO]) == 2
+    err = capsys.readouterr().err
+    assert "could not publish to the Hugging Face Hub as someone/tiny-shoes" in err and "HF_HUB_OFFLINE" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_kaggle_without_a_login_is_one_clear_message(run, capsys, monkeypatch):
+    def never(*args, **kwargs):
+        raise AssertionError("uploaded without credentials")
+
+    monkeypatch.setattr(kagglehub, "dataset_upload", never)
+    assert cli.main(["weights", "publish", str(run), "--kaggle", REPO]) == 2
+    err = capsys.readouterr().err
+    assert "needs a login" in err and "kagglehub.login()" in err and len(err.strip().splitlines()) == 1
+
+
+# --------------------------------------------------------------------------------------------------
+# Loading back by name.
+
+
+def hub_cache_entry(cache: Path, repo_id: str, export: Path, revision: str) -> Path:
+    """Lay `export` out as huggingface_hub's cache keeps a downloaded file."""
+    repo = cache / ("models--" + repo_id.replace("/", "--"))
+    snapshot = repo / "snapshots" / revision
+    snapshot.mkdir(parents=True)
+    shutil.copy(export, snapshot / "generator.safetensors")
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(revision)
+    return snapshot / "generator.safetensors"
+
+
+def test_hub_name_loads_back_from_the_cache_offline(run, tmp_path, capsys):
+    staged = stage(run, Target("hub", REPO), tmp_path / "out")
+    revision = "0123456789abcdef0123456789abcdef01234567"
+    cached = hub_cache_entry(Path(hf_constants.HF_HUB_CACHE), REPO, staged.folder / "generator.safetensors", revision)
+    assert fetch_weights(f"hub:{REPO}") == cached
+    assert fetch_weights(f"hub:{REPO}@{revision}") == cached
+    assert_same_weights(load_generator(f"hub:{REPO}").state_dict(), tensors(run / "generator_1.pt"))
+    assert cli.main(["weights", "info", f"hub:{REPO}"]) == 0
+    assert "458,579" in capsys.readouterr().out  # the tiny generator's parameters
+
+
+def test_hub_name_not_in_the_cache_offline_is_one_clear_message(tmp_path):
+    with pytest.raises(WeightsError) as caught:
+        load_generator("hub:someone/never-published")
+    message = str(caught.value)
+    assert "someone/never-published" in message and "HF_HUB_OFFLINE" in message and "\n" not in message
+
+
+@pytest.mark.parametrize("name", ["hub:no-slash", "hub:a/b c", "kaggle:a/b@main"])
+def test_malformed_published_names_are_refused(name):
+    with pytest.raises(WeightsError, match="not a published repository"):
+        fetch_weights(name)
+
+
+def test_kaggle_name_loads_back_and_pins_the_version(run, tmp_path):
+    staged = stage(run, Target("kaggle", REPO), tmp_path / "out")
+    mounted = tmp_path / "kagglehub" / "datasets" / "someone" / "tiny-shoes" / "versions" / "3"
+    shutil.copytree(staged.folder, mounted)
+    handles = []
+
+    def downloader(handle, path=None):
+        handles.append(handle)
+        return str(mounted / path) if path else str(mounted)
+
+    cache = tmp_path / "cache"
+    generator = load_generator(f"kaggle:{REPO}", cache_dir=cache, downloader=downloader)
+    assert_same_weights(generator.state_dict(), tensors(run / "generator_1.pt"))
+    load_generator(f"kaggle:{REPO}", cache_dir=cache, downloader=downloader)
+    assert handles == [REPO, f"{REPO}/versions/3"]  # the second fetch asks for the version first seen

@@ -1,0 +1,170 @@
+"""The fast sketch clean-up: its OpenCV filters agree with the scipy ones they replace (and that
+still serve without OpenCV), the synthetic drawings the benchmark times are what they claim, and
+`bench sketch` runs and reports consistent figures (their speed is for the notes, never asserted)."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+from scipy import ndimage
+
+from edges2shoes_utils.bench import sketch as bench_sketch
+from edges2shoes_utils.inference import filters, prepare_sketch
+from edges2shoes_utils.inference.drawings import canvas_drawing, photo_of_drawing
+
+needs_opencv = pytest.mark.skipif(filters.cv2 is None, reason="OpenCV is not installed: nothing to compare")
+
+
+def _both(function, *args):
+    """`function(*args)` with OpenCV, then as it runs where OpenCV is not installed (scipy)."""
+    assert filters.backend() == "opencv"
+    fast = function(*args)
+    saved, filters.cv2 = filters.cv2, None
+    try:
+        assert filters.backend() == "scipy"
+        return fast, function(*args)
+    finally:
+        filters.cv2 = saved
+
+
+# --------------------------------------------------------------------------------------------------
+# Each filter: OpenCV and scipy agree.
+
+RNG = np.random.default_rng(0)
+IMAGE = RNG.random((67, 91), dtype=np.float32)
+MASK = RNG.random((67, 91)) > 0.6
+DISK = np.add.outer(np.arange(-3, 4) ** 2, np.arange(-3, 4) ** 2) <= 9
+
+
+@needs_opencv
+@pytest.mark.parametrize("sigma", [0.7, 1.0, 3.3])
+def test_gaussian_agrees(sigma):
+    fast, slow = _both(filters.gaussian, IMAGE, sigma)
+    assert np.abs(fast - slow).max() < 1e-5
+
+
+@needs_opencv
+@pytest.mark.parametrize("width", [1, 4, 9])
+def test_box_blur_agrees(width):
+    fast, slow = _both(filters.box_blur, IMAGE, width)
+    assert np.abs(fast - slow).max() < 1e-5
+
+
+@needs_opencv
+@pytest.mark.parametrize("width", [9, 25])
+def test_closing_agrees(width):
+    fast, slow = _both(filters.closing, IMAGE, width)
+    assert np.array_equal(fast, slow)
+
+
+@needs_opencv
+def test_enlarge_agrees():
+    fast, slow = _both(filters.enlarge, IMAGE, (134, 181))
+    assert fast.shape == slow.shape == (134, 181)
+    assert np.abs(fast - slow).max() < 1e-4
+
+
+@needs_opencv
+def test_small_components_are_dropped_alike():
+    fast, slow = _both(filters.drop_small_components, MASK, 5)
+    assert np.array_equal(fast, slow)
+    assert 0 < fast.sum() < MASK.sum()  # some components went, some stayed
+    labels, _ = ndimage.label(fast, structure=np.ones((3, 3)))
+    assert np.bincount(labels.ravel())[1:].min() >= 5
+
+
+@needs_opencv
+def test_opening_and_dilation_agree():
+    for function in (filters.opening, filters.dilation):
+        fast, slow = _both(function, MASK, DISK)
+        assert fast.dtype == slow.dtype == bool
+        assert np.array_equal(fast, slow)
+
+
+@needs_opencv
+def test_distance_agrees():
+    sparse = RNG.random((67, 91)) > 0.98
+    fast, slow = _both(filters.distance_to, sparse)
+    assert np.abs(fast - slow).max() < 1e-4
+    assert (fast[sparse] == 0).all() and fast.max() > 2
+
+
+@needs_opencv
+def test_prepare_sketch_gives_the_same_picture_without_opencv():
+    inputs = (canvas_drawing(256, seed=3), photo_of_drawing(900, 700, seed=3))
+    fast, slow = _both(lambda: [np.asarray(prepare_sketch(image)[1]) for image in inputs])
+    for a, b in zip(fast, slow):
+        assert (a != b).any(axis=-1).mean() < 0.001  # at most a stray pixel from float rounding
+
+
+# --------------------------------------------------------------------------------------------------
+# The synthetic drawings.
+
+
+def test_canvas_drawing_is_black_strokes_on_white():
+    image = canvas_drawing(512, seed=0)
+    assert image.size == (512, 512) and image.mode == "RGB"
+    gray = np.asarray(image.convert("L"))
+    assert np.median(gray) == 255
+    assert 0.01 < (gray < 128).mean() < 0.1
+    assert gray.min() == 0
+    assert np.array_equal(np.asarray(canvas_drawing(512, seed=0)), np.asarray(image))  # deterministic
+    assert not np.array_equal(np.asarray(canvas_drawing(512, seed=1)), np.asarray(image))
+
+
+def test_photo_of_drawing_is_a_shaded_jpeg_that_cleans_up_like_the_canvas():
+    data = photo_of_drawing(800, 600, seed=2)
+    photo = Image.open(io.BytesIO(data))
+    assert photo.format == "JPEG" and photo.size == (800, 600)
+    gray = np.asarray(photo.convert("L"), dtype=np.float32)
+    assert gray[:, :80].mean() - gray[:, -80:].mean() > 40  # lit on the left, in shadow on the right
+    assert data == photo_of_drawing(800, 600, seed=2)
+    # The same drawing (same seed) cleans up to nearly the same lines from the photo and the canvas.
+    lines_photo = np.asarray(prepare_sketch(data)[1].convert("L")) < 128
+    lines_canvas = np.asarray(prepare_sketch(canvas_drawing(512, seed=2))[1].convert("L")) < 128
+    distance = ndimage.distance_transform_edt(~lines_canvas)
+    assert np.mean(distance[lines_photo] <= 3) > 0.95
+
+
+# --------------------------------------------------------------------------------------------------
+# The benchmark runs.
+
+
+def test_bench_sketch_runs_and_reports_ratios(tmp_path, capsys):
+    parser = argparse.ArgumentParser()
+    bench_sketch.configure(parser)
+    out = tmp_path / "figures" / "sketch.json"
+    out.parent.mkdir()
+    args = parser.parse_args(["--runs", "2", "--warmup", "0", "--ngf", "8", "--levels", "6",
+                              "--photo-size", "400x300", "--device", "cpu", "--json", str(out)])
+    assert bench_sketch.run(args) == 0
+    figures = json.loads(out.read_text())
+    assert figures["runs"] == 2 and figures["generator"]["image_size"] == 64
+    rows = {(row["kind"], row["input"]): row for row in figures["rows"]}
+    samples = [name for kind, name in rows if kind == "clean-up" and name.endswith((".png", ".jpg"))]
+    assert len(samples) >= 3
+    expected = {("yardstick", bench_sketch.YARDSTICK), ("clean-up", "canvas 512x512"), ("clean-up", "photo 400x300"),
+                ("end-to-end", "canvas 512x512")} | {("end-to-end", name) for name in samples}
+    assert expected <= set(rows) and ("end-to-end", "photo 400x300") not in rows
+    plain = rows[("yardstick", bench_sketch.YARDSTICK)]["median_ms"]
+    for row in figures["rows"]:
+        assert row["min_ms"] <= row["median_ms"]
+        assert row["ratio_to_plain"] == pytest.approx(row["median_ms"] / plain, rel=0.01, abs=1e-3)
+    assert [goal["met"] for goal in figures["goals"]] == [
+        rows[("clean-up", "canvas 512x512")]["median_ms"] <= bench_sketch.GOAL_CANVAS_MS,
+        max(rows[key]["ratio_to_plain"] for key in rows if key[0] == "end-to-end") <= bench_sketch.GOAL_END_TO_END_RATIO,
+        rows[("clean-up", "photo 400x300")]["median_ms"] <= bench_sketch.GOAL_PHOTO_MS,
+    ]
+    assert "end-to-end" in capsys.readouterr().out
+
+
+def test_bench_sketch_refuses_a_bad_photo_size():
+    parser = argparse.ArgumentParser()
+    bench_sketch.configure(parser)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--photo-size", "big"])
