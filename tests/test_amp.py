@@ -17,26 +17,12 @@ import pytest
 import torch
 
 from edges2shoes_utils.checkpoints import formats as checkpoints
-from edges2shoes_utils.data.synthetic import make_synthetic
 from edges2shoes_utils.training import StepContext, TrainConfig, train
 from edges2shoes_utils.training.device import resolve_precision
 from edges2shoes_utils.util.errors import ConfigError
+from training_support import dataset, one_thread  # noqa: F401  (fixtures; one_thread is autouse)
 
 STEPS_PER_EPOCH = 6  # 12 train pairs, batch 2
-
-
-@pytest.fixture(scope="module")
-def dataset(tmp_path_factory) -> Path:
-    return make_synthetic(tmp_path_factory.mktemp("shoes"), n=12, size=64, seed=0, n_val=2)
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Bitwise-reproducible CPU maths and no thread oversubscription on a shared machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def fp16(dataset: Path, out: Path, **overrides) -> TrainConfig:
@@ -82,6 +68,9 @@ def poison_gradients(name: str, at_step: int) -> Callable[[StepContext], None]:
 
 
 def assert_same(a: dict | list, b: dict | list) -> None:
+    """Equal keys and bit-identical tensors, in nested dicts and lists."""
+    if isinstance(a, dict):
+        assert a.keys() == b.keys()
     pairs = zip(a.values(), b.values(), strict=True) if isinstance(a, dict) else zip(a, b, strict=True)
     for x, y in pairs:
         if isinstance(x, dict):
@@ -134,7 +123,7 @@ def test_inf_gradient_skips_that_networks_step_and_backs_off(dataset, tmp_path, 
 
     def record(ctx: StepContext) -> None:
         if ctx.step in (at, at + 1):
-            state = {"scale": ctx.scaler.get_scale()}
+            state = {"scale": ctx.scaler.get_scale(), "backoff": ctx.scaler.get_backoff_factor()}
             for name in (poisoned, other):
                 network, optimizer = network_and_optimizer(ctx, name)
                 state[name] = (parameters(network), adam_state(optimizer))
@@ -154,7 +143,7 @@ def test_inf_gradient_skips_that_networks_step_and_backs_off(dataset, tmp_path, 
     assert [s["step"] + 1 for s in other_adam] == [s["step"] for s in after[other][1]]
 
     assert after["scale"] < before["scale"]
-    assert after["scale"] == before["scale"] * 0.5  # GradScaler's backoff_factor
+    assert after["scale"] == before["scale"] * before["backoff"]  # 0.5 by default
 
 
 def test_scaler_state_survives_stop_and_resume_bit_for_bit(dataset, tmp_path):

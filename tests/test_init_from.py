@@ -33,13 +33,8 @@ from edges2shoes_utils.util.errors import ConfigError, WeightsError
 from edges2shoes_utils.util.seeds import seed_everything
 
 from test_huggan import HugganUNet, fake_hub
-from test_train import one_thread  # noqa: F401 (autouse: one CPU thread)
-from test_weights import Generator, OfficialPatchGAN, OfficialUnet, TFDiscriminator, randomise
-
-
-@pytest.fixture(scope="module")
-def dataset(tmp_path_factory) -> Path:
-    return make_synthetic(tmp_path_factory.mktemp("shoes"), n=4, size=64, seed=0, n_val=2)
+from test_weights import Generator, OfficialPatchGAN, OfficialUnet, TFDiscriminator, randomise, save_pickled_module
+from training_support import dataset, one_thread  # noqa: F401  (fixtures; one_thread is autouse)
 
 
 @pytest.fixture
@@ -178,6 +173,20 @@ def test_init_kaggle_starts_both_networks_from_the_original_files(dataset, tmp_p
     assert_starts_from(first, theirs_g, theirs_d)
     recorded = json.loads((result.run_dir / "config.json").read_text())
     assert (recorded["init"], recorded["init_generator"], recorded["ngf"], recorded["ndf"]) == ("kaggle", None, 8, 8)
+
+
+def test_a_pickled_notebook_module_brings_its_batch_norm_epsilon(dataset, tmp_path):
+    theirs = randomise(Generator(ngf=8, levels=6, slope=0.25, eps=1e-3), seed=43)
+    path = save_pickled_module(theirs, tmp_path / "generator.pt")
+    first = FirstStep()
+    result = train(config(dataset, tmp_path / "run", init_generator=str(path), ndf=8), before_step=[first])
+    norms = [m for net in (first.generator, first.discriminator) for m in net.modules() if isinstance(m, nn.BatchNorm2d)]
+    assert norms and {m.eps for m in norms} == {1e-3}  # the fresh D takes the run's epsilon too
+    assert first.generator.config.leaky_slope == 0.25
+    assert json.loads((result.run_dir / "config.json").read_text())["bn_eps"] == 1e-3
+    assert_starts_from(first, theirs, first.discriminator)
+    resumed = train(TrainConfig.from_run(result.run_dir, max_steps=2))  # last.pt cannot hold the epsilon
+    assert {m.eps for m in resumed.generator.modules() if isinstance(m, nn.BatchNorm2d)} == {1e-3}
 
 
 def test_a_run_from_published_weights_resumes_with_their_layout(dataset, tmp_path, kaggle_files):

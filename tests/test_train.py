@@ -25,25 +25,11 @@ from edges2shoes_utils.training.device import check_cuda_supported, resolve_prec
 from edges2shoes_utils.training.distributed import DistInfo, ResumableSampler
 from edges2shoes_utils.util.errors import ConfigError, DataError
 from edges2shoes_utils.nets import GeneratorConfig, UNetGenerator
-from edges2shoes_utils.data.synthetic import make_synthetic
 from edges2shoes_utils.training import TrainConfig, TrainingDiverged, lr_factor, train
 from edges2shoes_utils.training.command_line import config_from_args, configure_cli
+from training_support import dataset, one_thread  # noqa: F401  (fixtures; one_thread is autouse)
 
 STEPS_PER_EPOCH = 6  # 12 train pairs, batch 2
-
-
-@pytest.fixture(scope="module")
-def dataset(tmp_path_factory) -> Path:
-    return make_synthetic(tmp_path_factory.mktemp("shoes"), n=12, size=64, seed=0, n_val=2)
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Bitwise-reproducible CPU maths and no thread oversubscription on a shared machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def tiny(dataset: Path, out: Path, **overrides) -> TrainConfig:

@@ -40,7 +40,7 @@ from ..training.device import check_cuda_supported, pick_device
 from ..util.atomic import atomic_write_text
 from ..util.version import __version__
 from .gpu_launch import gpu_tests_section, torchrun_section
-from .gpu_plan import DEFAULT_BUDGET_S, NOT_RUN_BUDGET, Budget, RunContext, make_plan
+from .gpu_plan import DEFAULT_BUDGET_S, NOT_RUN_BUDGET, Budget, GpuPlan, RunContext, make_plan
 from .gpu_report import render
 from .gpu_sections import describe_error, free_memory, infer_section, loader_section, train_section
 from .infer import cpu_name
@@ -94,8 +94,7 @@ def run(args: argparse.Namespace) -> int:
         # a thread barrier for a descheduled thread (seconds per step instead of milliseconds)
         torch.set_num_threads(1)
     try:
-        run_sections(args, result, RunContext(plan=plan, device=device, budget=budget, tmp=Path("."),
-                                              sections=result["sections"]))
+        run_sections(args, result, plan, device, budget)
     finally:
         torch.set_num_threads(threads)
     result["elapsed_s"] = budget.elapsed()
@@ -108,10 +107,10 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def run_sections(args: argparse.Namespace, result: dict, ctx: RunContext) -> None:
+def run_sections(args: argparse.Namespace, result: dict, plan: GpuPlan, device: torch.device, budget: Budget) -> None:
     """Each section in order while the budget lasts, the results rewritten after each one."""
     with tempfile.TemporaryDirectory(prefix="edges2shoes-bench-gpu-") as tmp:
-        ctx.tmp = Path(tmp)
+        ctx = RunContext(plan=plan, device=device, budget=budget, tmp=Path(tmp), sections=result["sections"])
         for name, section in SECTIONS.items():
             if name in args.skip or not ctx.budget.allows(10.0):
                 continue

@@ -3,7 +3,8 @@
 `formats` (training checkpoints, epoch files, safetensors exports), `fetch` (named sources and the
 cache), `load` (any known weights file into our networks, through `layout_mapping`,
 `official_layout`, `tf_layers`, `tf_unet`, `tf_patchgan` and the restricted unpickler
-`safe_unpickle`), `onnx_export`, and `command_line` (`edges2shoes weights ...`).
+`safe_unpickle`), `integrity` (checksums, tensor values and saved configs checked before any network
+is built from a file), `onnx_export`, and `command_line` (`edges2shoes weights ...`).
 """
 
 from .fetch import SOURCES, default_cache_dir, fetch_weights, sha256_of

@@ -45,13 +45,24 @@ def reason(error: BaseException) -> str:
 # Checksums.
 
 
+def is_torch_zip(path: str | os.PathLike) -> bool:
+    """Whether torch.load reads `path` as a zip archive: it starts with a zip local header (torch's own
+    test; `zipfile.is_zipfile` looks for an end record anywhere in the last 64 KiB, which the raw
+    tensor bytes of a legacy file can happen to contain)."""
+    with open(path, "rb") as handle:
+        return handle.read(4) == b"PK\x03\x04"
+
+
 def verify_zip_checksums(path: str | os.PathLike) -> None:
     """Raise a WeightsError if `path` is a zip archive (a torch.save file) whose records do not match
     their CRC-32. Files that are not zip archives are left to their reader. Records saved without a
     checksum (CRC 0, torch's `compute_crc32=False`) are not checked."""
     path = Path(path)
-    if not zipfile.is_zipfile(path):
-        return
+    try:
+        if not is_torch_zip(path):
+            return
+    except OSError as error:
+        raise WeightsError(f"{path}: cannot read it ({reason(error)})") from None
     try:
         with zipfile.ZipFile(path) as archive:
             for info in archive.infolist():
@@ -146,6 +157,7 @@ def check_config_values(config: Any, source: str) -> None:
 __all__ = [
     "DIGEST_KEY",
     "reason",
+    "is_torch_zip",
     "verify_zip_checksums",
     "safetensors_digest",
     "verify_safetensors_digest",

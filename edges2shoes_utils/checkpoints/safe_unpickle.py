@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from ..util.errors import WeightsError
-from .integrity import reason
+from .integrity import is_torch_zip, reason
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C  # first pickle of a pre-1.6 torch.save stream
 NOTEBOOK_MODULES = ("__main__",)
@@ -215,7 +215,7 @@ def load_restricted(path: str | Path, *, notebook_modules: Iterable[str] = NOTEB
     could run code. Tensors come back on the CPU."""
     path = Path(path)
     try:
-        if zipfile.is_zipfile(path):
+        if is_torch_zip(path):
             return _load_zip(path, tuple(notebook_modules))
         with open(path, "rb") as handle:
             return _load_stream(handle, str(path), tuple(notebook_modules))

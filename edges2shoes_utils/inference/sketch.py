@@ -266,15 +266,14 @@ def _resample(
     resample: Image.Resampling = Image.Resampling.LANCZOS,
 ) -> np.ndarray:
     """The square `box` of `channel` (padded with `fill` where it leaves the image) resized to
-    size x size with an antialiasing filter: values in [0, 1] as float32, or 8-bit in and out."""
+    size x size with an antialiasing filter."""
     h, w = channel.shape
     left, top, right, bottom = box
     pad_l, pad_t = max(0, int(np.ceil(-left))), max(0, int(np.ceil(-top)))
     pad_r, pad_b = max(0, int(np.ceil(right - w))), max(0, int(np.ceil(bottom - h)))
     if pad_l or pad_t or pad_r or pad_b:
         channel = np.pad(channel, ((pad_t, pad_b), (pad_l, pad_r)), constant_values=fill)
-    eight_bit = channel.dtype == np.uint8
-    src = Image.fromarray(np.ascontiguousarray(channel, dtype=None if eight_bit else np.float32), "L" if eight_bit else "F")
+    src = Image.fromarray(np.ascontiguousarray(channel, dtype=np.float32), "F")
     shifted = (left + pad_l, top + pad_t, right + pad_l, bottom + pad_t)
     shifted = (
         max(0.0, shifted[0]),
@@ -283,8 +282,6 @@ def _resample(
         min(float(src.height), shifted[3]),
     )
     out = src.resize((size, size), resample, box=shifted)
-    if eight_bit:
-        return np.asarray(out)
     return np.clip(np.asarray(out, dtype=np.float32), 0.0, 1.0)
 
 
@@ -303,7 +300,7 @@ def _centre_lines(
     step), thick strokes are framed by their centre lines: the outline of a thick stroke reaches
     half its width beyond the centre line that is redrawn.
     """
-    ink_values = ink.view(np.uint8) * np.uint8(255)
+    ink_values = ink.astype(np.float32)
     mask = _canvas_mask(ink_values, box, size)
     skeleton = _skeletonize(mask)
     half_width = _half_width(mask, skeleton)
@@ -325,8 +322,7 @@ def _centre_lines(
 def _canvas_mask(ink: np.ndarray, box: tuple[float, float, float, float], size: int) -> np.ndarray:
     """The ink inside `box` on the thinning canvas. The threshold is low: a faint pencil line thinned
     out by the resize keeps its pixels."""
-    canvas = _resample(ink, box, _SUPERSAMPLE * size, fill=0, resample=Image.Resampling.BILINEAR)
-    return canvas > 0.3 * 255  # 8-bit ink (0 or 255) resamples several times faster than floats
+    return _resample(ink, box, _SUPERSAMPLE * size, fill=0.0, resample=Image.Resampling.BILINEAR) > 0.3
 
 
 def _half_width(mask: np.ndarray, skeleton: np.ndarray) -> float:
