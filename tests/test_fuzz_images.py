@@ -195,7 +195,7 @@ def sane_picture(image: Image.Image) -> None:
     image.getpixel((0, 0))  # really decoded
 
 
-def sane_sketch(result) -> None:
+def sane_sketch(result: tuple[torch.Tensor, Image.Image]) -> None:
     tensor, preview = result
     assert tensor.shape == (1, 3, SKETCH_SIZE, SKETCH_SIZE) and torch.isfinite(tensor).all()
     sane_picture(preview)
@@ -225,24 +225,34 @@ def try_pair_readers(fuzz: Fuzz, case: str, data: bytes, path: Path, must: str |
 
 
 # --------------------------------------------------------------------------------------------------
-# The sketch reader.
+# Both readers on the same damage.
+
+READERS = {  # name: (the drawing's height for a width of 64, the error it must raise, how to run it)
+    "sketch": (64, SketchError, try_sketch_readers),
+    "pair": (32, DataError, try_pair_readers),  # an A|B pair is twice as wide as high
+}
 
 
+@pytest.mark.parametrize("reader", READERS)
 @pytest.mark.parametrize("kind", KINDS)
-def test_damaged_sketches_decode_or_are_refused(kind, tmp_path):
-    data = encode(drawing(64, 64), kind)
-    fuzz = Fuzz(expected=(SketchError,))
-    try_sketch_readers(fuzz, f"{kind} undamaged", data, tmp_path / f"sketch{SUFFIX[kind]}", must="read")
+def test_damaged_files_decode_or_are_refused(kind, reader, tmp_path):
+    height, error, try_readers = READERS[reader]
+    data = encode(drawing(64, height), kind)
+    fuzz = Fuzz(expected=(error,))
+    path = tmp_path / f"{reader}{SUFFIX[kind]}"
+    try_readers(fuzz, f"{kind} undamaged", data, path, must="read")
     for case, damaged in damaged_copies(kind, data).items():
-        try_sketch_readers(fuzz, case, damaged, tmp_path / f"sketch{SUFFIX[kind]}")
+        try_readers(fuzz, case, damaged, path)
     fuzz.assert_clean()
     assert fuzz.outcomes["refused"] >= 40  # the truncations at least: the cases really ran
 
 
-def test_random_bytes_and_bombs_are_refused_as_sketches(tmp_path):
-    fuzz = Fuzz(expected=(SketchError,))
+@pytest.mark.parametrize("reader", READERS)
+def test_random_bytes_and_bombs_are_refused(reader, tmp_path):
+    _, error, try_readers = READERS[reader]
+    fuzz = Fuzz(expected=(error,))
     for case, blob in {"empty": b"", **random_blobs(IMAGE_PREFIXES), **BOMBS}.items():
-        try_sketch_readers(fuzz, case, blob, tmp_path / "sketch.png", must="refused")
+        try_readers(fuzz, case, blob, tmp_path / f"{reader}.jpg", must="refused")
     fuzz.assert_clean()
 
 
@@ -261,25 +271,7 @@ def test_a_photo_above_the_pixel_limit_is_read_at_reduced_scale_if_it_is_a_jpeg(
 
 
 # --------------------------------------------------------------------------------------------------
-# The dataset reader.
-
-
-@pytest.mark.parametrize("kind", KINDS)
-def test_damaged_pairs_decode_or_are_refused(kind, tmp_path):
-    data = encode(drawing(64, 32), kind)
-    fuzz = Fuzz(expected=(DataError,))
-    try_pair_readers(fuzz, f"{kind} undamaged", data, tmp_path / f"pair{SUFFIX[kind]}", must="read")
-    for case, damaged in damaged_copies(kind, data).items():
-        try_pair_readers(fuzz, case, damaged, tmp_path / f"pair{SUFFIX[kind]}")
-    fuzz.assert_clean()
-    assert fuzz.outcomes["refused"] >= 40
-
-
-def test_random_bytes_and_bombs_are_refused_as_pairs(tmp_path):
-    fuzz = Fuzz(expected=(DataError,))
-    for case, blob in {"empty": b"", **random_blobs(IMAGE_PREFIXES), **BOMBS}.items():
-        try_pair_readers(fuzz, case, blob, tmp_path / "pair.jpg", must="refused")
-    fuzz.assert_clean()
+# The dataset.
 
 
 def test_dataset_items_from_damaged_files_load_or_are_skipped(tmp_path):
@@ -294,7 +286,7 @@ def test_dataset_items_from_damaged_files_load_or_are_skipped(tmp_path):
     dataset = PairsDataset(tmp_path / "shoes", "train", image_size=32)
     fuzz = Fuzz(expected=(DataError,))
 
-    def sane_item(item) -> None:
+    def sane_item(item: tuple[torch.Tensor, torch.Tensor]) -> None:
         assert all(t.shape == (3, 32, 32) and torch.isfinite(t).all() and t.abs().max() <= 1 for t in item)
 
     outcomes = [fuzz.run("PairsDataset[i]", dataset.files[i].name, lambda: dataset[i], str(dataset.files[i]), sane_item)

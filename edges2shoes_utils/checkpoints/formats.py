@@ -45,6 +45,7 @@ from .integrity import (
     check_config_values,
     check_finite_tree,
     reason,
+    refuse_empty,
     safetensors_digest,
     verify_safetensors_digest,
     verify_zip_checksums,
@@ -414,6 +415,7 @@ def read_export_metadata(path: str | os.PathLike) -> dict[str, str]:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such generator export")
+    refuse_empty(path)
     try:
         with safe_open(str(path), framework="pt") as handle:
             return dict(handle.metadata() or {})

@@ -45,6 +45,12 @@ def reason(error: BaseException) -> str:
 # Checksums.
 
 
+def refuse_empty(path: str | os.PathLike) -> None:
+    """A zero-byte file gets its own message: it is what an interrupted download or copy leaves."""
+    if os.path.getsize(path) == 0:
+        raise WeightsError(f"{path}: the file is empty (0 bytes): an interrupted download or copy? Fetch it again")
+
+
 def is_torch_zip(path: str | os.PathLike) -> bool:
     """Whether torch.load reads `path` as a zip archive: it starts with a zip local header (torch's own
     test; `zipfile.is_zipfile` looks for an end record anywhere in the last 64 KiB, which the raw
@@ -54,11 +60,12 @@ def is_torch_zip(path: str | os.PathLike) -> bool:
 
 
 def verify_zip_checksums(path: str | os.PathLike) -> None:
-    """Raise a WeightsError if `path` is a zip archive (a torch.save file) whose records do not match
-    their CRC-32. Files that are not zip archives are left to their reader. Records saved without a
+    """Raise a WeightsError if `path` is empty, or a zip archive (a torch.save file) whose records do
+    not match their CRC-32. Files that are not zip archives are left to their reader. Records saved without a
     checksum (CRC 0, torch's `compute_crc32=False`) are not checked."""
     path = Path(path)
     try:
+        refuse_empty(path)
         if not is_torch_zip(path):
             return
     except OSError as error:
@@ -75,9 +82,9 @@ def verify_zip_checksums(path: str | os.PathLike) -> None:
         if "CRC" in str(error):
             raise WeightsError(f"{path}: damaged: {error} (the file changed after it was saved; "
                                "download or copy it again)") from None
-        raise WeightsError(f"{path}: not a readable PyTorch file (a damaged zip archive: {reason(error)})") from None
+        raise WeightsError(f"{path}: not a readable PyTorch file (a truncated or damaged zip archive: {reason(error)})") from None
     except (OSError, EOFError, ValueError, NotImplementedError, RuntimeError) as error:
-        raise WeightsError(f"{path}: not a readable PyTorch file (a damaged zip archive: {reason(error)})") from None
+        raise WeightsError(f"{path}: not a readable PyTorch file (a truncated or damaged zip archive: {reason(error)})") from None
 
 
 def safetensors_digest(data: bytes | memoryview) -> str:
@@ -157,6 +164,7 @@ def check_config_values(config: Any, source: str) -> None:
 __all__ = [
     "DIGEST_KEY",
     "reason",
+    "refuse_empty",
     "is_torch_zip",
     "verify_zip_checksums",
     "safetensors_digest",
