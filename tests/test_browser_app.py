@@ -131,7 +131,10 @@ def _upload(page, path: Path) -> None:
     chooser.value.set_files(str(path))
 
 
+import time as _t
+_T0 = [_t.monotonic()]
 def _screenshot(page, folder: Path, name: str) -> None:
+    print(name, round(_t.monotonic() - _T0[0], 1), flush=True)
     page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
 
 
@@ -174,6 +177,13 @@ def test_draw_watch_undo_upload(browser, app_url, tmp_path):
     undone = np.asarray(_image(page, "e2s-shoe"))
     assert not np.array_equal(undone, sole_shoe)
     _screenshot(page, tmp_path, "3_undone")
+
+    # New variation: a fresh dropout seed, a different shoe from the same drawing.
+    undone_src = _image_src(page, "e2s-shoe")
+    page.click("#e2s-variation")
+    _wait_for_new_image(page, "e2s-shoe", undone_src)
+    assert not np.array_equal(np.asarray(_image(page, "e2s-shoe")), undone)
+    assert "seed 0)" not in page.inner_text("#e2s-status")
 
     # Upload a bundled sketch: it lands on the canvas and becomes a shoe.
     before = _image_src(page, "e2s-preview")

@@ -37,7 +37,17 @@ def test_old_discriminator_epoch_file_loads():
     assert discriminator(torch.zeros(1, 3, 64, 64), torch.zeros(1, 3, 64, 64)).shape == (1, 1, 6, 6)
 
 
-def test_old_last_pt_resumes_like_a_run_that_never_stopped(tmp_path):
+@pytest.fixture
+def two_threads():
+    """The fixture's first epoch ran with 2 torch threads; float sums depend on the thread count, so
+    the never-stopped twin must use 2 as well, whatever this machine's default."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_old_last_pt_resumes_like_a_run_that_never_stopped(tmp_path, two_threads):
     data = tmp_path / "data"
     e2s.make_synthetic(data, n=4, n_val=2, size=64, seed=0)
     old_run = tmp_path / "old"

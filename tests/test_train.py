@@ -27,7 +27,7 @@ from edges2shoes_utils.util.errors import ConfigError, DataError
 from edges2shoes_utils.nets import GeneratorConfig, UNetGenerator
 from edges2shoes_utils.training import TrainConfig, TrainingDiverged, lr_factor, train
 from edges2shoes_utils.training.command_line import config_from_args, configure_cli
-from training_support import dataset, one_thread  # noqa: F401  (fixtures; one_thread is autouse)
+from training_support import dataset, one_thread, single_thread  # noqa: F401  (fixtures; one_thread is autouse)
 
 STEPS_PER_EPOCH = 6  # 12 train pairs, batch 2
 
@@ -63,9 +63,9 @@ def straight(dataset, tmp_path_factory):
         if ctx.step == 0:
             initial.update(snapshot(ctx.generator))
 
-    torch.set_num_threads(1)
     out = tmp_path_factory.mktemp("straight")
-    result = train(tiny(dataset, out), before_step=[capture])
+    with single_thread():  # module-scoped: set up before the function-scoped one_thread
+        result = train(tiny(dataset, out), before_step=[capture])
     return result, initial
 
 

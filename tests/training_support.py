@@ -1,13 +1,15 @@
 """Shared by the training tests (`from training_support import dataset, one_thread`): the tiny
 synthetic set they train on, and one CPU thread for bitwise-reproducible maths.
 
-Both are pytest fixtures; importing them into a test module is what makes them active there
-(`one_thread` is autouse).
+`dataset` and `one_thread` are pytest fixtures; importing them into a test module is what makes
+them active there (`one_thread` is autouse). `single_thread` is the same for module-scoped fixtures.
 """
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 import torch
@@ -21,10 +23,19 @@ def dataset(tmp_path_factory) -> Path:
     return make_synthetic(tmp_path_factory.mktemp("shoes"), n=12, size=64, seed=0, n_val=2)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Bitwise-reproducible CPU maths and no thread oversubscription on a shared machine."""
+@contextlib.contextmanager
+def single_thread() -> Iterator[None]:
+    """Bitwise-reproducible CPU maths and no thread oversubscription on a shared machine; the
+    thread count is restored afterwards (tests in other files may depend on it)."""
     before = torch.get_num_threads()
     torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    with single_thread():
+        yield

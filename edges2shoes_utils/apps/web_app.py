@@ -183,9 +183,9 @@ def build_app(model: Sketch2Shoe | ShoeService, *, limits: UploadLimits = DEFAUL
             variation = gr.Button("New variation", elem_id="e2s-variation", visible=train_mode)
             download = gr.DownloadButton("Download the shoe", elem_id="e2s-download")
         status = gr.Markdown("Draw on the canvas, pick a sample, or upload a drawing.", elem_id="e2s-status",
-                             label="status")
-        gr.Examples(examples=[[str(path)] for path in sample_sketches()], inputs=[canvas],
-                    label="Sample sketches (click one)")
+                             label="message")
+        samples = gr.Examples(examples=[[str(path)] for path in sample_sketches()], inputs=[canvas],
+                              label="Sample sketches (click one)", api_visibility="private")
         with gr.Column(visible=False):  # the HTTP API's input: a file, opened by us (gr.Image would decode it)
             api_image = gr.File(label="image", file_types=["image"], type="filepath")
 
@@ -193,9 +193,13 @@ def build_app(model: Sketch2Shoe | ShoeService, *, limits: UploadLimits = DEFAUL
         live = dict(trigger_mode="always_last", show_progress="hidden", concurrency_id="model",
                     api_visibility="private")
         canvas.change(handlers.draw, [canvas, seed], outputs, **live)
-        seed.change(handlers.draw, [canvas, seed], outputs, **live)
-        variation.click(handlers.new_seed, None, seed, api_visibility="private", queue=False)
-        upload.upload(handlers.load_upload, [upload], [canvas], api_visibility="private")
+        # A canvas set by the page itself (a sample, an upload, a new seed) fires no change: chain the shoe.
+        seed.input(handlers.draw, [canvas, seed], outputs, **live)
+        samples.load_input_event.then(handlers.draw, [canvas, seed], outputs, **live)
+        upload.upload(handlers.load_upload, [upload], [canvas], api_visibility="private").success(
+            handlers.draw, [canvas, seed], outputs, **live)
+        variation.click(handlers.new_seed, None, seed, api_visibility="private", queue=False).then(
+            handlers.draw, [canvas, seed], outputs, **live)
         api_image.upload(handlers.generate, [api_image, seed], outputs, api_name="generate", concurrency_id="model")
     blocks.queue(default_concurrency_limit=CONCURRENT_REQUESTS, max_size=QUEUE_SIZE)
     return blocks

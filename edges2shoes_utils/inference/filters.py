@@ -61,14 +61,16 @@ def enlarge(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 def drop_small_components(mask: np.ndarray, min_area: int) -> np.ndarray:
     """The mask without its 8-connected components of fewer than `min_area` pixels."""
     if cv2 is None:
-        labels, count = ndimage.label(mask, structure=np.ones((3, 3)))
-        areas = np.bincount(labels.ravel(), minlength=count + 1)
+        labels = ndimage.label(mask, structure=np.ones((3, 3)))[0]
     else:
-        count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.view(np.uint8), connectivity=8)
-        areas = stats[:, cv2.CC_STAT_AREA]
-    keep = areas >= min_area
-    keep[0] = False  # the background
-    return mask if keep[1:].all() else keep[labels]
+        labels = cv2.connectedComponents(mask.view(np.uint8), connectivity=8)[1]
+    inked = labels[mask]  # only the ink's pixels: a drawing is mostly paper
+    keep = np.bincount(inked) >= min_area  # by component; the background (0) has no inked pixels
+    if keep[1:].all():
+        return mask
+    kept = mask.copy()
+    kept[mask] = keep[inked]
+    return kept
 
 
 def opening(mask: np.ndarray, structure: np.ndarray) -> np.ndarray:

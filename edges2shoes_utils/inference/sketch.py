@@ -307,14 +307,13 @@ def _centre_lines(
     step), thick strokes are framed by their centre lines: the outline of a thick stroke reaches
     half its width beyond the centre line that is redrawn.
     """
-    ink_values = ink.astype(np.float32)
-    mask = _canvas_mask(ink_values, box, size)
+    mask = _canvas_mask(ink, box, size)
     skeleton = _skeletonize(mask)
     half_width = _half_width(mask, skeleton)
     if margin is not None and half_width > 1.5:
         inset = half_width * (box[2] - box[0]) / (_SUPERSAMPLE * size)
         box = _square_box(ink, margin, inset=inset)
-        mask = _canvas_mask(ink_values, box, size)
+        mask = _canvas_mask(ink, box, size)
         skeleton = _skeletonize(mask)
         half_width = _half_width(mask, skeleton)
     if half_width > 2.5:
@@ -327,9 +326,46 @@ def _centre_lines(
 
 
 def _canvas_mask(ink: np.ndarray, box: tuple[float, float, float, float], size: int) -> np.ndarray:
-    """The ink inside `box` on the thinning canvas. The threshold is low: a faint pencil line thinned
-    out by the resize keeps its pixels."""
-    return _resample(ink, box, _SUPERSAMPLE * size, fill=0.0, resample=Image.Resampling.BILINEAR) > 0.3
+    """The ink inside `box` on the thinning canvas: `_resample`'s bilinear filter (antialiased when
+    reducing), worked out only for the canvas pixels whose filter reaches the ink (a drawing is
+    mostly paper). The threshold is low: a faint pencil line thinned out by the resize keeps its
+    pixels."""
+    n = _SUPERSAMPLE * size
+    mask = np.zeros((n, n), bool)
+    inked = _bounding_slice(ink, 0)
+    if inked is None:
+        return mask
+    left, top, right, _ = box
+    scale = (right - left) / n
+    reach = max(1.0, scale) + 1.0  # the filter's half-width in working pixels, and one to spare
+    (y0, y1), (x0, x1) = (_reached(span, start, scale, reach, n) for span, start in zip(inked, (top, left)))
+    if y0 >= y1 or x0 >= x1:
+        return mask
+    # The working pixels those canvas pixels read (zero beyond the picture), and their box in it.
+    sy, sx = int(np.floor(top + y0 * scale - reach)), int(np.floor(left + x0 * scale - reach))
+    region = _crop(ink, sy, int(np.ceil(top + y1 * scale + reach)), sx, int(np.ceil(left + x1 * scale + reach)))
+    inside = (left + x0 * scale - sx, top + y0 * scale - sy, left + x1 * scale - sx, top + y1 * scale - sy)
+    values = Image.fromarray(region, "F").resize((x1 - x0, y1 - y0), Image.Resampling.BILINEAR, box=inside)
+    mask[y0:y1, x0:x1] = np.asarray(values, dtype=np.float32) > 0.3
+    return mask
+
+
+def _reached(span: slice, start: float, scale: float, reach: float, n: int) -> tuple[int, int]:
+    """The canvas pixels [first, last) along one axis whose filter, reaching `reach` working pixels
+    around their centre, touches the working pixels in `span` (the canvas starts at `start`)."""
+    first = int(np.floor((span.start - reach - start) / scale))
+    last = int(np.ceil((span.stop + reach - start) / scale))
+    return max(0, first), min(n, last)
+
+
+def _crop(image: np.ndarray, top: int, bottom: int, left: int, right: int) -> np.ndarray:
+    """image[top:bottom, left:right] as float32, zero where the window leaves the image."""
+    out = np.zeros((bottom - top, right - left), np.float32)
+    h, w = image.shape
+    t, b, l, r = max(top, 0), min(bottom, h), max(left, 0), min(right, w)
+    if t < b and l < r:
+        out[t - top : b - top, l - left : r - left] = image[t:b, l:r]
+    return out
 
 
 def _half_width(mask: np.ndarray, skeleton: np.ndarray) -> float:
