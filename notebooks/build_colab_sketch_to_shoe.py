@@ -48,6 +48,32 @@ cells = [
     code("from edges2shoes_utils.apps.upload_widget import upload_with_colab\n"
          "for result in upload_with_colab(translate):  # unusable files are reported, not raised\n"
          "    display(side_by_side(result))", tags=["skip-execution"]),
+    md("## Draw\n\n"
+       "Draw a shoe on the canvas and watch it appear as you draw: pencil, eraser, undo and clear on the "
+       "canvas, the sample sketches one click away, an upload button for a photo or scan, the drawing as "
+       "the model sees it beside the shoe, **New variation** (a fresh dropout seed) and a download button. "
+       "It is `edges2shoes app` (gradio) with the model loaded above, shown inline here through Colab's "
+       "port proxy, so no public link is made. On Kaggle, where an inline app is refused, use "
+       "`launch_app(drawing_app, share=True)` (needs internet)."),
+    code("# The app's extra: gradio 6 (Colab may ship an older one). Skipped in CI, whose dev extra has it.\n"
+         "from importlib.metadata import PackageNotFoundError, version\n"
+         "try:\n"
+         "    has_gradio_6 = version(\"gradio\").split(\".\")[0] == \"6\"\n"
+         "except PackageNotFoundError:\n"
+         "    has_gradio_6 = False\n"
+         "if not has_gradio_6:\n"
+         "    !pip install -q \"gradio>=6,<7\"", tags=["skip-execution"]),
+    code("from edges2shoes_utils.apps.web_app import build_app, launch_app\n"
+         "\n"
+         "drawing_app = build_app(model)  # the model loaded above, shared by everyone who opens the page\n"
+         "if notebook_support.smoke_mode():\n"
+         "    # CI: a cell that serves forever would never finish. Start the server without blocking (launch\n"
+         "    # returns once the page answers on 127.0.0.1), then stop it.\n"
+         "    launch_app(drawing_app, block=False, quiet=True, inline=False)\n"
+         "    print(f\"the drawing app started at {drawing_app.local_url} and was stopped (smoke mode)\")\n"
+         "    drawing_app.close()\n"
+         "else:\n"
+         "    launch_app(drawing_app, block=False, height=1150)  # inline; share=False: no public link"),
 ]
 for index, cell in enumerate(cells):
     cell["id"] = f"cell-{index}"  # stable ids: rebuilding gives no diff

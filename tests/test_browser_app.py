@@ -24,7 +24,10 @@ from app_support import SHOE_OUTLINE, SOLE_LINE, TINY_SIZE, free_port, tiny_weig
 from edges2shoes_utils.apps.web_app import build_app, launch_app
 from edges2shoes_utils.inference import Sketch2Shoe, sample_sketches
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+pytestmark = [pytest.mark.browser, pytest.mark.slow,
+              # gradio's own queue code trips pandas 3 deprecation warnings; they are not ours to fix
+              pytest.mark.filterwarnings("ignore:.*no_silent_downcasting"),
+              pytest.mark.filterwarnings("ignore:The copy keyword is deprecated")]
 
 REPO = Path(__file__).resolve().parents[1]
 README_SCREENSHOT = REPO / "docs" / "images" / "app.png"
@@ -121,7 +124,7 @@ def _draw(page, points: list[tuple[float, float]]) -> None:
     page.mouse.move(*xy[0])
     page.mouse.down()
     for x, y in xy[1:]:
-        page.mouse.move(x, y, steps=8)
+        page.mouse.move(x, y)  # one move a corner: each move waits for a software-rendered frame
     page.mouse.up()
 
 
@@ -131,10 +134,7 @@ def _upload(page, path: Path) -> None:
     chooser.value.set_files(str(path))
 
 
-import time as _t
-_T0 = [_t.monotonic()]
 def _screenshot(page, folder: Path, name: str) -> None:
-    print(name, round(_t.monotonic() - _T0[0], 1), flush=True)
     page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
 
 
@@ -201,5 +201,8 @@ def test_draw_watch_undo_upload(browser, app_url, tmp_path):
     message = page.wait_for_selector("text=not an image file", timeout=WAIT_MS).inner_text()
     _screenshot(page, tmp_path, "5_bad_upload")
     assert "not_a_drawing.jpg" in message
+    # the drawing stays on the canvas (a failed event would otherwise blank it with an error badge)
+    canvas = Image.open(io.BytesIO(page.locator("#e2s-canvas canvas").first.screenshot())).convert("L")
+    assert (np.asarray(canvas) < 100).mean() > 0.01
     _assert_no_traceback(page)
     page.close()

@@ -30,12 +30,13 @@ The work itself is in `web_app_service.py` (no gradio there); this module is the
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import random
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from ..inference import MODES, DEFAULT_MODE, Sketch2Shoe, sample_sketches
 from ..util.errors import ConfigError, Edges2ShoesError, SketchError
@@ -46,8 +47,11 @@ log = logging.getLogger(__name__)
 
 INSTALL_HINT = "pip install 'edges2shoes[app]'"
 DEFAULT_HOST = "127.0.0.1"
-BRUSH_RADIUS = 2  # pixels on the 512 canvas: a pencil line, 1 px at the 256 the paper model sees
-ERASER_RADIUS = 12  # Hesse's eraser was 15 px wide at 256
+# Tool radii in canvas pixels. The brush draws a line 4 px wide on the 512 canvas, 2 px at the 256 the
+# paper model sees: a pencil, and the width of the dataset's edges. The eraser is 30 px wide, as
+# Hesse's (15 px at 256).
+BRUSH_RADIUS = 2
+ERASER_RADIUS = 15
 CONCURRENT_REQUESTS = 2  # clean-up of one drawing overlaps the network of another; the network takes turns
 OUTPUT_HEIGHT = 300  # pixels on the page for the preview and the shoe (the paper model makes 256)
 QUEUE_SIZE = 64  # requests waiting beyond this are refused with "queue full", not held in memory
@@ -65,11 +69,11 @@ def import_gradio() -> Any:
     """gradio, imported on first use (it is the optional [app] extra), with analytics off unless
     asked for and this app's own folders for uploads and outputs (see `use_private_folders`)."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    use_private_folders()
     try:
         import gradio  # lazy: optional dependency (the [app] extra)
     except ImportError:
         raise ConfigError(f"the app needs gradio, which is not installed: {INSTALL_HINT}") from None
+    use_private_folders()  # read by gradio when components and the server are made, not at import
     return gradio
 
 
@@ -110,30 +114,33 @@ class Handlers:
     def generate(self, path: str | None, seed: float | None = None) -> tuple:
         """The HTTP API: an image file in, the shoe (then the preview, its PNG, a status line) out."""
         name = Path(path).name if path else "the upload"  # gradio keeps the uploaded file's own name
-        try:
-            if not path:
-                raise SketchError("No file arrived: send an image file.")
-            shoe = self.service.from_upload(path, seed, name)
-        except Edges2ShoesError as error:
-            raise self.gr.Error(str(error)) from None
-        except Exception as error:
-            log.exception("generation failed for %s", name)
-            raise self.gr.Error(f"{name}: generation failed ({type(error).__name__}).") from None
-        return self._answer(shoe, name)
+        with self._errors_as_messages(name, "generation failed"):
+            return self._answer(self.service.from_upload(self._arrived(path), seed, name), name)
 
     def load_upload(self, path: str | None) -> Any:
-        """The page's upload button: the picture goes onto the canvas (to draw over it), whose
-        change then makes the shoe."""
+        """The page's upload button: the picture goes onto the canvas, to draw over it; the event
+        chained to this one then makes the shoe from the canvas."""
         name = Path(path).name if path else "the upload"
+        with self._errors_as_messages(name, "could not read it"):
+            return self.service.canvas_picture(self._arrived(path), name)
+
+    @contextlib.contextmanager
+    def _errors_as_messages(self, name: str, failure: str) -> Iterator[None]:
+        """Problems become gradio errors: a toast in the page, an error naming the problem in the
+        API. Our own errors say what is wrong in words; anything else is logged and named only."""
         try:
-            if not path:
-                raise SketchError("No file arrived: choose an image file.")
-            return self.service.canvas_picture(path, name)
+            yield
         except Edges2ShoesError as error:
             raise self.gr.Error(str(error)) from None
         except Exception as error:
-            log.exception("could not show %s on the canvas", name)
-            raise self.gr.Error(f"{name}: could not read it ({type(error).__name__}).") from None
+            log.exception("%s: %s", name, failure)
+            raise self.gr.Error(f"{name}: {failure} ({type(error).__name__}).") from None
+
+    @staticmethod
+    def _arrived(path: str | None) -> str:
+        if not path:
+            raise SketchError("No file arrived: send an image file.")
+        return path
 
     @staticmethod
     def new_seed() -> int:
@@ -196,8 +203,9 @@ def build_app(model: Sketch2Shoe | ShoeService, *, limits: UploadLimits = DEFAUL
         # A canvas set by the page itself (a sample, an upload, a new seed) fires no change: chain the shoe.
         seed.input(handlers.draw, [canvas, seed], outputs, **live)
         samples.load_input_event.then(handlers.draw, [canvas, seed], outputs, **live)
-        upload.upload(handlers.load_upload, [upload], [canvas], api_visibility="private").success(
-            handlers.draw, [canvas, seed], outputs, **live)
+        # A refused upload shows its message and leaves the canvas as it was (no error state on it).
+        upload.upload(handlers.load_upload, [upload], [canvas], api_visibility="private",
+                      show_progress="hidden").success(handlers.draw, [canvas, seed], outputs, **live)
         variation.click(handlers.new_seed, None, seed, api_visibility="private", queue=False).then(
             handlers.draw, [canvas, seed], outputs, **live)
         api_image.upload(handlers.generate, [api_image, seed], outputs, api_name="generate", concurrency_id="model")

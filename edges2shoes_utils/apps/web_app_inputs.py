@@ -2,9 +2,10 @@
 
 A web server meets files a notebook user never hands in: empty ones, text renamed to .jpg, a PNG
 cut off mid-transfer, a 20,000 x 20,000 picture that would take 1.2 GB to decode, a 1x1 pixel. Each
-is refused here with a `SketchError` that names the file and the problem; the size is read from
-the image header, so a huge picture is refused before a single pixel is decoded. Nothing here
-imports gradio: the checks are plain functions, tested directly.
+is refused with a `SketchError` that names the file and the problem, here or where the picture is
+read (`inference.load_image`); sizes come from the image header, so a huge picture is refused
+before a single pixel is decoded. Nothing here imports gradio: the checks are plain functions,
+tested directly.
 """
 
 from __future__ import annotations
@@ -26,12 +27,12 @@ from ..util.errors import SketchError
 class UploadLimits:
     """The largest and smallest uploads the app takes.
 
-    50 megapixels admits any phone photo of a drawing (12 MP is typical, 48 MP the largest
-    common sensor) and a 600 dpi A4 scan (35 MP); 20 MB admits their JPEGs. The shortest side of
-    16 pixels is where a drawing stops holding a recognisable shoe."""
+    20 MB admits the JPEG of any phone photo of a drawing and of a 600 dpi A4 scan. The shortest
+    side of 16 pixels is where a drawing stops holding a recognisable shoe. Pixel counts are
+    limited where every picture is read (`inference.image_input.MAX_SKETCH_PIXELS`, from the
+    header, before decoding), so the app and the command line refuse the same pictures."""
 
     max_bytes: int = 20 * 1024 * 1024
-    max_pixels: int = 50_000_000
     min_side: int = 16
 
     @property
@@ -46,7 +47,8 @@ DEFAULT_LIMITS = UploadLimits()
 def check_upload(path: str | os.PathLike, name: str | None = None, limits: UploadLimits = DEFAULT_LIMITS) -> Path:
     """The upload at `path`, after checking its size on disk and its header: returns the path, or
     raises a SketchError naming `name` (the file's name as the person knows it) and the problem.
-    Decoding problems past the header (a truncated file) surface later, as SketchErrors too."""
+    Problems past the header (a truncated file, too many pixels) are found when it is read, by
+    `inference.load_image`, and are SketchErrors too."""
     path = Path(path)
     label = name or path.name
     if not path.is_file():
@@ -57,9 +59,6 @@ def check_upload(path: str | os.PathLike, name: str | None = None, limits: Uploa
     if size > limits.max_bytes:
         raise SketchError(f"{label}: the file is {size / 2**20:.1f} MB; the limit is {limits.max_bytes / 2**20:.0f} MB.")
     width, height = _header_size(path, label)
-    if width * height > limits.max_pixels:
-        raise SketchError(f"{label}: the image is {width} x {height} pixels ({width * height / 1e6:.0f} megapixels); "
-                          f"the limit is {limits.max_pixels / 1e6:.0f} megapixels. Scale it down and upload it again.")
     if min(width, height) < limits.min_side:
         raise SketchError(f"{label}: the image is only {width} x {height} pixels; a drawing needs at least "
                           f"{limits.min_side} pixels on each side.")
@@ -70,12 +69,12 @@ def _header_size(path: Path, label: str) -> tuple[int, int]:
     """(width, height) from the image header; `Image.open` reads no pixel data."""
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit decides
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # load_image's limit decides
             with Image.open(path) as image:
                 return image.size
     except Image.DecompressionBombError:
         raise SketchError(f"{label}: the image is too large to open (its header claims more than "
-                          f"{2 * (Image.MAX_IMAGE_PIXELS or 0) / 1e6:.0f} megapixels).") from None
+                          f"{2 * (Image.MAX_IMAGE_PIXELS or 0) / 1e6:.0f} megapixels); scale it down.") from None
     except UnidentifiedImageError:
         raise SketchError(f"{label}: not an image file ({SUPPORTED_FORMATS} expected).") from None
     except (OSError, SyntaxError, ValueError) as error:

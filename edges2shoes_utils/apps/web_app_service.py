@@ -74,7 +74,7 @@ class ShoeService:
         drawing = canvas_drawing(value)
         if drawing is None:
             return None
-        return self._generate(drawing, "the drawing", seed)
+        return self._generate(drawing, "the canvas", seed)
 
     def from_upload(self, path: str | Path, seed: int | float | None, name: str | None = None) -> Shoe:
         """The shoe for an uploaded file, checked before it is decoded (see `check_upload`)."""
@@ -124,6 +124,8 @@ class ShoeService:
         """Remove shoes older than `keep_seconds`; returns how many were removed."""
         cutoff = (time.time() if now is None else now) - self.keep_seconds
         removed = 0
+        if not self.out_dir.is_dir():
+            return removed
         for folder in self.out_dir.iterdir():
             try:
                 if folder.is_dir() and folder.stat().st_mtime < cutoff:

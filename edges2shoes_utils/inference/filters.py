@@ -88,9 +88,3 @@ def dilation(mask: np.ndarray, structure: np.ndarray) -> np.ndarray:
         return ndimage.binary_dilation(mask, structure=structure)
     return cv2.dilate(mask.view(np.uint8), structure.view(np.uint8)).view(bool)
 
-
-def distance_to(mask: np.ndarray) -> np.ndarray:
-    """For every pixel, the exact Euclidean distance (float32) to the nearest True pixel of `mask`."""
-    if cv2 is None:
-        return ndimage.distance_transform_edt(~mask).astype(np.float32)
-    return cv2.distanceTransform((~mask).view(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)

@@ -18,7 +18,7 @@ switchable so that its effect can be seen and a step that hurts a particular dra
   crop        to the drawing's bounding box, padded to a square with the dataset's margin
   resize      to the model size, antialiased
   thin        skeletonize and redraw every stroke at the dataset's width (a thick marker becomes
-              thin; a fine pencil line stays, at the same width)
+              thin; a fine pencil line stays, at the same width): `thinning.py`
 
 Finding the drawing (polarity detection, the flattened-paper ink map) always runs, because the
 blank-page check and the crop need it; a switch decides whether its step changes the pixels. Since
@@ -29,11 +29,11 @@ The result is black lines on white in three identical channels. The preview retu
 tensor is exactly the image the model sees (the tensor is made from the preview's 8-bit pixels).
 
 Speed: the web app redraws while a person draws, so the clean-up must cost less than the network
-(`bench sketch` measures it). The filters come from OpenCV (`filters.py`, scipy where OpenCV is
-missing), one channel is resized instead of three, the paper's statistics of a big image use a
-quarter of its pixels, and thinning works only inside the drawing's bounding box. The working
-resolution stays at 1024 px: at 512 a faint pencil line drawn on a large page fades below the ink
-threshold.
+(`bench sketch` measures it). The filters come from OpenCV (`filters.py`; scipy where OpenCV is
+missing, same pictures), one channel is resized instead of three, the paper's statistics of a big
+image come from a quarter of its pixels, and thinning touches only the pixels near the drawing
+(`thinning.py`). The working resolution stays at 1024 px and the reduction stays Lanczos: at 512
+px, or with a cheaper filter, a faint pencil line on a large page fades below the ink threshold.
 """
 
 from __future__ import annotations
@@ -44,11 +44,11 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image
-from skimage.morphology import skeletonize
 
 from ..util.errors import SketchError
-from .filters import box_blur, closing, distance_to, dilation, drop_small_components, enlarge, gaussian, opening
+from .filters import box_blur, closing, drop_small_components, enlarge, gaussian
 from .image_input import ImageInput, describe_image_source, load_image, rescale
+from .thinning import centre_lines, redraw
 
 SAMPLES_DIR = Path(__file__).resolve().parent.parent / "assets" / "sketches"
 
@@ -61,8 +61,7 @@ DEFAULT_STROKE_WIDTH = 1.5
 # four times the output's resolution, so a fine pencil line survives), tiny images enlarged to
 # twice the output size so that the thinning has pixels to work with.
 DEFAULT_WORKING_SIZE = 1024
-_SUPERSAMPLE = 2  # thinning and redrawing happen at this multiple of the output size
-_FULL_STATISTICS_LIMIT = 512 * 512  # pixels; a bigger image's paper statistics come from a quarter of them
+_FULL_STATISTICS_LIMIT = 256 * 256  # pixels; a bigger image's paper statistics come from a quarter of them
 
 
 def sample_sketches() -> list[Path]:
@@ -121,8 +120,9 @@ def prepare_sketch(
 
     box = _square_box(ink, margin) if crop else _square_box_of_image(ink.shape)
     if thin_strokes:
-        box, skeleton = _centre_lines(ink, box, size, margin if crop else None)
-        out = 1.0 - _redraw(skeleton, size, stroke_width)
+        reframe = (lambda inset: _square_box(ink, margin, inset=inset)) if crop else None
+        box, skeleton = centre_lines(ink, box, size, reframe)
+        out = 1.0 - redraw(skeleton, size, stroke_width)
     elif clean_paper:
         out = 1.0 - _resample(ink.astype(np.float32), box, size, fill=0.0)
     elif grayscale:
@@ -270,10 +270,9 @@ def _resample(
     box: tuple[float, float, float, float],
     size: int,
     fill: float,
-    resample: Image.Resampling = Image.Resampling.LANCZOS,
 ) -> np.ndarray:
     """The square `box` of `channel` (padded with `fill` where it leaves the image) resized to
-    size x size with an antialiasing filter."""
+    size x size with an antialiasing filter (Lanczos)."""
     h, w = channel.shape
     left, top, right, bottom = box
     pad_l, pad_t = max(0, int(np.ceil(-left))), max(0, int(np.ceil(-top)))
@@ -288,185 +287,5 @@ def _resample(
         min(float(src.width), shifted[2]),
         min(float(src.height), shifted[3]),
     )
-    out = src.resize((size, size), resample, box=shifted)
+    out = src.resize((size, size), Image.Resampling.LANCZOS, box=shifted)
     return np.clip(np.asarray(out, dtype=np.float32), 0.0, 1.0)
-
-
-# --------------------------------------------------------------------------------------------------
-# Thinning: every stroke redrawn at the dataset's width.
-
-
-def _centre_lines(
-    ink: np.ndarray, box: tuple[float, float, float, float], size: int, margin: float | None
-) -> tuple[tuple[float, float, float, float], np.ndarray]:
-    """The framing box and the strokes' one-pixel centre lines on a canvas of `_SUPERSAMPLE * size`
-    pixels.
-
-    Skeletonizing brings a 20-px marker and a 1-px pencil to the same centre line; working at
-    twice the output size lets the redrawn lines come out antialiased. With a `margin` (the crop
-    step), thick strokes are framed by their centre lines: the outline of a thick stroke reaches
-    half its width beyond the centre line that is redrawn.
-    """
-    mask = _canvas_mask(ink, box, size)
-    skeleton = _skeletonize(mask)
-    half_width = _half_width(mask, skeleton)
-    if margin is not None and half_width > 1.5:
-        inset = half_width * (box[2] - box[0]) / (_SUPERSAMPLE * size)
-        box = _square_box(ink, margin, inset=inset)
-        mask = _canvas_mask(ink, box, size)
-        skeleton = _skeletonize(mask)
-        half_width = _half_width(mask, skeleton)
-    if half_width > 2.5:
-        # Thick strokes with ragged edges grow spurs when thinned; smoothing the outline first
-        # (blur, re-threshold) keeps the centre line clean.
-        smooth = gaussian(mask.astype(np.float32), half_width / 2) > 0.5
-        skeleton = _skeletonize(smooth | _skeleton_safe(mask, smooth))
-        skeleton = _prune_spurs(skeleton, int(round(1.5 * half_width)))
-    return box, skeleton
-
-
-def _canvas_mask(ink: np.ndarray, box: tuple[float, float, float, float], size: int) -> np.ndarray:
-    """The ink inside `box` on the thinning canvas: `_resample`'s bilinear filter (antialiased when
-    reducing), worked out only for the canvas pixels whose filter reaches the ink (a drawing is
-    mostly paper). The threshold is low: a faint pencil line thinned out by the resize keeps its
-    pixels."""
-    n = _SUPERSAMPLE * size
-    mask = np.zeros((n, n), bool)
-    inked = _bounding_slice(ink, 0)
-    if inked is None:
-        return mask
-    left, top, right, _ = box
-    scale = (right - left) / n
-    reach = max(1.0, scale) + 1.0  # the filter's half-width in working pixels, and one to spare
-    (y0, y1), (x0, x1) = (_reached(span, start, scale, reach, n) for span, start in zip(inked, (top, left)))
-    if y0 >= y1 or x0 >= x1:
-        return mask
-    # The working pixels those canvas pixels read (zero beyond the picture), and their box in it.
-    sy, sx = int(np.floor(top + y0 * scale - reach)), int(np.floor(left + x0 * scale - reach))
-    region = _crop(ink, sy, int(np.ceil(top + y1 * scale + reach)), sx, int(np.ceil(left + x1 * scale + reach)))
-    inside = (left + x0 * scale - sx, top + y0 * scale - sy, left + x1 * scale - sx, top + y1 * scale - sy)
-    values = Image.fromarray(region, "F").resize((x1 - x0, y1 - y0), Image.Resampling.BILINEAR, box=inside)
-    mask[y0:y1, x0:x1] = np.asarray(values, dtype=np.float32) > 0.3
-    return mask
-
-
-def _reached(span: slice, start: float, scale: float, reach: float, n: int) -> tuple[int, int]:
-    """The canvas pixels [first, last) along one axis whose filter, reaching `reach` working pixels
-    around their centre, touches the working pixels in `span` (the canvas starts at `start`)."""
-    first = int(np.floor((span.start - reach - start) / scale))
-    last = int(np.ceil((span.stop + reach - start) / scale))
-    return max(0, first), min(n, last)
-
-
-def _crop(image: np.ndarray, top: int, bottom: int, left: int, right: int) -> np.ndarray:
-    """image[top:bottom, left:right] as float32, zero where the window leaves the image."""
-    out = np.zeros((bottom - top, right - left), np.float32)
-    h, w = image.shape
-    t, b, l, r = max(top, 0), min(bottom, h), max(left, 0), min(right, w)
-    if t < b and l < r:
-        out[t - top : b - top, l - left : r - left] = image[t:b, l:r]
-    return out
-
-
-def _half_width(mask: np.ndarray, skeleton: np.ndarray) -> float:
-    """The strokes' mean half-width in canvas pixels: area over length, halved."""
-    return float(np.count_nonzero(mask)) / max(1, int(np.count_nonzero(skeleton))) / 2
-
-
-def _skeletonize(mask: np.ndarray) -> np.ndarray:
-    """skimage's skeletonize, run only on the mask's bounding box (a drawing is mostly paper)."""
-    skeleton = np.zeros_like(mask, dtype=bool)
-    inside = _bounding_slice(mask, 0)
-    if inside is not None:
-        skeleton[inside] = skeletonize(mask[inside])
-    return skeleton
-
-
-def _bounding_slice(mask: np.ndarray, pad: int) -> tuple[slice, slice] | None:
-    """The mask's bounding box grown by `pad` pixels (within the image), or None for an empty mask."""
-    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    if not rows.size:
-        return None
-    return (slice(max(0, rows[0] - pad), rows[-1] + 1 + pad), slice(max(0, cols[0] - pad), cols[-1] + 1 + pad))
-
-
-def _redraw(skeleton: np.ndarray, size: int, width: float) -> np.ndarray:
-    """Ink in [0, 1] at size x size: the centre lines drawn `width` output pixels wide."""
-    radius = width * _SUPERSAMPLE / 2.0
-    lines = np.zeros(skeleton.shape, np.float32)
-    near = _bounding_slice(skeleton, int(np.ceil(radius + 0.5)) + 1)  # ink lands only near a centre line
-    if near is not None:
-        lines[near] = np.clip(np.float32(radius + 0.5) - distance_to(skeleton[near]), 0.0, 1.0)
-    small = Image.fromarray(lines, "F").resize((size, size), Image.Resampling.BOX)
-    return np.clip(np.asarray(small, dtype=np.float32), 0.0, 1.0)
-
-
-def _skeleton_safe(mask: np.ndarray, smooth: np.ndarray) -> np.ndarray:
-    """Fine lines that the smoothing erased (a pencil line beside marker strokes), without the
-    ragged rims of the thick strokes, which would grow spurs."""
-    disk = _disk(3)
-    near_thick = dilation(opening(mask, disk), disk)
-    return mask & ~smooth & ~near_thick
-
-
-def _disk(radius: int) -> np.ndarray:
-    y, x = np.mgrid[-radius : radius + 1, -radius : radius + 1]
-    return x * x + y * y <= radius * radius
-
-
-_RING = [(-1, -1), (-1, 0), (-1, 1), (0, 1), (1, 1), (1, 0), (1, -1), (0, -1)]  # clockwise
-
-
-def _crossing_numbers() -> np.ndarray:
-    """For each 8-bit ring code (bit i = neighbour _RING[i]), the runs of set bits around the ring;
-    a full ring counts 1."""
-    codes = np.arange(256)
-    bits = [(codes >> i) & 1 for i in range(8)]
-    runs = sum((1 - bits[i - 1]) & bits[i] for i in range(8))
-    return np.where(codes == 255, 1, runs).astype(np.uint8)
-
-
-_CROSSINGS = _crossing_numbers()
-
-
-def _branch_count(skel: np.ndarray) -> np.ndarray:
-    """For every pixel of a padded skeleton, how many separate branches leave it (the crossing
-    number: runs of skeleton pixels around its 8-neighbour ring). 1 = an end, 2 = along a line
-    (even on a staircase), 3 or more = a junction."""
-    h, w = skel.shape
-    padded = np.pad(skel, 1).view(np.uint8)
-    code = np.zeros((h, w), np.uint8)  # bit i: neighbour _RING[i] is on the skeleton
-    for bit, (dy, dx) in enumerate(_RING):
-        code |= padded[1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w] << bit
-    return np.where(skel, _CROSSINGS[code], 0)
-
-
-def _prune_spurs(skeleton: np.ndarray, length: int) -> np.ndarray:
-    """Remove dead-end branches of at most `length` pixels that stick out of a junction (the
-    medial axis of a thick stroke reaches into every corner of its outline).
-
-    Each end is followed along its branch; if a junction comes within `length` steps, the branch
-    is a spur and goes. Strokes without a junction (a short dash) are kept whole.
-    """
-    if length < 1 or not skeleton.any():
-        return skeleton
-    skel = np.pad(skeleton, 1)
-    branches = _branch_count(skel)
-    pruned = skel.copy()
-    for y, x in zip(*np.nonzero(branches == 1)):
-        branch, seen = [(y, x)], {(y, x)}
-        while True:
-            cy, cx = branch[-1]
-            around = [(cy + dy, cx + dx) for dy, dx in _RING]
-            following = [p for p in around if skel[p] and p not in seen]
-            if not following:
-                break  # the far end of a short stroke: not a spur
-            if any(branches[p] >= 3 for p in following):
-                for py, px in branch:  # a junction next: this was a spur
-                    pruned[py, px] = False
-                break
-            if len(branch) >= length:
-                break  # a branch longer than a spur
-            seen.update(following)  # a staircase offers two pixels of the same line
-            branch.append(following[-1])
-    return pruned[1:-1, 1:-1]
