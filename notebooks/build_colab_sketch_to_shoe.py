@@ -24,7 +24,7 @@ cells = [
          "if importlib.util.find_spec(\"edges2shoes_utils\") is None:\n"
          "    !pip install -q {REPO}", tags=["skip-execution"]),
     code("# Parameters\n"
-         "WEIGHTS = \"kaggle\"  # \"kaggle\" (the original project's generator_9.pt), \"pix2pix-official\", or a path\n"
+         "WEIGHTS = \"kaggle\"  # \"kaggle\" (the original project's generator_9.pt), \"pix2pix-official\", \"huggan\" (HugGAN sprint; colours can look unrealistic), \"hub:USER/NAME\", or a path\n"
          "MODE = \"train\"      # \"train\" (default): each image's own batch statistics + dropout, as the paper; \"eval\": running statistics\n"
          "SEED = 0            # same sketch + same seed = same shoe (train mode)"),
     code("from edges2shoes_utils import Sketch2Shoe, sample_sketches\n"

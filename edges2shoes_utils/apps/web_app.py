@@ -233,7 +233,7 @@ def configure_cli(parser: argparse.ArgumentParser) -> None:
         f"the bundled samples, and an HTTP API (`generate`). Needs the [app] extra: {INSTALL_HINT}."
     )
     parser.add_argument("--weights", required=True, metavar="SOURCE",
-                        help="a weights file (any format `weights` reads), 'kaggle' or 'pix2pix-official'")
+                        help="a weights file (any format load_generator reads), 'kaggle', 'pix2pix-official', 'huggan' or 'hub:USER/NAME'")
     parser.add_argument("--mode", choices=MODES, default=DEFAULT_MODE,
                         help="test-time mode: 'train' (the paper's: per-image statistics and dropout, "
                              "re-seeded by 'new variation'; the default) or 'eval' (deterministic)")
