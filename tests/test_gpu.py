@@ -21,7 +21,6 @@ os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
-from PIL import Image, ImageDraw  # noqa: E402
 from torch import nn  # noqa: E402
 
 from edges2shoes_utils.checkpoints import formats as checkpoints  # noqa: E402
@@ -30,8 +29,8 @@ from edges2shoes_utils.data.synthetic import make_synthetic  # noqa: E402
 from edges2shoes_utils.evaluation import evaluate  # noqa: E402
 from edges2shoes_utils.inference import Sketch2Shoe  # noqa: E402
 from edges2shoes_utils.inference.fastpath import build_runner  # noqa: E402
-from edges2shoes_utils.nets import UNetGenerator  # noqa: E402
 from edges2shoes_utils.training import StepContext, TrainConfig, train  # noqa: E402
+from inference_support import drawn_sketch, edge_batch, tiny_generator  # noqa: E402
 
 pytestmark = [
     pytest.mark.gpu,
@@ -101,33 +100,6 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     """PSNR of two [-1, 1] images in dB."""
     mse = ((a.float().cpu() - b.float().cpu()) / 2).pow(2).mean().item()
     return math.inf if mse == 0 else 10 * math.log10(1 / mse)
-
-
-def tiny_generator(seed: int = 0) -> UNetGenerator:
-    """A tiny U-Net (on the CPU) whose batch norms carry non-trivial running statistics."""
-    torch.manual_seed(seed)
-    generator = UNetGenerator(ngf=8, levels=6)
-    with torch.no_grad():
-        for m in generator.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.running_mean.uniform_(-0.3, 0.3)
-                m.running_var.uniform_(0.5, 2.0)
-                m.bias.uniform_(-0.2, 0.2)
-    return generator
-
-
-def edge_batch(n: int = 3, size: int = 64, seed: int = 1) -> torch.Tensor:
-    """Mostly white images with dark specks, in [-1, 1], like edge maps."""
-    g = torch.Generator().manual_seed(seed)
-    return torch.where(torch.rand(n, 1, size, size, generator=g) < 0.1, -1.0, 1.0).expand(n, 3, size, size).contiguous()
-
-
-def drawn_sketch(size: int = 200) -> Image.Image:
-    """A shoe-like outline drawn in black on white, as a user's sketch."""
-    image = Image.new("RGB", (size, size), "white")
-    outline = [(20, 140), (60, 90), (120, 80), (150, 40), (185, 45), (180, 150), (20, 150), (20, 140)]
-    ImageDraw.Draw(image).line(outline, fill="black", width=3)
-    return image
 
 
 # --------------------------------------------------------------------------------------------------
