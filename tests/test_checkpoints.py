@@ -18,10 +18,9 @@ from safetensors.torch import save_file
 
 import edges2shoes_utils
 from edges2shoes_utils.checkpoints import formats as checkpoints
+from edges2shoes_utils.checkpoints.exports import export_generator, load_exported_generator
 from edges2shoes_utils.checkpoints.formats import (
-    export_generator,
     load_checkpoint,
-    load_exported_generator,
     restore_training_state,
     save_checkpoint,
     save_epoch_weights,

@@ -33,7 +33,8 @@ import torch
 from safetensors.torch import save_file
 
 from edges2shoes_utils.apps import cli
-from edges2shoes_utils.checkpoints.formats import export_generator, load_checkpoint, load_exported_generator
+from edges2shoes_utils.checkpoints.exports import export_generator, load_exported_generator
+from edges2shoes_utils.checkpoints.formats import load_checkpoint
 from edges2shoes_utils.checkpoints.load import load_discriminator, load_generator
 from edges2shoes_utils.checkpoints.safe_unpickle import LEGACY_MAGIC
 from edges2shoes_utils.data.synthetic import make_synthetic

@@ -76,7 +76,7 @@ def test_notebook_runs_end_to_end_in_smoke_mode(tmp_path):
     assert "torchrun --standalone --nproc_per_node=2 -m edges2shoes_utils train" in text
     assert f"epoch {epochs}/{epochs}" in text  # the per-epoch summary lines of the training loop
 
-    from edges2shoes_utils.checkpoints.formats import load_exported_generator
+    from edges2shoes_utils.checkpoints.exports import load_exported_generator
 
     generator = load_exported_generator(run / "generator.safetensors")
     assert generator.config.ngf == nbs.SMOKE_SETTINGS["ngf"]

@@ -21,7 +21,7 @@ from huggingface_hub import constants as hf_constants
 
 from edges2shoes_utils.apps import cli
 from edges2shoes_utils.checkpoints.fetch import fetch_weights
-from edges2shoes_utils.checkpoints.formats import read_export_metadata
+from edges2shoes_utils.checkpoints.exports import read_export_metadata
 from edges2shoes_utils.checkpoints.load import load_generator
 from edges2shoes_utils.checkpoints.publish import Target, publish, stage
 from edges2shoes_utils.data.synthetic import make_synthetic

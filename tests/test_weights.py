@@ -18,7 +18,7 @@ import pytest
 import torch
 from torch import nn
 
-from edges2shoes_utils.checkpoints import formats as checkpoints
+from edges2shoes_utils import checkpoints
 from edges2shoes_utils.apps import cli
 from edges2shoes_utils.util.errors import WeightsError
 from edges2shoes_utils.nets import GeneratorConfig, PatchGANDiscriminator, UNetGenerator, count_parameters

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from ..checkpoints.formats import export_generator, save_epoch_weights
+from ..checkpoints import export_generator, save_epoch_weights
 from ..data.pairs import PairsDataset
 from ..data.synthetic import make_synthetic
 from ..nets import PatchGANDiscriminator, UNetGenerator

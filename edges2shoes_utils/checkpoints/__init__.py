@@ -8,11 +8,9 @@ is built from a file), `onnx_export`, and `command_line` (`edges2shoes weights .
 """
 
 from .fetch import SOURCES, default_cache_dir, fetch_weights, sha256_of
+from .exports import export_generator, load_exported_generator, read_export_metadata
 from .formats import (
-    export_generator,
     load_checkpoint,
-    load_exported_generator,
-    read_export_metadata,
     restore_training_state,
     save_checkpoint,
     save_epoch_weights,

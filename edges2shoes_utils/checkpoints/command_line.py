@@ -12,7 +12,7 @@ from pathlib import Path
 from torch import nn
 
 from ..util.errors import ConfigError, WeightsError
-from . import formats
+from . import exports
 from .fetch import CACHE_ENV, OFFICIAL_URL_ENV, fetch_weights, sha256_of
 from .load import LoadedWeights, LoadOptions, read_discriminator, read_generator
 from .onnx_export import check_onnx, export_onnx
@@ -100,7 +100,7 @@ def _run_convert(args: argparse.Namespace) -> int:
     if args.out is not None:
         if any(isinstance(m, nn.BatchNorm2d) and m.eps != 1e-5 for m in loaded.model.modules()):
             print("warning: the export cannot carry the file's batch-norm epsilon; it will load with 1e-5", file=sys.stderr)
-        formats.export_generator(loaded.model, args.out, metadata={"converted_from": str(loaded.path), "source_layout": loaded.layout})
+        exports.export_generator(loaded.model, args.out, metadata={"converted_from": str(loaded.path), "source_layout": loaded.layout})
         print(f"wrote {args.out} ({loaded.layout}, {loaded.parameters:,} parameters)")
     if args.onnx is not None:
         export_onnx(loaded.model, args.onnx, image_size=args.image_size)

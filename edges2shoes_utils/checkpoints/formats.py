@@ -8,7 +8,8 @@ Three kinds of file, kept apart like NVlabs' EDM keeps training state apart from
   to never having stopped.
 - *epoch files* `generator_{epoch}.pt` / `discriminator_{epoch}.pt` (epochs count from 0): the
   names of the original edges2shoes notebook, holding a state dict plus the model config.
-- a *generator export* (safetensors, config JSON in its metadata): what inference loads.
+- a *generator export* (safetensors, config JSON in its metadata): what inference loads; see
+  `exports`.
 
 Every `.pt` file holds only tensors and plain containers, so it loads with
 `torch.load(..., weights_only=True)`; we never load any other way, so opening a file can never
@@ -19,7 +20,6 @@ during a save leaves the previous file intact.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import pickle
 import random
@@ -31,32 +31,16 @@ from typing import Any, Mapping
 
 import numpy as np
 import torch
-from safetensors import safe_open
-from safetensors.torch import load_file
-from safetensors.torch import save as safetensors_bytes
 from torch import nn
 
 from ..util.version import __version__
 from ..util.atomic import atomic_open
 from ..util.errors import CheckpointError
-from ..nets import GeneratorConfig, UNetGenerator
-from .integrity import (
-    DIGEST_KEY,
-    check_config_values,
-    check_finite_tree,
-    reason,
-    refuse_empty,
-    safetensors_digest,
-    verify_safetensors_digest,
-    verify_zip_checksums,
-)
-from .layout_mapping import fit_state
+from .integrity import check_finite_tree, reason, verify_zip_checksums
 
 TRAINING_FORMAT = "edges2shoes/training-checkpoint/v1"
 GENERATOR_EPOCH_FORMAT = "edges2shoes/generator-epoch/v1"
 DISCRIMINATOR_EPOCH_FORMAT = "edges2shoes/discriminator-epoch/v1"
-EXPORT_FORMAT = "edges2shoes/generator-export/v1"
-_DIGEST_PLACEHOLDER = "?" * 64  # as long as a sha256 in hex
 
 # --------------------------------------------------------------------------------------------------
 # Reading and writing .pt files safely.
@@ -238,7 +222,7 @@ def set_rng_states(states: Mapping[str, Any]) -> None:
 # Training checkpoints.
 
 
-def _unwrap(model: nn.Module) -> nn.Module:
+def unwrap_model(model: nn.Module) -> nn.Module:
     """The plain module inside DistributedDataParallel / torch.compile wrappers."""
     while True:
         inner = getattr(model, "module", None)
@@ -250,7 +234,7 @@ def _unwrap(model: nn.Module) -> nn.Module:
 
 
 def _model_config(model: nn.Module) -> dict:
-    config = getattr(_unwrap(model), "config", None)
+    config = getattr(unwrap_model(model), "config", None)
     return dataclasses.asdict(config) if dataclasses.is_dataclass(config) else {}
 
 
@@ -279,9 +263,9 @@ def training_state(
         "epoch": int(epoch),
         "step": int(step),
         "config": plain_config(dict(config)),
-        "generator": _unwrap(generator).state_dict(),
+        "generator": unwrap_model(generator).state_dict(),
         "generator_config": _model_config(generator),
-        "discriminator": _unwrap(discriminator).state_dict(),
+        "discriminator": unwrap_model(discriminator).state_dict(),
         "discriminator_config": _model_config(discriminator),
         "opt_g": opt_g.state_dict(),
         "opt_d": opt_d.state_dict(),
@@ -315,7 +299,7 @@ def restore_training_state(
         raise CheckpointError(f"training checkpoint lacks {', '.join(missing)}")
     for name, module, key in (("generator", generator, "generator"), ("discriminator", discriminator, "discriminator")):
         try:
-            _unwrap(module).load_state_dict(state[key])
+            unwrap_model(module).load_state_dict(state[key])
         except RuntimeError as exc:
             raise CheckpointError(
                 f"the checkpoint's {name} does not fit this {name} (saved config {state.get(key + '_config')}): {exc}"
@@ -342,7 +326,7 @@ def restore_training_state(
 
 
 def _cpu_state_dict(model: nn.Module) -> dict:
-    return {k: v.detach().cpu() for k, v in _unwrap(model).state_dict().items()}
+    return {k: v.detach().cpu() for k, v in unwrap_model(model).state_dict().items()}
 
 
 def save_epoch_weights(
@@ -371,103 +355,12 @@ def save_epoch_weights(
     return paths[0], paths[1]
 
 
-# --------------------------------------------------------------------------------------------------
-# Generator exports (safetensors).
-
-
-def export_generator(
-    generator: nn.Module, path: str | os.PathLike, metadata: Mapping[str, Any] | None = None
-) -> Path:
-    """Save the generator's weights (buffers included) as safetensors, atomically.
-
-    The metadata holds the format tag, the GeneratorConfig as JSON, the package version and the
-    sha256 of the tensor data (`integrity.DIGEST_KEY`, checked on every load), plus `metadata`
-    (values that are not strings are stored as JSON).
-    """
-    path = Path(path)
-    model = _unwrap(generator)
-    config = getattr(model, "config", None)
-    if not isinstance(config, GeneratorConfig):
-        raise CheckpointError(f"{path}: can only export a UNetGenerator, not a {type(model).__name__}")
-    header = {str(k): v if isinstance(v, str) else json.dumps(plain_config(v)) for k, v in (metadata or {}).items()}
-    header.update(
-        format=EXPORT_FORMAT,
-        config=json.dumps(dataclasses.asdict(config)),
-        edges2shoes_version=__version__,
-    )
-    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    # The digest covers the tensor data, which the metadata does not move: serialise once with a
-    # placeholder of the digest's length, then put the digest in its place.
-    body = safetensors_bytes(tensors, metadata={**header, DIGEST_KEY: _DIGEST_PLACEHOLDER})
-    header_end = 8 + int.from_bytes(body[:8], "little")
-    head = body[:header_end].replace(_DIGEST_PLACEHOLDER.encode(), safetensors_digest(body).encode(), 1)
-    try:
-        with atomic_open(path, "wb") as handle:
-            handle.write(head)
-            handle.write(memoryview(body)[header_end:])
-    except OSError as exc:
-        raise CheckpointError(f"{path}: could not write the export ({exc}); any previous file is unchanged") from exc
-    return path
-
-
-def read_export_metadata(path: str | os.PathLike) -> dict[str, str]:
-    """The string metadata of a safetensors file (CheckpointError naming the file if unreadable)."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such generator export")
-    refuse_empty(path)
-    try:
-        with safe_open(str(path), framework="pt") as handle:
-            return dict(handle.metadata() or {})
-    except Exception as exc:  # safetensors raises its own error types for bad headers
-        raise CheckpointError(f"{path}: not a readable safetensors file ({reason(exc)})") from exc
-
-
-def export_config(path: Path, metadata: Mapping[str, str]) -> dict:
-    """The generator settings an export's metadata holds as JSON (CheckpointError if unreadable)."""
-    try:
-        config = json.loads(metadata["config"])
-    except ValueError as exc:
-        raise CheckpointError(f"{path}: its generator config is not readable JSON ({reason(exc)})") from None
-    if not isinstance(config, dict):
-        raise CheckpointError(f"{path}: its generator config is a {type(config).__name__}, not a dict of settings")
-    return config
-
-
-def load_exported_generator(path: str | os.PathLike, *, device: str | torch.device = "cpu") -> UNetGenerator:
-    """Rebuild the UNetGenerator saved by `export_generator` (returned in eval mode), after checking
-    the tensor data against its recorded sha256 and every tensor against the network."""
-    path = Path(path)
-    metadata = read_export_metadata(path)
-    if "config" not in metadata:
-        raise CheckpointError(f"{path}: not an edges2shoes generator export (no generator config in its metadata)")
-    verify_safetensors_digest(path, metadata)
-    try:
-        config = GeneratorConfig(**export_config(path, metadata))
-        check_config_values(config, str(path))
-        generator = UNetGenerator(config)
-    except (TypeError, ValueError, RuntimeError) as exc:
-        raise CheckpointError(f"{path}: its generator config is not usable ({reason(exc)})") from None
-    try:
-        tensors = load_file(str(path), device="cpu")
-    except Exception as exc:
-        raise CheckpointError(f"{path}: not a readable safetensors file ({reason(exc)})") from None
-    state = fit_state(generator, {name: (name, tensor) for name, tensor in tensors.items()}, str(path),
-                      f"edges2shoes U-Net (its own config, ngf {config.ngf}, {config.levels} levels)")
-    generator.load_state_dict(state)
-    return generator.to(device).eval()
-
-
 __all__ = [
     "save_checkpoint",
     "load_checkpoint",
     "training_state",
     "restore_training_state",
     "save_epoch_weights",
-    "export_generator",
-    "load_exported_generator",
-    "read_export_metadata",
-    "export_config",
     "rng_states",
     "set_rng_states",
     "plain_config",

@@ -23,7 +23,7 @@ from torch import nn
 
 from ..nets import DiscriminatorConfig, GeneratorConfig, PatchGANDiscriminator, UNetGenerator, count_parameters
 from ..util.errors import ConfigError, WeightsError
-from . import formats
+from . import exports, formats
 from .fetch import Downloader, fetch_weights
 from .huggan_layout import huggan_generator, is_huggan_generator
 from .integrity import check_config_values, reason, verify_safetensors_digest, verify_zip_checksums
@@ -113,13 +113,13 @@ def read_object(path: Path) -> Any:
 
 
 def _state_from_safetensors(path: Path) -> tuple[Any, dict | None, str]:
-    metadata = formats.read_export_metadata(path)
+    metadata = exports.read_export_metadata(path)
     verify_safetensors_digest(path, metadata)
     try:
         tensors = load_file(str(path), device="cpu")
     except Exception as error:
         raise WeightsError(f"{path}: not a readable safetensors file ({reason(error)})") from None
-    config = formats.export_config(path, metadata) if "config" in metadata else None
+    config = exports.export_config(path, metadata) if "config" in metadata else None
     return tensors, config, "edges2shoes export" if config else "safetensors state dict"
 
 

@@ -32,7 +32,7 @@ from ..nets import count_parameters
 from ..util.atomic import atomic_write_text
 from ..util.errors import ConfigError, WeightsError
 from ..util.version import __version__
-from . import formats
+from . import exports
 from .fetch import HUB_SCHEME, KAGGLE_SCHEME, PUBLISHED_FILE
 from .load import read_generator
 from .model_card import CardFacts, ReportScores, public_source, render_card
@@ -218,7 +218,7 @@ def stage(run_or_file: str | os.PathLike, target: Target, out: str | os.PathLike
     _prepare_folder(folder)
 
     model_config = dataclasses.asdict(loaded.config)
-    formats.export_generator(loaded.model, folder / PUBLISHED_FILE, metadata={
+    exports.export_generator(loaded.model, folder / PUBLISHED_FILE, metadata={
         "published_as": target.weights_name, "source_file": generator_path.name, "epoch": epoch,
     })
     evaluation = None
