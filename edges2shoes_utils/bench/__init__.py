@@ -1,6 +1,6 @@
-"""`python -m edges2shoes_utils bench {data,train,infer,gpu,all}`: speed and memory, measured.
+"""`python -m edges2shoes_utils bench {data,train,infer,sketch,gpu,all}`: speed and memory, measured.
 
-Each benchmark lives in its own module (`bench.data`, `bench.train`, `bench.infer`, `bench.gpu`) with
+Each benchmark lives in its own module (`bench.data`, `bench.train`, `bench.infer`, `bench.sketch`, `bench.gpu`) with
 `configure(parser)` and `run(args) -> int`; this module only dispatches. Benchmarks print a table
 and, with `--json PATH`, write their figures atomically for notes and reports.
 """
