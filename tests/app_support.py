@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import random
-import socket
 import struct
 import zlib
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 from edges2shoes_utils.apps.notebook_support import smoke_generator_weights
+from local_servers import free_port  # noqa: F401 - the app tests take it from here
 
 TINY_SIZE = 64  # the tiny generator's side (6 levels): Sketch2Shoe works at the generator's size
 
@@ -28,12 +28,6 @@ SOLE_LINE = [(0.06, 0.64), (0.50, 0.66), (0.94, 0.64)]
 def tiny_weights(folder: Path) -> Path:
     """A tiny UNetGenerator (ngf 8, 64x64) exported with export_generator, seeded."""
     return smoke_generator_weights(folder, levels=6, ngf=8, seed=0)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def shoe_strokes(size: int = 512, variant: int | None = None) -> list[list[tuple[float, float]]]:

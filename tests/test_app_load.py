@@ -23,6 +23,7 @@ import pytest
 from PIL import Image
 
 from app_support import TINY_SIZE, drawn_shoe, free_port, tiny_weights
+from local_servers import logged_process
 from edges2shoes_utils.inference import sample_sketches
 
 pytest.importorskip("gradio")
@@ -44,18 +45,10 @@ def app_process(tmp_path_factory):
     log_path = work / "app.log"
     command = [sys.executable, "-m", "edges2shoes_utils", "app", "--weights", str(tiny_weights(work)),
                "--port", str(port)]
-    with open(log_path, "w") as log:
-        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
-    try:
+    with logged_process(command, log_path, env=env) as process:
         _wait_until_serving(url, process, log_path)
         yield process, url, port
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 def _wait_until_serving(url: str, process: subprocess.Popen, log: Path, timeout: float = 120.0) -> None:

@@ -20,6 +20,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from local_servers import free_port, logged_process
+
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[1]
@@ -35,12 +37,6 @@ def _chromium_path() -> str | None:
         if found:
             return found
     return None
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _wait_for_port(port: int, process: subprocess.Popen, log: Path, timeout: float = 60.0) -> None:
@@ -89,7 +85,7 @@ def browser():
 @pytest.fixture(scope="module")
 def voila_url(tmp_path_factory, output_dir):
     work = tmp_path_factory.mktemp("voila")
-    port = _free_port()
+    port = free_port()
     log = output_dir / "voila.log"
     env = {
         **os.environ,
@@ -101,17 +97,9 @@ def voila_url(tmp_path_factory, output_dir):
     }
     voila = [sys.executable, "-m", "voila", NOTEBOOK.name, "--no-browser", f"--port={port}",
              "--Voila.ip=127.0.0.1", "--show_tracebacks=True"]
-    with open(log, "w") as log_file:
-        process = subprocess.Popen(voila, cwd=NOTEBOOK.parent, env=env, stdout=log_file, stderr=subprocess.STDOUT)
-    try:
+    with logged_process(voila, log, env=env, cwd=NOTEBOOK.parent, stop_timeout=10) as process:
         _wait_for_port(port, process, log)
         yield f"http://127.0.0.1:{port}/"
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 def _image_bytes(page, selector: str) -> bytes:

@@ -7,7 +7,6 @@ import hashlib
 import io
 import re
 import shutil
-import socket
 import tarfile
 import threading
 from collections import namedtuple
@@ -21,6 +20,7 @@ from PIL import Image
 from edges2shoes_utils.apps import cli
 from edges2shoes_utils.data import PairsDataset, archive, official, resolve_dataset_root
 from edges2shoes_utils.util.errors import DataError
+from local_servers import free_port
 
 Usage = namedtuple("Usage", "total used free")
 
@@ -128,10 +128,7 @@ def no_mirror_variable(monkeypatch):
 
 
 def closed_port_url() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}/edges2shoes.tar.gz"
+    return f"http://127.0.0.1:{free_port()}/edges2shoes.tar.gz"
 
 
 def fetch(out: Path, url: str, **options) -> Path:

@@ -10,7 +10,6 @@ dropout noise (last.pt holds every rank's RNG states).
 from __future__ import annotations
 
 import os
-import socket
 from pathlib import Path
 
 import pytest
@@ -22,14 +21,9 @@ from torch import nn
 from edges2shoes_utils.checkpoints import formats as checkpoints
 from edges2shoes_utils.data.synthetic import make_synthetic
 from edges2shoes_utils.training import StepContext, TrainConfig, train
+from local_servers import free_port
 
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _worker(rank: int, world: int, port: int, settings: dict, results: str) -> None:
@@ -64,7 +58,7 @@ def test_two_processes_train_one_model(tmp_path):
         data=str(data), out=str(run), epochs=2, batch_size=2, image_size=64, ngf=8, ndf=8, levels=6,
         num_workers=0, progress=False, sample_count=2, checkpoint_every=0, device="cpu",
     )
-    mp.spawn(_worker, args=(2, _free_port(), settings, str(tmp_path)), nprocs=2, join=True)
+    mp.spawn(_worker, args=(2, free_port(), settings, str(tmp_path)), nprocs=2, join=True)
     ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
 
     assert [r["steps"] for r in ranks] == [4, 4]  # 8 pairs / (2 per process x 2 processes) x 2 epochs
@@ -154,7 +148,7 @@ def test_resume_gives_each_rank_its_own_dropout_noise(tmp_path):
         data=str(data), epochs=2, batch_size=2, image_size=64, ngf=8, ndf=8, levels=6, num_workers=0,
         progress=False, sample_count=0, save_epoch_weights=False, checkpoint_every=0, device="cpu",
     )
-    mp.spawn(_resume_worker, args=(2, _free_port(), settings, stop_at, str(tmp_path)), nprocs=2, join=True)
+    mp.spawn(_resume_worker, args=(2, free_port(), settings, stop_at, str(tmp_path)), nprocs=2, join=True)
     ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
     after_stop = range(stop_at, 8)
 

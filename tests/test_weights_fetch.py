@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import random
-import socket
 import subprocess
 import sys
 import threading
@@ -20,6 +19,7 @@ from edges2shoes_utils.util.errors import WeightsError
 from edges2shoes_utils.nets import UNetGenerator
 from edges2shoes_utils.checkpoints.fetch import KAGGLE_DATASET, default_cache_dir, fetch_weights
 from edges2shoes_utils.checkpoints.load import load_generator
+from local_servers import free_port
 
 PAYLOAD = random.Random(0).randbytes(300_000)
 OTHER = random.Random(1).randbytes(300_000)
@@ -56,10 +56,7 @@ def server():
 
 
 def closed_port_url() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}/edges2shoes.pth"
+    return f"http://127.0.0.1:{free_port()}/edges2shoes.pth"
 
 
 def official(tmp_path: Path, url: str) -> Path:

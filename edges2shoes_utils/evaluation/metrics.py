@@ -23,7 +23,6 @@ import math
 import os
 import re
 import urllib.parse
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Union
 

@@ -57,12 +57,6 @@ def load_image(image: ImageInput, label: str | None = None, *, max_side: int | N
         raise SketchError(f"{label}: cannot read the image ({error}).") from error
 
 
-def load_rgb_array(image: ImageInput, label: str, *, max_side: int, min_side: int) -> np.ndarray:
-    """HxWx3 float32 in [0, 1], orientation applied, transparency composited on white."""
-    pil = rescale(load_image(image, label, max_side=max_side), max_side=max_side, min_side=min_side)
-    return np.asarray(pil, dtype=np.float32) / 255.0
-
-
 def _open(source: Any, label: str, max_side: int | None) -> Image.Image:
     if isinstance(source, (bytes, bytearray, memoryview)):
         if len(source) == 0:
