@@ -14,8 +14,9 @@ from torch import nn
 
 from edges2shoes_utils.util.errors import ConfigError, SketchError
 from edges2shoes_utils.inference.command_line import generate_files
+from edges2shoes_utils.inference import fastpath
 from edges2shoes_utils.inference.fastpath import build_runner
-from edges2shoes_utils.inference.layers import fold_batch_norm, per_image_batch_norm
+from edges2shoes_utils.inference.layers import PackedConv, fold_batch_norm, per_image_batch_norm
 from edges2shoes_utils.inference.sketch2shoe import Sketch2Shoe
 from edges2shoes_utils.nets import UNetGenerator
 from inference_support import drawn_sketch, edge_batch, tiny_generator
@@ -93,6 +94,59 @@ def test_plain_train_runner_is_the_generator_in_train_mode_one_image_at_a_time()
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)
 
 
+@pytest.mark.parametrize("channels_last", [True, False])
+@pytest.mark.parametrize("shape", [(16, 3, 0, (2, 16, 8, 8)), (8, 12, 1, (1, 8, 5, 7))])
+def test_transposed_conv_as_a_matrix_product_equals_the_direct_one(shape, channels_last):
+    in_ch, out_ch, output_padding, x_shape = shape
+    torch.manual_seed(0)
+    conv = nn.ConvTranspose2d(in_ch, out_ch, 4, 2, 1, output_padding=output_padding)
+    norm = nn.BatchNorm2d(out_ch).eval()
+    norm.running_mean.uniform_(-1, 1)
+    norm.running_var.uniform_(0.5, 2)
+    x = torch.randn(x_shape)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    cpu = torch.device("cpu")
+    gemm = PackedConv(conv, norm, torch.float32, cpu, pack=True, algorithm="gemm")
+    gemm.post_op = "tanh"
+    assert gemm.algorithm == "gemm" and not gemm.packed and "fold" in repr(gemm)
+    with torch.no_grad():
+        expected = torch.tanh(norm(conv(x)))
+        got = gemm(x)
+    assert got.shape == expected.shape
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)
+    # A plain convolution has no such form: it keeps the direct algorithm.
+    assert PackedConv(nn.Conv2d(3, 8, 4, 2, 1), None, torch.float32, cpu, pack=True, algorithm="gemm").algorithm == "direct"
+
+
+def test_the_faster_candidate_is_kept_and_reused(monkeypatch):
+    import time
+
+    class Slow(nn.Module):
+        in_channels, dtype = 4, torch.float32
+
+        def forward(self, x):
+            time.sleep(0.01)
+            return x
+
+    class Quick(Slow):
+        def forward(self, x):
+            return x
+
+    monkeypatch.setattr(fastpath, "_CHOICES", {})
+    assert fastpath._timed_choice("a", fastpath._timers({"slow": Slow(), "quick": Quick()}, side=8)) == "quick"
+    assert fastpath._timed_choice("b", fastpath._timers({"quick": Slow(), "slow": Quick()}, side=8)) == "slow"
+    never = {"slow": lambda: pytest.fail("timed twice"), "quick": lambda: pytest.fail("timed twice")}
+    assert fastpath._timed_choice("a", never) == "quick"  # the first timing holds for the process
+
+
+def test_fast_path_convolutions_are_packed_unless_run_as_a_matrix_product():
+    runner = build_runner(tiny_generator(), mode="train", fast=True, precision="fp32")
+    transposed = [m for block in runner.decoder for m in block if isinstance(m, PackedConv)]
+    assert {m.algorithm for m in transposed} <= {"direct", "gemm"}
+    assert all(m.packed == (m.algorithm == "direct") for m in transposed)
+
+
 @pytest.mark.parametrize("mode", ["eval", "train"])
 @pytest.mark.parametrize("layout", ["official", "tf"])
 @pytest.mark.parametrize("packed", [True, False])
@@ -138,7 +192,7 @@ def test_fast_path_on_the_paper_size_generator():
     x = edge_batch(1, 256)
     with torch.no_grad():
         expected = copy.deepcopy(generator).eval()(x)
-    fast = Sketch2Shoe(generator, mode="eval")  # auto precision: bf16 on CPUs that have it
+    fast = Sketch2Shoe(generator, mode="eval")  # auto precision: bf16 where the CPU has it and it is faster
     assert psnr(fast.generate_batch(x), expected) >= 40.0
     fp32 = Sketch2Shoe(generator, mode="eval", precision="fp32")
     torch.testing.assert_close(fp32.generate_batch(x), expected, atol=1e-4, rtol=0)

@@ -7,11 +7,14 @@ exactly as in the model) whose layers are swapped for inference versions (`layer
 * **plain**: the generator's own fp32 convolutions, shared, not copied;
 * **fast** on a CPU: batch norm folded into the convolution before it (eval mode), weights
   pre-packed once into oneDNN's blocked layout, activations fused into the convolutions as oneDNN
-  post-ops, channels_last, and bf16 where the CPU has native bf16 arithmetic (AVX512-BF16 or AMX),
-  fp32 elsewhere. bf16 is what brings a 256x256 image under 40 ms on the 2-core reference machine
-  (the same path in fp32 takes about 75 ms, plain eager fp32 about 105 ms in eval mode); pre-packing
-  matters next: a plain `conv2d` call re-orders its weights on every call, which costs more than
-  the arithmetic for the deep 512-channel layers at batch 1;
+  post-ops, channels_last, and each transposed convolution run by whichever of oneDNN's direct
+  kernel and a matrix product plus col2im (`layers.PackedConv`) is faster on this CPU, timed once
+  at build. Precision "auto" takes bf16 where the CPU has native bf16 arithmetic (AVX512-BF16 or
+  AMX) *and* it is the faster there, also timed at build: on an AMD EPYC it brought a 256x256
+  image under 40 ms (fp32 about 75 ms, plain eager fp32 about 105 ms in eval mode), while on an
+  Intel Xeon with AVX512-BF16 but no AMX oneDNN's bf16 kernels ran slower than its fp32 ones.
+  Pre-packing matters next: a plain `conv2d` call re-orders its weights on every call, which costs
+  more than the arithmetic for the deep 512-channel layers at batch 1;
 * **fast** on CUDA: folded batch norm, channels_last and autocast (bf16 on GPUs of compute
   capability 8.0 and newer, else fp16).
 
@@ -30,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import time
 from collections import OrderedDict
 from typing import Callable, Literal, Sequence
 
@@ -155,6 +159,11 @@ def build_runner(
     """A runner for `generator` in test-time `mode`. The plain runner shares the generator's
     convolutions; the fast one snapshots them (re-build it after changing the weights).
 
+    On a CPU, building the fast runner times a few candidates on the generator's natural size
+    (2 ** levels square): both algorithms of each transposed convolution and, for "auto" on a CPU
+    with native bf16, the whole runner in bf16 and in fp32. That is about a second for the
+    paper-size generator on two cores, paid once per runner.
+
     `compile` (fast path only) hands the runner to `torch.compile` with inductor's freezing, which
     pre-packs the weights itself and fuses the activations and concatenations into the
     convolutions. It needs a C++ compiler, the first call of each input shape compiles (tens of
@@ -170,11 +179,45 @@ def build_runner(
     if not fast and source_device != device:
         generator = copy.deepcopy(generator).to(device)
     dtype = compute_dtype(precision, device) if fast else torch.float32
+    timed = fast and device.type == "cpu" and not compile
+    runner = _assemble(generator, mode, fast, device, dtype, compile, time_algorithms=timed)
+    if timed and precision == "auto" and dtype == torch.bfloat16:
+        # Native bf16 is not always the faster one: on some CPUs (AVX512-BF16 without AMX) oneDNN's
+        # bf16 convolutions run slower than its fp32 ones. Keep whichever is faster here; fp32
+        # also when they tie, as it is the more exact.
+        fp32 = _assemble(generator, mode, fast, device, torch.float32, compile, time_algorithms=True)
+        key = ("precision", mode, *sorted(generator.config.__dict__.items()))
+        if _timed_choice(key, {"fp32": lambda: 0.9 * _forward_ms(fp32), "bf16": lambda: _forward_ms(runner)}) == "fp32":
+            runner = fp32
+    return runner
+
+
+def _assemble(
+    generator: UNetGenerator,
+    mode: Mode,
+    fast: bool,
+    device: torch.device,
+    dtype: torch.dtype,
+    compile: bool,
+    *,
+    time_algorithms: bool,
+) -> Runner:
+    """The runner for one compute dtype (see `build_runner`)."""
     autocast = fast and device.type == "cuda" and dtype != torch.float32
     pack = fast and device.type == "cpu" and _mkldnn_packing_available() and not compile
+    conv_dtype = torch.float32 if autocast else dtype
     slot = NoiseSlot()
+    levels = generator.config.levels
 
-    def convert(block: nn.Sequential) -> nn.Sequential:
+    def fast_conv(layer: nn.Module, norm: nn.BatchNorm2d | None, side: int) -> PackedConv:
+        if not (time_algorithms and isinstance(layer, nn.ConvTranspose2d)):
+            return PackedConv(layer, norm, conv_dtype, device, pack)
+        candidates = {name: PackedConv(layer, norm, conv_dtype, device, pack, name) for name in ("direct", "gemm")}
+        key = ("transposed", layer.in_channels, layer.out_channels, layer.kernel_size, layer.stride,
+               layer.padding, layer.output_padding, layer.groups, side, conv_dtype, pack)
+        return candidates[_timed_choice(key, _timers(candidates, side))]
+
+    def convert(block: nn.Sequential, side: int) -> nn.Sequential:
         layers = list(block.named_children())
         out: list[tuple[str, nn.Module]] = []
         i = 0
@@ -183,11 +226,7 @@ def build_runner(
             nxt = layers[i + 1][1] if i + 1 < len(layers) else None
             if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d)):
                 fold = fast and mode == "eval" and isinstance(nxt, nn.BatchNorm2d)
-                if fast:
-                    conv_dtype = torch.float32 if autocast else dtype
-                    out.append((name, PackedConv(layer, nxt if fold else None, conv_dtype, device, pack)))
-                else:
-                    out.append((name, layer))
+                out.append((name, fast_conv(layer, nxt if fold else None, side) if fast else layer))
                 if fold:
                     i += 1  # the norm is inside the convolution now
             elif isinstance(layer, nn.BatchNorm2d):
@@ -200,8 +239,10 @@ def build_runner(
             i += 1
         return nn.Sequential(OrderedDict(out))
 
-    encoder = nn.ModuleList(convert(block) for block in generator.encoder)
-    decoder = nn.ModuleList(convert(block) for block in generator.decoder)
+    # The side of each block's input at the generator's natural size (2 ** levels square): what
+    # the per-layer timing runs on.
+    encoder = nn.ModuleList(convert(block, 2 ** (levels - i)) for i, block in enumerate(generator.encoder))
+    decoder = nn.ModuleList(convert(block, 2 ** (levels - 1 - i)) for i, block in enumerate(generator.decoder))
     if fast:
         fuse_activations(encoder, decoder)
     runner = Runner(generator.config, encoder, decoder, mode=mode, fast=fast, dtype=dtype,
@@ -212,3 +253,47 @@ def build_runner(
         compiled = torch.compile(runner, dynamic=False, options={"freezing": True})
         object.__setattr__(runner, "_compiled", compiled)
     return runner
+
+
+# Choices timed once per process: every runner built later for the same shapes takes the same path,
+# so a seed gives the same picture from any runner of one process. (A new process times again and
+# may, on a close call, take the other path: the same picture up to fp32 or bf16 rounding.)
+_CHOICES: dict[tuple, str] = {}
+
+
+def _timed_choice(key: tuple, timers: dict[str, Callable[[], float]]) -> str:
+    """The name of the fastest candidate (each timer returns its milliseconds), timed once per key."""
+    if key not in _CHOICES:
+        _CHOICES[key] = min(timers, key=lambda name: timers[name]())
+    return _CHOICES[key]
+
+
+def _timers(convs: dict[str, nn.Module], side: int) -> dict[str, Callable[[], float]]:
+    """Timers (best of 3, ms) of convolutions on a (1, in_channels, side, side) channels_last input."""
+    first = next(iter(convs.values()))
+    x = torch.rand(1, first.in_channels, side, side).to(dtype=first.dtype, memory_format=torch.channels_last)
+
+    def timer(conv: nn.Module) -> Callable[[], float]:
+        def run() -> float:
+            with torch.inference_mode():
+                return _best_ms(lambda: conv(x))
+        return run
+
+    return {name: timer(conv) for name, conv in convs.items()}
+
+
+def _forward_ms(runner: Runner) -> float:
+    """Best-of-3 time of one image at the generator's natural size."""
+    side = runner.config.multiple
+    x = torch.rand(1, runner.config.in_channels, side, side) * 2 - 1
+    return _best_ms(lambda: runner.run(x, seeds=[0]))
+
+
+def _best_ms(call: Callable[[], object], repeats: int = 3) -> float:
+    call()  # warm-up: first calls allocate and create oneDNN primitives
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        call()
+        best = min(best, time.perf_counter() - start)
+    return best * 1000.0

@@ -145,7 +145,14 @@ def fold_batch_norm(conv: nn.Conv2d | nn.ConvTranspose2d, norm: nn.BatchNorm2d) 
 
 class PackedConv(nn.Module):
     """A Conv2d or ConvTranspose2d frozen for inference: optional folded norm, a fixed dtype, and on a
-    CPU the weight pre-packed into oneDNN's blocked layout so no call re-orders it."""
+    CPU the weight pre-packed into oneDNN's blocked layout so no call re-orders it.
+
+    A transposed convolution can instead run as `algorithm="gemm"`: one matrix product and a
+    `fold` (col2im). oneDNN's direct kernels are slow for two shapes this generator has: maps of a
+    few pixels with 1024 input channels (up to ten times slower than the product in fp32 on some
+    CPUs) and the 3-channel image head (its channels are padded to a block of 16).
+    `fastpath.build_runner` times both and keeps the faster one per layer.
+    """
 
     def __init__(
         self,
@@ -154,6 +161,7 @@ class PackedConv(nn.Module):
         dtype: torch.dtype,
         device: torch.device,
         pack: bool,
+        algorithm: str = "direct",
     ) -> None:
         super().__init__()
         self.transposed = isinstance(conv, nn.ConvTranspose2d)
@@ -167,11 +175,18 @@ class PackedConv(nn.Module):
         self.stride, self.padding = list(conv.stride), list(conv.padding)
         self.dilation, self.groups = list(conv.dilation), conv.groups
         self.output_padding = list(conv.output_padding) if self.transposed else []
+        self.kernel_size = list(conv.kernel_size)
         self.post_op, self.post_scalars = "none", []  # an activation fused into the convolution
         self.dtype = dtype
-        self.packed = pack and device.type == "cpu"
+        self.algorithm = "gemm" if (algorithm == "gemm" and self.transposed and self.groups == 1) else "direct"
+        self.packed = pack and device.type == "cpu" and self.algorithm == "direct"
         weight = weight.to(device=device, dtype=dtype)
-        if self.packed:
+        if self.algorithm == "gemm":
+            # (in, out, kh, kw) -> (out * kh * kw, in): one matrix product gives every kernel tap's
+            # contribution of every input pixel; `F.fold` then adds the overlapping taps into place.
+            self.register_buffer("weight", weight.reshape(self.in_channels, -1).t().contiguous())
+            self.register_buffer("bias", None if bias is None else bias.to(device=device, dtype=dtype))
+        elif self.packed:
             mk = torch.ops.mkldnn
             if self.transposed:
                 weight = mk._reorder_convolution_transpose_weight(
@@ -192,11 +207,14 @@ class PackedConv(nn.Module):
         notes += ["batch norm folded"] if self.folded else []
         notes += [f"{self.post_op} fused"] if self.post_op != "none" else []
         notes += ["oneDNN pre-packed"] if self.packed else []
+        notes += ["matrix product + fold"] if self.algorithm == "gemm" else []
         return ", ".join(notes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dtype != self.dtype and self.packed:
+        if x.dtype != self.dtype and (self.packed or self.algorithm == "gemm"):
             x = x.to(self.dtype)
+        if self.algorithm == "gemm":
+            return self._activate(self._gemm_transposed(x))
         if self.packed:
             mk = torch.ops.mkldnn
             if self.transposed:
@@ -211,6 +229,27 @@ class PackedConv(nn.Module):
                                    self.output_padding, self.groups, self.dilation)
         else:
             y = F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+        return self._activate(y)
+
+    def _gemm_transposed(self, x: torch.Tensor) -> torch.Tensor:
+        """conv_transpose2d as (out * kh * kw, in) @ (in, h * w) per image, then col2im."""
+        n, c, h, w = x.shape
+        size = [
+            (length - 1) * s - 2 * p + d * (k - 1) + op + 1
+            for length, s, p, d, k, op in zip(
+                (h, w), self.stride, self.padding, self.dilation, self.kernel_size, self.output_padding)
+        ]
+        if x.is_contiguous(memory_format=torch.channels_last):  # (n, h * w, in) is a free view of it
+            pixels = x.permute(0, 2, 3, 1).reshape(n, h * w, c)
+            columns = torch.matmul(pixels, self.weight.t()).transpose(1, 2)
+        else:
+            columns = torch.matmul(self.weight, x.contiguous().view(n, c, h * w))
+        y = F.fold(columns, size, self.kernel_size, self.dilation, self.padding, self.stride)
+        if self.bias is not None:
+            y += self.bias.view(1, -1, 1, 1)
+        return y
+
+    def _activate(self, y: torch.Tensor) -> torch.Tensor:
         if self.post_op == "relu":
             return F.relu(y, inplace=True)
         if self.post_op == "leaky_relu":
