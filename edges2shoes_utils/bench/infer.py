@@ -53,7 +53,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--warmup", type=int, default=3, help="untimed passes first (default 3)")
     parser.add_argument("--device", default="auto", help="'auto', 'cpu' or 'cuda'")
     parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"),
-                        help="fast-path precision (default: bf16 where the hardware has it, else fp32)")
+                        help="fast-path precision (default auto: bf16 where the CPU has it natively and it runs faster, else fp32)")
     parser.add_argument("--no-fp32-row", dest="fp32_row", action="store_false",
                         help="skip the extra row timing the fast path in fp32 when it runs in bf16")
     parser.add_argument("--compile", action="store_true",

@@ -67,9 +67,10 @@ def _mkldnn_packing_available() -> bool:
 
 
 def compute_dtype(precision: PrecisionChoice, device: torch.device) -> torch.dtype:
-    """The fast path's compute dtype: "auto" picks bf16 on CPUs with native bf16, fp32 on other
-    CPUs, and under CUDA autocast bf16 where the GPU has it natively (else fp16). The rule is
-    training's (`resolve_precision`), with the CPU's own bf16 support standing in for --cpu-bf16."""
+    """The fast path's candidate compute dtype: "auto" gives bf16 on CPUs with native bf16, fp32 on
+    other CPUs, and under CUDA autocast bf16 where the GPU has it natively (else fp16). The rule is
+    training's (`resolve_precision`), with the CPU's own bf16 support standing in for --cpu-bf16.
+    On a CPU, `build_runner` then keeps bf16 only if it also runs faster than fp32 there."""
     native_bf16 = device.type == "cpu" and cpu_has_native_bf16()
     return resolve_precision(precision, device, cpu_bf16=native_bf16).compute_dtype
 
