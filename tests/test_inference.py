@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import io
 import math
+import time
 
 import numpy as np
 import pytest
@@ -120,8 +121,6 @@ def test_transposed_conv_as_a_matrix_product_equals_the_direct_one(shape, channe
 
 
 def test_the_faster_candidate_is_kept_and_reused(monkeypatch):
-    import time
-
     class Slow(nn.Module):
         in_channels, dtype = 4, torch.float32
 
@@ -140,11 +139,19 @@ def test_the_faster_candidate_is_kept_and_reused(monkeypatch):
     assert fastpath._timed_choice("a", never) == "quick"  # the first timing holds for the process
 
 
-def test_fast_path_convolutions_are_packed_unless_run_as_a_matrix_product():
-    runner = build_runner(tiny_generator(), mode="train", fast=True, precision="fp32")
+@pytest.mark.parametrize("mode", ["eval", "train"])
+@pytest.mark.parametrize("algorithm", ["direct", "gemm"])
+def test_fast_path_equals_plain_with_either_transposed_algorithm(mode, algorithm, monkeypatch):
+    monkeypatch.setattr(fastpath, "_CHOICES", {})
+    monkeypatch.setattr(fastpath, "_timed_choice", lambda key, timers: algorithm)
+    generator = tiny_generator()
+    x, seeds = edge_batch(), [3, 4, 5]
+    runner = build_runner(generator, mode=mode, fast=True, precision="fp32")
     transposed = [m for block in runner.decoder for m in block if isinstance(m, PackedConv)]
-    assert {m.algorithm for m in transposed} <= {"direct", "gemm"}
-    assert all(m.packed == (m.algorithm == "direct") for m in transposed)
+    assert [m.algorithm for m in transposed] == [algorithm] * len(generator.decoder)
+    assert all(m.packed == (algorithm == "direct") for m in transposed)
+    plain = build_runner(generator, mode=mode, fast=False).run(x, seeds)
+    torch.testing.assert_close(runner.run(x, seeds), plain, atol=2e-5, rtol=0)
 
 
 @pytest.mark.parametrize("mode", ["eval", "train"])

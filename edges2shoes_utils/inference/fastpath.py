@@ -162,8 +162,8 @@ def build_runner(
 
     On a CPU, building the fast runner times a few candidates on the generator's natural size
     (2 ** levels square): both algorithms of each transposed convolution and, for "auto" on a CPU
-    with native bf16, the whole runner in bf16 and in fp32. That is about a second for the
-    paper-size generator on two cores, paid once per runner.
+    with native bf16, the whole runner in bf16 and in fp32. That is about two seconds for the
+    paper-size generator on two cores, paid by the first build of a process (see `_CHOICES`).
 
     `compile` (fast path only) hands the runner to `torch.compile` with inductor's freezing, which
     pre-packs the weights itself and fuses the activations and concatenations into the
@@ -181,16 +181,25 @@ def build_runner(
         generator = copy.deepcopy(generator).to(device)
     dtype = compute_dtype(precision, device) if fast else torch.float32
     timed = fast and device.type == "cpu" and not compile
-    runner = _assemble(generator, mode, fast, device, dtype, compile, time_algorithms=timed)
-    if timed and precision == "auto" and dtype == torch.bfloat16:
-        # Native bf16 is not always the faster one: on some CPUs (AVX512-BF16 without AMX) oneDNN's
-        # bf16 convolutions run slower than its fp32 ones. Keep whichever is faster here; fp32
-        # also when they tie, as it is the more exact.
-        fp32 = _assemble(generator, mode, fast, device, torch.float32, compile, time_algorithms=True)
-        key = ("precision", mode, *sorted(generator.config.__dict__.items()))
-        if _timed_choice(key, {"fp32": lambda: 0.9 * _forward_ms(fp32), "bf16": lambda: _forward_ms(runner)}) == "fp32":
-            runner = fp32
-    return runner
+    if not (timed and precision == "auto" and dtype == torch.bfloat16):
+        return _assemble(generator, mode, fast, device, dtype, compile, time_algorithms=timed)
+    # Native bf16 is not always the faster one: on some CPUs (AVX512-BF16 without AMX) oneDNN's bf16
+    # convolutions run slower than its fp32 ones. Keep whichever is faster here; fp32 also when
+    # they nearly tie, as it is the more exact. Only the first build of a process builds both.
+    built: dict[str, Runner] = {}
+
+    def timer(name: str, candidate: torch.dtype, weight: float) -> Callable[[], float]:
+        def run() -> float:
+            built[name] = _assemble(generator, mode, fast, device, candidate, compile, time_algorithms=True)
+            return weight * _forward_ms(built[name])
+        return run
+
+    choice = _timed_choice(("precision", mode, generator.config),
+                           {"fp32": timer("fp32", torch.float32, 0.9), "bf16": timer("bf16", torch.bfloat16, 1.0)})
+    if choice in built:
+        return built[choice]
+    dtype = torch.float32 if choice == "fp32" else torch.bfloat16
+    return _assemble(generator, mode, fast, device, dtype, compile, time_algorithms=True)
 
 
 def _assemble(
