@@ -168,3 +168,54 @@ def test_bench_sketch_refuses_a_bad_photo_size():
     bench_sketch.configure(parser)
     with pytest.raises(SystemExit):
         parser.parse_args(["--photo-size", "big"])
+
+
+# --------------------------------------------------------------------------------------------------
+# Reading a sketch as luminance only: the same pixels as reading it in colour and converting.
+
+
+def _encoded(image: Image.Image, fmt: str, **options) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **options)
+    return buffer.getvalue()
+
+
+def _gradient_rgb() -> Image.Image:
+    y, x = np.mgrid[0:90, 0:120]
+    rgb = np.stack([x * 2, y * 2, (x + y) % 256], -1).astype(np.uint8)
+    return Image.fromarray(rgb, "RGB")
+
+
+@pytest.mark.parametrize(
+    "fmt, make, options",
+    [
+        ("PNG", lambda: _gradient_rgb().convert("L"), {}),
+        ("PNG", _gradient_rgb, {}),
+        ("PNG", lambda: _gradient_rgb().convert("RGBA").rotate(20), {}),  # transparent corners
+        ("PNG", lambda: _gradient_rgb().convert("P", palette=Image.Palette.ADAPTIVE), {}),
+        ("PNG", lambda: _gradient_rgb().convert("I;16"), {}),
+        ("GIF", _gradient_rgb, {}),
+        ("JPEG", lambda: _gradient_rgb().convert("CMYK"), {}),
+    ],
+)
+def test_luminance_read_equals_the_colour_read_converted(fmt, make, options):
+    from edges2shoes_utils.inference.image_input import load_image
+
+    data = _encoded(make(), fmt, **options)
+    gray = load_image(data, "x", gray=True)
+    assert gray.mode == "L"
+    assert np.array_equal(np.asarray(gray), np.asarray(load_image(data, "x").convert("L")))
+
+
+def test_a_colour_jpeg_read_as_luminance_decodes_its_luminance_only():
+    from edges2shoes_utils.inference.image_input import load_image
+
+    data = _encoded(_gradient_rgb().resize((1200, 900)), "JPEG", quality=90)
+    gray = load_image(data, "x", gray=True, max_side=1024)
+    assert gray.mode == "L" and gray.size == (1200, 900)  # no 1/2 scale: it would go below 1024
+    converted = np.asarray(load_image(data, "x", max_side=1024).convert("L"), dtype=np.int16)
+    # JPEG's own luminance channel against luminance recomputed from its decoded RGB: the same
+    # BT.601 weights, apart from the rounding of the colour conversion.
+    assert np.abs(np.asarray(gray, dtype=np.int16) - converted).max() <= 2
+    small = load_image(data, "x", gray=True, max_side=500)
+    assert small.mode == "L" and small.size == (600, 450)  # draft: decoded at 1/2 scale, still in L

@@ -9,6 +9,7 @@ raises a SketchError that names the file and says what was expected.
 from __future__ import annotations
 
 import io
+import math
 import os
 from pathlib import Path
 from typing import Any, Union
@@ -36,28 +37,33 @@ def describe_image_source(image: Any) -> str:
     return str(filename) if filename else "the sketch"
 
 
-def load_image(image: ImageInput, label: str | None = None, *, max_side: int | None = None) -> Image.Image:
+def load_image(image: ImageInput, label: str | None = None, *, max_side: int | None = None,
+               gray: bool = False) -> Image.Image:
     """Any supported input as an RGB PIL image: first frame, EXIF orientation applied, transparency
-    composited on white. Errors are SketchErrors naming `label` (the file). No clean-up."""
+    composited on white. Errors are SketchErrors naming `label` (the file). No clean-up.
+
+    `gray` gives luminance ("L") instead, for callers that keep nothing else (the sketch clean-up):
+    a colour JPEG then decodes its luminance only, and a gray file is never widened to RGB and back.
+    """
     label = label or describe_image_source(image)
     if isinstance(image, np.ndarray):
         pil = _array_to_pil(image, label)
     elif isinstance(image, Image.Image):
         pil = image
     else:
-        pil = _open(image, label, max_side)
+        pil = _open(image, label, max_side, "L" if gray else "RGB")
     try:
         pil.seek(0)  # first frame of a GIF / animated WebP
     except (AttributeError, EOFError, ValueError):
         pass
     try:
         pil = ImageOps.exif_transpose(pil) or pil
-        return _on_white(pil)
+        return _on_white(pil, "L" if gray else "RGB")
     except (OSError, ValueError, SyntaxError) as error:
         raise SketchError(f"{label}: cannot read the image ({error}).") from error
 
 
-def _open(source: Any, label: str, max_side: int | None) -> Image.Image:
+def _open(source: Any, label: str, max_side: int | None, mode: str) -> Image.Image:
     if isinstance(source, (bytes, bytearray, memoryview)):
         if len(source) == 0:
             raise SketchError(f"{label}: the file is empty.")
@@ -72,7 +78,7 @@ def _open(source: Any, label: str, max_side: int | None) -> Image.Image:
     try:
         pil = Image.open(stream)
         if pil.format == "JPEG":
-            _draft_jpeg(pil, max_side)
+            _draft_jpeg(pil, max_side, mode)
         width, height = pil.size  # what the header claims: nothing is decoded yet
         if width * height > MAX_SKETCH_PIXELS:
             pil.close()
@@ -86,18 +92,20 @@ def _open(source: Any, label: str, max_side: int | None) -> Image.Image:
     return pil
 
 
-def _draft_jpeg(pil: Image.Image, max_side: int | None) -> None:
+def _draft_jpeg(pil: Image.Image, max_side: int | None, mode: str) -> None:
     """Let a big JPEG decode at 1/2, 1/4 or 1/8 scale: down towards `max_side`, and always far
-    enough to fit MAX_SKETCH_PIXELS (a 100-megapixel photo is then read at 1/2 or 1/4)."""
+    enough to fit MAX_SKETCH_PIXELS (a 100-megapixel photo is then read at 1/2 or 1/4). For mode
+    "L" a colour JPEG decodes its luminance channel only."""
     width, height = pil.size
     reduce = 1
     while reduce < 8 and -(-width // reduce) * -(-height // reduce) > MAX_SKETCH_PIXELS:  # decoded sides round up
         reduce *= 2
     wanted = (max(1, width // reduce), max(1, height // reduce))  # draft keeps at least this size
-    if max_side:
-        wanted = (min(wanted[0], max_side), min(wanted[1], max_side))
-    if wanted != (width, height):
-        pil.draft("RGB", wanted)
+    if max_side and max(width, height) > max_side:  # down to the longest side max_side, no further
+        fit = max_side / max(width, height)
+        wanted = (min(wanted[0], max(1, math.ceil(width * fit))), min(wanted[1], max(1, math.ceil(height * fit))))
+    if wanted != (width, height) or mode == "L":
+        pil.draft(mode, wanted)  # once only: PIL ignores a second call
 
 
 def _array_to_pil(array: np.ndarray, label: str) -> Image.Image:
@@ -120,22 +128,26 @@ def _array_to_pil(array: np.ndarray, label: str) -> Image.Image:
     return Image.fromarray(np.ascontiguousarray(a), mode)
 
 
-def _on_white(pil: Image.Image) -> Image.Image:
-    """RGB, with any transparency composited on white paper."""
+def _on_white(pil: Image.Image, mode: str = "RGB") -> Image.Image:
+    """`mode` ("RGB" or "L"), with any transparency composited on white paper."""
     has_alpha = pil.mode in ("RGBA", "LA", "PA") or (pil.mode == "P" and "transparency" in pil.info)
     if has_alpha or pil.mode in ("La", "RGBa"):
         rgba = pil.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(white, rgba).convert("RGB")
+        return Image.alpha_composite(white, rgba).convert(mode)
     if pil.mode in ("I;16", "I;16B", "I;16L", "I"):
         a = np.asarray(pil, dtype=np.float64)
         top = 65535.0 if a.max(initial=0) > 255 else 255.0
-        return Image.fromarray((np.clip(a / top, 0, 1) * 255).round().astype(np.uint8), "L").convert("RGB")
+        return Image.fromarray((np.clip(a / top, 0, 1) * 255).round().astype(np.uint8), "L").convert(mode)
     if pil.mode == "F":
         a = np.asarray(pil, dtype=np.float64)
         a = a * 255.0 if a.max(initial=0) <= 1.0 else a
-        return Image.fromarray(np.clip(a, 0, 255).round().astype(np.uint8), "L").convert("RGB")
-    return pil.convert("RGB")
+        return Image.fromarray(np.clip(a, 0, 255).round().astype(np.uint8), "L").convert(mode)
+    if pil.mode == mode:
+        return pil
+    if pil.mode not in ("L", "RGB"):
+        pil = pil.convert("RGB")  # CMYK, YCbCr, palettes...: PIL's own route to RGB, as before
+    return pil.convert(mode)
 
 
 def rescale(pil: Image.Image, *, max_side: int, min_side: int) -> Image.Image:

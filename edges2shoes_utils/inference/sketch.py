@@ -101,7 +101,8 @@ def prepare_sketch(
         raise ValueError(f"margin must be in [0, 0.5), got {margin}")
     label = name or describe_image_source(image)
     colour = not (grayscale or clean_paper or thin_strokes)  # only then can colour reach the output
-    pixels = _working_pixels(load_image(image, label, max_side=working_size), colour, working_size, 2 * size)
+    loaded = load_image(image, label, max_side=working_size, gray=not colour)
+    pixels = np.asarray(rescale(loaded, max_side=working_size, min_side=2 * size))
     gray = _luminance(pixels)
     info: dict[str, Any] = {"source": label, "working_shape": gray.shape}
 
@@ -146,13 +147,6 @@ def prepare_sketch(
 
 # --------------------------------------------------------------------------------------------------
 # Loading at the working size, polarity and paper: where is the ink?
-
-
-def _working_pixels(pil: Image.Image, colour: bool, max_side: int, min_side: int) -> np.ndarray:
-    """The picture as 8-bit pixels, its longest side brought into [min_side, max_side]
-    (`image_input.rescale`). Luminance only unless `colour` is asked for: one channel to resize
-    instead of three."""
-    return np.asarray(rescale(pil if colour else pil.convert("L"), max_side=max_side, min_side=min_side))
 
 
 def _luminance(pixels: np.ndarray) -> np.ndarray:
