@@ -3,18 +3,30 @@
 tests/fixtures/v0_1_0/ was written by the 0.1.0 code: one epoch of a tiny model (ngf 4, 64x64) on
 `make_synthetic(n=4, n_val=2, size=64, seed=0)`, then the epoch file exported to safetensors, and
 the eval-mode output of that generator on a fixed random input.
+
+The fixture was written on an Intel Xeon. Float convolutions are not bit-portable between CPUs:
+oneDNN picks other kernels on another CPU and rounds differently (on an AMD EPYC the stored
+output differs by at most 9.3e-10, in 0.1% of its values). So the checks that hold everywhere
+are exact where exactness is a property of the code (every loaded tensor and RNG state, a resume
+against the same state written today) and compare outputs with the stored 0.1.0 output to 1e-6,
+far above that rounding and far below any change to the network. The comparison with a
+never-stopped run needs this CPU to reproduce the fixture's first epoch bit for bit, and runs
+wherever it does.
 """
 
 from __future__ import annotations
 
 import json
+import random
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 import edges2shoes_utils as e2s
+from edges2shoes_utils.checkpoints import load_checkpoint, restore_training_state, save_checkpoint
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "v0_1_0"
 TINY = dict(image_size=64, ngf=4, ndf=4, batch_size=2, num_workers=0, progress=False, sample_count=0, device="cpu")
@@ -25,11 +37,21 @@ def expected() -> dict:
     return torch.load(FIXTURES / "expected_output.pt", weights_only=True)
 
 
+def _raw(name: str) -> dict:
+    """A 0.1.0 file's own contents, read by plain torch.load (the file is ours; not a user's)."""
+    return torch.load(FIXTURES / name, weights_only=False, map_location="cpu")
+
+
 @pytest.mark.parametrize("name", ["generator_0.pt", "generator.safetensors", "last.pt"])
 def test_old_weights_give_the_same_output(name, expected):
     generator = e2s.load_generator(FIXTURES / name).eval()
+    saved = _raw("generator_0.pt")["state_dict"]  # the epoch file's tensors, as 0.1.0 wrote them
+    loaded = generator.state_dict()
+    assert loaded.keys() == saved.keys()
+    for key, tensor in saved.items():
+        assert torch.equal(loaded[key], tensor), key
     with torch.no_grad():
-        assert torch.equal(generator(expected["x"]), expected["y"])
+        torch.testing.assert_close(generator(expected["x"]), expected["y"], rtol=0, atol=1e-6)
 
 
 def test_old_discriminator_epoch_file_loads():
@@ -47,9 +69,65 @@ def two_threads():
     torch.set_num_threads(before)
 
 
+def test_old_last_pt_restores_every_state_it_holds():
+    raw = _raw("last.pt")
+    generator = e2s.UNetGenerator(e2s.GeneratorConfig(**raw["generator_config"]))
+    discriminator = e2s.PatchGANDiscriminator(e2s.DiscriminatorConfig(**raw["discriminator_config"]))
+    opt_g = torch.optim.Adam(generator.parameters(), lr=1.0)
+    opt_d = torch.optim.Adam(discriminator.parameters(), lr=1.0)
+    torch.manual_seed(12345)  # anything but the saved state
+    position = restore_training_state(load_checkpoint(FIXTURES / "last.pt"), generator, discriminator, opt_g, opt_d)
+    assert (position["epoch"], position["step"]) == (raw["epoch"], raw["step"])
+    assert torch.equal(torch.get_rng_state(), raw["rng"]["torch"])
+    saved_np = raw["rng"]["numpy"]
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    assert (kind, pos, has_gauss, cached) == (saved_np["kind"], saved_np["pos"], saved_np["has_gauss"],
+                                              saved_np["cached_gaussian"])
+    assert np.array_equal(keys.astype(np.int64), saved_np["keys"].numpy())
+    version, internal, gauss_next = random.getstate()
+    saved_py = raw["rng"]["python"]
+    assert (version, gauss_next) == (saved_py["version"], saved_py["gauss_next"])
+    assert list(internal) == saved_py["state"].tolist()
+    for module, key in ((generator, "generator"), (discriminator, "discriminator")):
+        for name, tensor in raw[key].items():
+            assert torch.equal(module.state_dict()[name], tensor), f"{key}.{name}"
+    for optimizer, key in ((opt_g, "opt_g"), (opt_d, "opt_d")):
+        restored = optimizer.state_dict()
+        assert restored["param_groups"] == raw[key]["param_groups"]
+        for index, slots in raw[key]["state"].items():
+            for slot, tensor in slots.items():
+                assert torch.equal(restored["state"][index][slot], tensor), f"{key} state {index}.{slot}"
+
+
+def test_old_last_pt_resumes_like_the_same_state_written_today(tmp_path, two_threads):
+    """Resuming the 0.1.0 file gives, bit for bit, the run that resuming the same state saved by
+    today's code gives (which `test_train` shows equals a run that never stopped)."""
+    data = tmp_path / "data"
+    e2s.make_synthetic(data, n=4, n_val=2, size=64, seed=0)
+    runs = {}
+    for name in ("old", "today"):
+        run = tmp_path / name
+        shutil.copytree(FIXTURES, run)
+        if name == "today":
+            save_checkpoint(run / "last.pt", load_checkpoint(FIXTURES / "last.pt"))
+        runs[name] = e2s.train(e2s.TrainConfig(data=str(data), out=str(run), resume=str(run), epochs=2, **TINY))
+    old, today = runs["old"], runs["today"]
+    assert old.epochs_completed == today.epochs_completed == 2
+    for a, b in zip(old.generator.state_dict().values(), today.generator.state_dict().values()):
+        assert torch.equal(a, b)
+    for a, b in zip(old.discriminator.state_dict().values(), today.discriminator.state_dict().values()):
+        assert torch.equal(a, b)
+
+
 def test_old_last_pt_resumes_like_a_run_that_never_stopped(tmp_path, two_threads):
     data = tmp_path / "data"
     e2s.make_synthetic(data, n=4, n_val=2, size=64, seed=0)
+    first = e2s.train(e2s.TrainConfig(data=str(data), out=str(tmp_path / "first"), epochs=1, **TINY))
+    saved = _raw("last.pt")["generator"]
+    gap = max(float((first.generator.state_dict()[k].float() - v.float()).abs().max()) for k, v in saved.items())
+    if gap:
+        pytest.skip(f"this CPU does not reproduce the fixture's first epoch bit for bit (its kernels round "
+                    f"differently; largest weight difference {gap:.2e}): no exact never-stopped twin here")
     old_run = tmp_path / "old"
     shutil.copytree(FIXTURES, old_run)
     resumed = e2s.train(e2s.TrainConfig(data=str(data), out=str(old_run), resume=str(old_run), epochs=2, **TINY))
