@@ -27,6 +27,7 @@ import torch
 
 import edges2shoes_utils as e2s
 from edges2shoes_utils.checkpoints import load_checkpoint, restore_training_state, save_checkpoint
+from edges2shoes_utils.util.seeds import seed_everything
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "v0_1_0"
 TINY = dict(image_size=64, ngf=4, ndf=4, batch_size=2, num_workers=0, progress=False, sample_count=0, device="cpu")
@@ -69,13 +70,22 @@ def two_threads():
     torch.set_num_threads(before)
 
 
+def _assert_same_networks(a, b) -> None:
+    """Both training results' generators and discriminators are bit-identical."""
+    for name in ("generator", "discriminator"):
+        left, right = getattr(a, name).state_dict(), getattr(b, name).state_dict()
+        assert left.keys() == right.keys()
+        for key, tensor in left.items():
+            assert torch.equal(tensor, right[key]), f"{name}.{key}"
+
+
 def test_old_last_pt_restores_every_state_it_holds():
     raw = _raw("last.pt")
     generator = e2s.UNetGenerator(e2s.GeneratorConfig(**raw["generator_config"]))
     discriminator = e2s.PatchGANDiscriminator(e2s.DiscriminatorConfig(**raw["discriminator_config"]))
     opt_g = torch.optim.Adam(generator.parameters(), lr=1.0)
     opt_d = torch.optim.Adam(discriminator.parameters(), lr=1.0)
-    torch.manual_seed(12345)  # anything but the saved state
+    seed_everything(12345)  # torch, NumPy and Python: anything but the saved states
     position = restore_training_state(load_checkpoint(FIXTURES / "last.pt"), generator, discriminator, opt_g, opt_d)
     assert (position["epoch"], position["step"]) == (raw["epoch"], raw["step"])
     assert torch.equal(torch.get_rng_state(), raw["rng"]["torch"])
@@ -113,10 +123,7 @@ def test_old_last_pt_resumes_like_the_same_state_written_today(tmp_path, two_thr
         runs[name] = e2s.train(e2s.TrainConfig(data=str(data), out=str(run), resume=str(run), epochs=2, **TINY))
     old, today = runs["old"], runs["today"]
     assert old.epochs_completed == today.epochs_completed == 2
-    for a, b in zip(old.generator.state_dict().values(), today.generator.state_dict().values()):
-        assert torch.equal(a, b)
-    for a, b in zip(old.discriminator.state_dict().values(), today.discriminator.state_dict().values()):
-        assert torch.equal(a, b)
+    _assert_same_networks(old, today)
 
 
 def test_old_last_pt_resumes_like_a_run_that_never_stopped(tmp_path, two_threads):
@@ -133,10 +140,7 @@ def test_old_last_pt_resumes_like_a_run_that_never_stopped(tmp_path, two_threads
     resumed = e2s.train(e2s.TrainConfig(data=str(data), out=str(old_run), resume=str(old_run), epochs=2, **TINY))
     fresh = e2s.train(e2s.TrainConfig(data=str(data), out=str(tmp_path / "fresh"), epochs=2, **TINY))
     assert resumed.epochs_completed == fresh.epochs_completed == 2
-    for a, b in zip(resumed.generator.state_dict().values(), fresh.generator.state_dict().values()):
-        assert torch.equal(a, b)
-    for a, b in zip(resumed.discriminator.state_dict().values(), fresh.discriminator.state_dict().values()):
-        assert torch.equal(a, b)
+    _assert_same_networks(resumed, fresh)
 
 
 def test_config_json_keeps_the_0_1_0_types(tmp_path):

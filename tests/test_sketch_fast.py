@@ -16,6 +16,8 @@ from scipy import ndimage
 from edges2shoes_utils.bench import sketch as bench_sketch
 from edges2shoes_utils.inference import filters, prepare_sketch, thinning
 from edges2shoes_utils.inference.drawings import canvas_drawing, photo_of_drawing
+from edges2shoes_utils.inference.image_input import load_image
+from test_sketch import _encode
 
 needs_opencv = pytest.mark.skipif(filters.cv2 is None, reason="OpenCV is not installed: nothing to compare")
 
@@ -174,12 +176,6 @@ def test_bench_sketch_refuses_a_bad_photo_size():
 # Reading a sketch as luminance only: the same pixels as reading it in colour and converting.
 
 
-def _encoded(image: Image.Image, fmt: str, **options) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, fmt, **options)
-    return buffer.getvalue()
-
-
 def _gradient_rgb() -> Image.Image:
     y, x = np.mgrid[0:90, 0:120]
     rgb = np.stack([x * 2, y * 2, (x + y) % 256], -1).astype(np.uint8)
@@ -187,30 +183,26 @@ def _gradient_rgb() -> Image.Image:
 
 
 @pytest.mark.parametrize(
-    "fmt, make, options",
+    "fmt, make",
     [
-        ("PNG", lambda: _gradient_rgb().convert("L"), {}),
-        ("PNG", _gradient_rgb, {}),
-        ("PNG", lambda: _gradient_rgb().convert("RGBA").rotate(20), {}),  # transparent corners
-        ("PNG", lambda: _gradient_rgb().convert("P", palette=Image.Palette.ADAPTIVE), {}),
-        ("PNG", lambda: _gradient_rgb().convert("I;16"), {}),
-        ("GIF", _gradient_rgb, {}),
-        ("JPEG", lambda: _gradient_rgb().convert("CMYK"), {}),
+        ("PNG", lambda: _gradient_rgb().convert("L")),
+        ("PNG", _gradient_rgb),
+        ("PNG", lambda: _gradient_rgb().convert("RGBA").rotate(20)),  # transparent corners
+        ("PNG", lambda: _gradient_rgb().convert("P", palette=Image.Palette.ADAPTIVE)),
+        ("PNG", lambda: _gradient_rgb().convert("I;16")),
+        ("GIF", _gradient_rgb),
+        ("JPEG", lambda: _gradient_rgb().convert("CMYK")),
     ],
 )
-def test_luminance_read_equals_the_colour_read_converted(fmt, make, options):
-    from edges2shoes_utils.inference.image_input import load_image
-
-    data = _encoded(make(), fmt, **options)
+def test_luminance_read_equals_the_colour_read_converted(fmt, make):
+    data = _encode(make(), fmt)
     gray = load_image(data, "x", gray=True)
     assert gray.mode == "L"
     assert np.array_equal(np.asarray(gray), np.asarray(load_image(data, "x").convert("L")))
 
 
 def test_a_colour_jpeg_read_as_luminance_decodes_its_luminance_only():
-    from edges2shoes_utils.inference.image_input import load_image
-
-    data = _encoded(_gradient_rgb().resize((1200, 900)), "JPEG", quality=90)
+    data = _encode(_gradient_rgb().resize((1200, 900)), "JPEG", quality=90)
     gray = load_image(data, "x", gray=True, max_side=1024)
     assert gray.mode == "L" and gray.size == (1200, 900)  # no 1/2 scale: it would go below 1024
     converted = np.asarray(load_image(data, "x", max_side=1024).convert("L"), dtype=np.int16)

@@ -143,11 +143,9 @@ def _on_white(pil: Image.Image, mode: str = "RGB") -> Image.Image:
         a = np.asarray(pil, dtype=np.float64)
         a = a * 255.0 if a.max(initial=0) <= 1.0 else a
         return Image.fromarray(np.clip(a, 0, 255).round().astype(np.uint8), "L").convert(mode)
-    if pil.mode == mode:
-        return pil
     if pil.mode not in ("L", "RGB"):
         pil = pil.convert("RGB")  # CMYK, YCbCr, palettes...: PIL's own route to RGB, as before
-    return pil.convert(mode)
+    return pil if pil.mode == mode else pil.convert(mode)
 
 
 def rescale(pil: Image.Image, *, max_side: int, min_side: int) -> Image.Image:
