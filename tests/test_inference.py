@@ -10,6 +10,7 @@ import time
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from PIL import Image, ImageDraw
 from torch import nn
 
@@ -17,7 +18,7 @@ from edges2shoes_utils.util.errors import ConfigError, SketchError
 from edges2shoes_utils.inference.command_line import generate_files
 from edges2shoes_utils.inference import fastpath
 from edges2shoes_utils.inference.fastpath import build_runner
-from edges2shoes_utils.inference.layers import PackedConv, fold_batch_norm, per_image_batch_norm
+from edges2shoes_utils.inference.layers import PackedConv, fold_batch_norm, per_image_batch_norm, transposed_algorithms
 from edges2shoes_utils.inference.sketch2shoe import Sketch2Shoe
 from edges2shoes_utils.nets import UNetGenerator
 from inference_support import drawn_sketch, edge_batch, tiny_generator
@@ -120,6 +121,38 @@ def test_transposed_conv_as_a_matrix_product_equals_the_direct_one(shape, channe
     assert PackedConv(nn.Conv2d(3, 8, 4, 2, 1), None, torch.float32, cpu, pack=True, algorithm="gemm").algorithm == "direct"
 
 
+@pytest.mark.parametrize("pack", [True, False])
+@pytest.mark.parametrize("channels_last", [True, False])
+@pytest.mark.parametrize("shape", [(16, 3, (2, 16, 8, 8)), (8, 12, (1, 8, 5, 7)), (4, 5, (1, 4, 1, 1))])
+def test_transposed_conv_as_a_subpixel_convolution_equals_the_direct_one(shape, channels_last, pack):
+    in_ch, out_ch, x_shape = shape
+    torch.manual_seed(0)
+    conv = nn.ConvTranspose2d(in_ch, out_ch, 4, 2, 1)
+    norm = nn.BatchNorm2d(out_ch).eval()
+    norm.running_mean.uniform_(-1, 1)
+    norm.running_var.uniform_(0.5, 2)
+    x = torch.randn(x_shape)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    sub = PackedConv(conv, norm, torch.float32, torch.device("cpu"), pack=pack, algorithm="subpixel")
+    sub.post_op, sub.post_scalars = "leaky_relu", [0.2]
+    assert sub.algorithm == "subpixel" and sub.packed == pack and "depth-to-space" in repr(sub)
+    with torch.no_grad():
+        expected = F.leaky_relu(norm(conv(x)), 0.2)
+        got = sub(x)
+    assert got.shape == expected.shape
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)
+
+
+def test_only_pix2pix_transposed_convolutions_offer_the_subpixel_form():
+    cpu = torch.device("cpu")
+    for other in (nn.ConvTranspose2d(4, 4, 4, 2, 1, output_padding=1), nn.ConvTranspose2d(4, 4, 3, 2, 1),
+                  nn.ConvTranspose2d(4, 4, 4, 2, 1, groups=2), nn.Conv2d(4, 4, 4, 2, 1)):
+        assert "subpixel" not in transposed_algorithms(other)
+        assert PackedConv(other, None, torch.float32, cpu, pack=True, algorithm="subpixel").algorithm == "direct"
+    assert transposed_algorithms(nn.ConvTranspose2d(4, 4, 4, 2, 1)) == ("direct", "gemm", "subpixel")
+
+
 def test_the_faster_candidate_is_kept_and_reused(monkeypatch):
     class Slow(nn.Module):
         in_channels, dtype = 4, torch.float32
@@ -140,8 +173,8 @@ def test_the_faster_candidate_is_kept_and_reused(monkeypatch):
 
 
 @pytest.mark.parametrize("mode", ["eval", "train"])
-@pytest.mark.parametrize("algorithm", ["direct", "gemm"])
-def test_fast_path_equals_plain_with_either_transposed_algorithm(mode, algorithm, monkeypatch):
+@pytest.mark.parametrize("algorithm", ["direct", "gemm", "subpixel"])
+def test_fast_path_equals_plain_with_any_transposed_algorithm(mode, algorithm, monkeypatch):
     monkeypatch.setattr(fastpath, "_CHOICES", {})
     monkeypatch.setattr(fastpath, "_timed_choice", lambda key, timers: algorithm)
     generator = tiny_generator()
@@ -149,7 +182,7 @@ def test_fast_path_equals_plain_with_either_transposed_algorithm(mode, algorithm
     runner = build_runner(generator, mode=mode, fast=True, precision="fp32")
     transposed = [m for block in runner.decoder for m in block if isinstance(m, PackedConv)]
     assert [m.algorithm for m in transposed] == [algorithm] * len(generator.decoder)
-    assert all(m.packed == (algorithm == "direct") for m in transposed)
+    assert all(m.packed == (algorithm != "gemm") for m in transposed)
     plain = build_runner(generator, mode=mode, fast=False).run(x, seeds)
     torch.testing.assert_close(runner.run(x, seeds), plain, atol=2e-5, rtol=0)
 

@@ -8,8 +8,8 @@ exactly as in the model) whose layers are swapped for inference versions (`layer
 * **fast** on a CPU: batch norm folded into the convolution before it (eval mode), weights
   pre-packed once into oneDNN's blocked layout, activations fused into the convolutions as oneDNN
   post-ops, channels_last, and each transposed convolution run by whichever of oneDNN's direct
-  kernel and a matrix product plus col2im (`layers.PackedConv`) is faster on this CPU, timed once
-  at build. Precision "auto" takes bf16 where the CPU has native bf16 arithmetic (AVX512-BF16 or
+  kernel, a matrix product plus col2im and a sub-pixel 2x2 convolution plus depth-to-space
+  (`layers.PackedConv`) is fastest on this CPU, timed once at build. Precision "auto" takes bf16 where the CPU has native bf16 arithmetic (AVX512-BF16 or
   AMX) *and* it is the faster there, also timed at build: on an AMD EPYC it brought a 256x256
   image under 40 ms (fp32 about 75 ms, plain eager fp32 about 105 ms in eval mode), while on an
   Intel Xeon with AVX512-BF16 but no AMX oneDNN's bf16 kernels ran slower than its fp32 ones.
@@ -51,6 +51,7 @@ from .layers import (
     RunningStatNorm,
     SeededDropout,
     fuse_activations,
+    transposed_algorithms,
 )
 
 Mode = Literal["eval", "train"]
@@ -222,7 +223,8 @@ def _assemble(
     def fast_conv(layer: nn.Module, norm: nn.BatchNorm2d | None, side: int) -> PackedConv:
         if not (time_algorithms and isinstance(layer, nn.ConvTranspose2d)):
             return PackedConv(layer, norm, conv_dtype, device, pack)
-        candidates = {name: PackedConv(layer, norm, conv_dtype, device, pack, name) for name in ("direct", "gemm")}
+        candidates = {name: PackedConv(layer, norm, conv_dtype, device, pack, name)
+                      for name in transposed_algorithms(layer)}
         key = ("transposed", layer.in_channels, layer.out_channels, layer.kernel_size, layer.stride,
                layer.padding, layer.output_padding, layer.groups, side, conv_dtype, pack)
         return candidates[_timed_choice(key, _timers(candidates, side))]
