@@ -217,12 +217,13 @@ def _sample(values: np.ndarray) -> np.ndarray:
 
 
 def _median(values: np.ndarray) -> float:
-    """np.median, asking numpy's selection for both middle ranks even when they are one: its
-    one-rank selection crawls on arrays full of ties (paper clipped to exactly 0)."""
-    flat = values.reshape(-1)
-    ranks = [(flat.size - 1) // 2, flat.size // 2]
-    part = np.partition(flat, ranks)
-    return float((part[ranks[0]] + part[ranks[1]]) / np.float32(2))
+    """np.median's value, read off a full sort: numpy's vectorised sort (AVX2 / AVX-512) runs three
+    to five times faster than its selection on these arrays (a quarter-megapixel sample took 0.3-0.6
+    ms to sort against 1.5-2 ms to partition on an Intel Xeon), most of all on arrays full of ties
+    (paper clipped to exactly 0)."""
+    ordered = np.sort(values, axis=None)
+    middle = (ordered[(ordered.size - 1) // 2] + ordered[ordered.size // 2]) / np.float32(2)
+    return float(middle)
 
 
 def _paper_level(channel: np.ndarray) -> float:
