@@ -51,10 +51,11 @@ def closing(image: np.ndarray, width: int) -> np.ndarray:
 
 
 def enlarge(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """A float32 image enlarged to `shape` (rows, columns) by bilinear interpolation."""
+    """A float32 image enlarged to `shape` (rows, columns) by bilinear interpolation: a new,
+    writable array."""
     if cv2 is None:
         big = Image.fromarray(image.astype(np.float32), "F").resize(shape[::-1], Image.Resampling.BILINEAR)
-        return np.asarray(big, dtype=np.float32)
+        return np.array(big, dtype=np.float32)
     return cv2.resize(image, shape[::-1], interpolation=cv2.INTER_LINEAR)
 
 
@@ -87,4 +88,15 @@ def dilation(mask: np.ndarray, structure: np.ndarray) -> np.ndarray:
     if cv2 is None:
         return ndimage.binary_dilation(mask, structure=structure)
     return cv2.dilate(mask.view(np.uint8), structure.view(np.uint8)).view(bool)
+
+
+def depth(mask: np.ndarray) -> int:
+    """The largest chessboard distance of a mask's pixel from the nearest pixel outside it (outside
+    the image counts as outside): how many one-pixel layers peel it away completely."""
+    if not mask.any():
+        return 0
+    padded = np.pad(mask.view(np.uint8), 1)
+    if cv2 is None:
+        return int(ndimage.distance_transform_cdt(padded, metric="chessboard").max())
+    return int(cv2.distanceTransform(padded, cv2.DIST_C, 3).max())
 

@@ -153,7 +153,7 @@ def _luminance(pixels: np.ndarray) -> np.ndarray:
     """Luminance in [0, 1] (float32) of 8-bit gray or RGB pixels."""
     if pixels.ndim == 3:
         return (pixels @ np.array([0.299, 0.587, 0.114], dtype=np.float32) / 255.0).astype(np.float32)
-    return pixels.astype(np.float32) / np.float32(255.0)
+    return np.divide(pixels, np.float32(255.0), dtype=np.float32)  # one new array, not two
 
 
 def _lines_are_light(gray: np.ndarray) -> bool:
@@ -186,7 +186,11 @@ def _paper_background(gray: np.ndarray) -> np.ndarray:
 def _flatten_paper(gray: np.ndarray) -> np.ndarray:
     """Darkness relative to the local paper: 0 on paper whatever the lighting, up to 1 on ink."""
     smooth = gaussian(gray, 0.7)  # tames sensor noise, keeps 1-px lines
-    ratio = np.divide(smooth, np.maximum(_paper_background(smooth), np.float32(1e-3)))
+    # In place into the background's fresh array: a new megapixel float array costs more in page
+    # faults than the arithmetic that fills it.
+    background = _paper_background(smooth)
+    np.maximum(background, np.float32(1e-3), out=background)
+    ratio = np.divide(smooth, background, out=background)
     ratio /= np.float32(max(_median(_sample(ratio)), 1e-3))  # the paper itself sits at 1
     np.subtract(np.float32(1.0), ratio, out=ratio)
     return np.clip(ratio, 0.0, 1.0, out=ratio)

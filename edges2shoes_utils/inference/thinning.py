@@ -7,13 +7,14 @@ ragged outlines grow) and draws them back, antialiased, at the width the dataset
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 import numpy as np
 from PIL import Image
 from skimage.morphology import skeletonize
 
-from .filters import dilation, gaussian, opening
+from .filters import depth, dilation, gaussian, opening
 
 Box = tuple[float, float, float, float]  # left, top, right, bottom in working pixels
 _SUPERSAMPLE = 2  # thinning and redrawing happen at this multiple of the output size
@@ -107,8 +108,46 @@ def _skeletonize(mask: np.ndarray) -> np.ndarray:
     skeleton = np.zeros_like(mask, dtype=bool)
     inside = _bounding_slice(mask, 0)
     if inside is not None:
-        skeleton[inside] = skeletonize(mask[inside])
+        skeleton[inside] = _skeletonize_in_bands(mask[inside])
     return skeleton
+
+
+def _skeletonize_in_bands(mask: np.ndarray) -> np.ndarray:
+    """skimage's skeletonize of a tall mask as a top and a bottom band thinned at once on two
+    threads (skimage releases the GIL), the same pixels as one call.
+
+    Zhang-Suen thinning decides each pass from the 3x3 neighbourhoods the previous pass left, so
+    after s passes a pixel depends only on the mask within s rows of it: a band's cut edge, which
+    the thinning takes for the outside, can mislead only rows within as many rows as passes. The
+    passes number about two per layer peeled off the strokes (their `depth`). Each band reaches a
+    halo of three rows per layer plus a margin past the middle row, and the two must agree on the
+    rows near the middle, deep inside both halos; otherwise the mask is thinned in one piece after
+    all. On the bundled marker drawing this takes 0.6-0.8x the time of one call.
+    """
+    rows = mask.shape[0]
+    if rows < _BANDED_ROWS:  # too small to pay for a second thread
+        return skeletonize(mask)
+    halo = 3 * depth(mask) + 8
+    if rows < 6 * halo:  # the bands would overlap too much to pay
+        return skeletonize(mask)
+    middle = rows // 2
+    top = _second_thread().submit(skeletonize, mask[: middle + halo])
+    bottom = skeletonize(mask[middle - halo :])  # its row i is the mask's row middle - halo + i
+    upper = top.result()
+    near = halo // 2  # rows this close to the middle lie deep inside both bands' halos
+    if not np.array_equal(upper[middle - near : middle + near], bottom[halo - near : halo + near]):
+        return skeletonize(mask)
+    return np.concatenate([upper[:middle], bottom[halo:]])
+
+
+_BANDED_ROWS = 320  # below this many rows the second thread and the depth cost about what they save
+_POOL: list[ThreadPoolExecutor] = []
+
+
+def _second_thread() -> ThreadPoolExecutor:
+    if not _POOL:
+        _POOL.append(ThreadPoolExecutor(max_workers=1, thread_name_prefix="thinning"))
+    return _POOL[0]
 
 
 def _bounding_slice(mask: np.ndarray, pad: int) -> tuple[slice, slice] | None:
