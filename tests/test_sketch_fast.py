@@ -220,8 +220,21 @@ def test_median_equals_numpys(shape):
     varied = rng.normal(size=shape).astype(np.float32)
     tied = np.clip(varied, 0.0, None)  # about half exactly 0, like paper clipped to 0
     few_levels = np.round(varied * 2).astype(np.float32) / 2  # many ties at several levels
-    for values in (varied, tied, few_levels, np.zeros(shape, np.float32)):
+    for values in (varied, tied, few_levels, -tied, np.zeros(shape, np.float32)):
         assert sketch._median(values) == float(np.median(values))
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 2), (7, 5), (6, 6), (64, 33), (300, 301)])
+def test_level_and_spread_are_numpys_median_and_median_absolute_deviation(shape):
+    rng = np.random.default_rng(sum(shape))
+    varied = rng.normal(size=shape).astype(np.float32)
+    tied = np.clip(varied, 0.0, None)
+    few_levels = np.round(varied * 2).astype(np.float32) / 2
+    for values in (varied, tied, few_levels, -tied, np.zeros(shape, np.float32)):
+        sample = sketch._sample(values)  # a big image's statistics come from a quarter of it
+        level = float(np.median(sample))
+        spread = 1.4826 * float(np.median(np.abs(sample - np.float32(level))))
+        assert sketch._level_and_spread(values) == (level, spread)
 
 
 def _thick_strokes(seed: int, rows: int = 400, cols: int = 300) -> np.ndarray:

@@ -208,10 +208,39 @@ def _find_ink(darkness: np.ndarray) -> np.ndarray:
 
 
 def _level_and_spread(values: np.ndarray) -> tuple[float, float]:
-    """The median and a robust standard deviation (1.4826 x the median absolute deviation)."""
-    sample = _sample(values)
-    level = _median(sample)
-    return level, 1.4826 * _median(np.abs(sample - np.float32(level)))
+    """The median and a robust standard deviation (1.4826 x the median absolute deviation).
+
+    One sort gives both: below the median the sorted values' distances to it fall, above it they
+    rise, so the median distance is a middle rank of two sorted runs, found by bisection.
+    """
+    ordered = np.sort(_sample(values), axis=None)
+    level = _middle(ordered)
+    centre = np.float32(level)
+    split = int(np.searchsorted(ordered, centre))
+    below = lambda i: centre - ordered[split - 1 - i]  # noqa: E731  (i-th smallest distance below)
+    above = lambda i: ordered[split + i] - centre  # noqa: E731
+    runs = ((below, split), (above, ordered.size - split))
+    ranks = ((ordered.size - 1) // 2, ordered.size // 2)
+    deviation = (_rank_of_two(*runs, ranks[0]) + _rank_of_two(*runs, ranks[1])) / np.float32(2)
+    return level, 1.4826 * float(deviation)
+
+
+def _rank_of_two(first, second, rank: int) -> np.float32:
+    """The value of 0-based `rank` among two ascending runs, each given as (value at index, length).
+
+    Bisects on how many of the `rank + 1` smallest come from the first run: O(log n) lookups."""
+    (a, a_size), (b, b_size) = first, second
+    taken = rank + 1
+    low, high = max(0, taken - b_size), min(a_size, taken)
+    while low < high:  # the fewest from `a` such that b's last taken is no larger than a's next
+        i = (low + high) // 2
+        if b(taken - i - 1) > a(i):
+            low = i + 1
+        else:
+            high = i
+    last = [a(low - 1)] if low > 0 else []
+    last += [b(taken - low - 1)] if taken - low > 0 else []
+    return max(last)
 
 
 def _sample(values: np.ndarray) -> np.ndarray:
@@ -225,9 +254,12 @@ def _median(values: np.ndarray) -> float:
     to five times faster than its selection on these arrays (a quarter-megapixel sample took 0.3-0.6
     ms to sort against 1.5-2 ms to partition on an Intel Xeon), most of all on arrays full of ties
     (paper clipped to exactly 0)."""
-    ordered = np.sort(values, axis=None)
-    middle = (ordered[(ordered.size - 1) // 2] + ordered[ordered.size // 2]) / np.float32(2)
-    return float(middle)
+    return _middle(np.sort(values, axis=None))
+
+
+def _middle(ordered: np.ndarray) -> float:
+    """The median of values sorted ascending."""
+    return float((ordered[(ordered.size - 1) // 2] + ordered[ordered.size // 2]) / np.float32(2))
 
 
 def _paper_level(channel: np.ndarray) -> float:
