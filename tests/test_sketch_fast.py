@@ -7,6 +7,8 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import multiprocessing
+import os
 
 import numpy as np
 import pytest
@@ -291,3 +293,14 @@ def test_depth_counts_the_layers_that_peel_a_mask_away():
     assert filters.depth(np.zeros((5, 5), bool)) == 0
     if filters.cv2 is not None:
         assert _both(filters.depth, mask) == (3, 3)
+
+
+@needs_opencv
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_thinning_in_bands_works_in_a_process_forked_after_its_first_use():
+    mask = _thick_strokes(1)
+    expected = thinning._skeletonize_in_bands(mask)  # the parent's worker thread now exists
+    context = multiprocessing.get_context("fork")
+    with context.Pool(1) as pool:  # a forked child has no thread behind the copied pool
+        got = pool.apply_async(thinning._skeletonize_in_bands, (mask,)).get(timeout=60)
+    assert np.array_equal(got, expected)

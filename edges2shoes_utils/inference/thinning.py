@@ -7,6 +7,7 @@ ragged outlines grow) and draws them back, antialiased, at the width the dataset
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
@@ -141,13 +142,16 @@ def _skeletonize_in_bands(mask: np.ndarray) -> np.ndarray:
 
 
 _BANDED_ROWS = 320  # below this many rows the second thread and the depth cost about what they save
-_POOL: list[ThreadPoolExecutor] = []
+_POOLS: dict[int, ThreadPoolExecutor] = {}
 
 
 def _second_thread() -> ThreadPoolExecutor:
-    if not _POOL:
-        _POOL.append(ThreadPoolExecutor(max_workers=1, thread_name_prefix="thinning"))
-    return _POOL[0]
+    """One worker thread per process: a process forked after the first use (a data loader worker)
+    has no thread behind its copy of the parent's pool, so it makes its own."""
+    pid = os.getpid()
+    if pid not in _POOLS:
+        _POOLS[pid] = ThreadPoolExecutor(max_workers=1, thread_name_prefix="thinning")
+    return _POOLS[pid]
 
 
 def _bounding_slice(mask: np.ndarray, pad: int) -> tuple[slice, slice] | None:
