@@ -31,8 +31,8 @@ tensor is exactly the image the model sees (the tensor is made from the preview'
 Speed: the web app redraws while a person draws, so the clean-up must cost less than the network
 (`bench sketch` measures it). The filters come from OpenCV (`filters.py`; scipy where OpenCV is
 missing, same pictures), one channel is resized instead of three, the paper's statistics of a big
-image come from a quarter of its pixels, and thinning touches only the pixels near the drawing
-(`thinning.py`). The working resolution stays at 1024 px and the reduction stays Lanczos: at 512
+image come from a quarter of its pixels and one sort, and thinning touches only the pixels near the
+drawing, a tall drawing in two bands on two threads (`thinning.py`). The working resolution stays at 1024 px and the reduction stays Lanczos: at 512
 px, or with a cheaper filter, a faint pencil line on a large page fades below the ink threshold.
 """
 
