@@ -40,6 +40,7 @@ from typing import Any, Iterator
 
 from ..inference import MODES, DEFAULT_MODE, Sketch2Shoe, sample_sketches
 from ..util.errors import ConfigError, Edges2ShoesError, SketchError
+from ..util.memory import limit_malloc_arenas
 from .web_app_inputs import DEFAULT_LIMITS, UploadLimits
 from .web_app_service import BLANK_CANVAS, CANVAS_SIZE, Shoe, ShoeService
 
@@ -249,6 +250,7 @@ def configure_cli(parser: argparse.ArgumentParser) -> None:
 
 
 def run_app(args: argparse.Namespace) -> int:
+    limit_malloc_arenas()  # before any server thread allocates: keeps a long-running server's memory flat
     import_gradio()  # say what to install before spending time on the weights
     model = Sketch2Shoe.from_weights(args.weights, device=args.device, mode=args.mode, seed=args.seed)
     print(f"edges2shoes app: {model.describe()}; Ctrl-C stops it")
