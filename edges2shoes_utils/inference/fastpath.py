@@ -9,10 +9,11 @@ exactly as in the model) whose layers are swapped for inference versions (`layer
   pre-packed once into oneDNN's blocked layout, activations fused into the convolutions as oneDNN
   post-ops, channels_last, and each transposed convolution run by whichever of oneDNN's direct
   kernel, a matrix product plus col2im and a sub-pixel 2x2 convolution plus depth-to-space
-  (`layers.PackedConv`) is fastest on this CPU, timed once at build. Precision "auto" takes bf16 where the CPU has native bf16 arithmetic (AVX512-BF16 or
-  AMX) *and* it is the faster there, also timed at build: on an AMD EPYC it brought a 256x256
-  image under 40 ms (fp32 about 75 ms, plain eager fp32 about 105 ms in eval mode), while on an
-  Intel Xeon with AVX512-BF16 but no AMX oneDNN's bf16 kernels ran slower than its fp32 ones.
+  (`layers.PackedConv`) is fastest on this CPU, timed once at build. Precision "auto" takes bf16
+  where the CPU has native bf16 arithmetic (AVX512-BF16 or AMX) *and* it is the faster there, also
+  timed at build: on an AMD EPYC it brought a 256x256 image under 40 ms (fp32 about 75 ms, plain
+  eager fp32 about 105 ms in eval mode), while on an Intel Xeon with AVX512-BF16 but no AMX
+  oneDNN's bf16 kernels ran slower than its fp32 ones.
   Pre-packing matters next: a plain `conv2d` call re-orders its weights on every call, which costs
   more than the arithmetic for the deep 512-channel layers at batch 1;
 * **fast** on CUDA: folded batch norm, channels_last and autocast (bf16 on GPUs of compute

@@ -99,4 +99,3 @@ def depth(mask: np.ndarray) -> int:
     if cv2 is None:
         return int(ndimage.distance_transform_cdt(padded, metric="chessboard").max())
     return int(cv2.distanceTransform(padded, cv2.DIST_C, 3).max())
-

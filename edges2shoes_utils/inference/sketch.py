@@ -32,8 +32,9 @@ Speed: the web app redraws while a person draws, so the clean-up must cost less 
 (`bench sketch` measures it). The filters come from OpenCV (`filters.py`; scipy where OpenCV is
 missing, same pictures), one channel is resized instead of three, the paper's statistics of a big
 image come from a quarter of its pixels and one sort, and thinning touches only the pixels near the
-drawing, a tall drawing in two bands on two threads (`thinning.py`). The working resolution stays at 1024 px and the reduction stays Lanczos: at 512
-px, or with a cheaper filter, a faint pencil line on a large page fades below the ink threshold.
+drawing, a tall drawing in two bands on two threads (`thinning.py`). The working resolution stays at
+1024 px and the reduction stays Lanczos: at 512 px, or with a cheaper filter, a faint pencil line on
+a large page fades below the ink threshold.
 """
 
 from __future__ import annotations
@@ -217,29 +218,27 @@ def _level_and_spread(values: np.ndarray) -> tuple[float, float]:
     level = _middle(ordered)
     centre = np.float32(level)
     split = int(np.searchsorted(ordered, centre))
-    below = lambda i: centre - ordered[split - 1 - i]  # noqa: E731  (i-th smallest distance below)
-    above = lambda i: ordered[split + i] - centre  # noqa: E731
-    runs = ((below, split), (above, ordered.size - split))
+    below = centre - ordered[:split][::-1]  # the distances of the values below the median, rising
+    above = ordered[split:] - centre
     ranks = ((ordered.size - 1) // 2, ordered.size // 2)
-    deviation = (_rank_of_two(*runs, ranks[0]) + _rank_of_two(*runs, ranks[1])) / np.float32(2)
+    deviation = (_rank_of_two(below, above, ranks[0]) + _rank_of_two(below, above, ranks[1])) / np.float32(2)
     return level, 1.4826 * float(deviation)
 
 
-def _rank_of_two(first, second, rank: int) -> np.float32:
-    """The value of 0-based `rank` among two ascending runs, each given as (value at index, length).
+def _rank_of_two(a: np.ndarray, b: np.ndarray, rank: int) -> np.float32:
+    """The value of 0-based `rank` among two ascending arrays taken together.
 
-    Bisects on how many of the `rank + 1` smallest come from the first run: O(log n) lookups."""
-    (a, a_size), (b, b_size) = first, second
+    Bisects on how many of the `rank + 1` smallest come from `a`: O(log n) lookups, no merge."""
     taken = rank + 1
-    low, high = max(0, taken - b_size), min(a_size, taken)
+    low, high = max(0, taken - b.size), min(a.size, taken)
     while low < high:  # the fewest from `a` such that b's last taken is no larger than a's next
         i = (low + high) // 2
-        if b(taken - i - 1) > a(i):
+        if b[taken - i - 1] > a[i]:
             low = i + 1
         else:
             high = i
-    last = [a(low - 1)] if low > 0 else []
-    last += [b(taken - low - 1)] if taken - low > 0 else []
+    last = [a[low - 1]] if low > 0 else []
+    last += [b[taken - low - 1]] if taken - low > 0 else []
     return max(last)
 
 

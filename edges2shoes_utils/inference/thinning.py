@@ -123,7 +123,7 @@ def _skeletonize_in_bands(mask: np.ndarray) -> np.ndarray:
     passes number about two per layer peeled off the strokes (their `depth`). Each band reaches a
     halo of three rows per layer plus a margin past the middle row, and the two must agree on the
     rows near the middle, deep inside both halos; otherwise the mask is thinned in one piece after
-    all. On the bundled marker drawing this takes 0.6-0.8x the time of one call.
+    all. On the bundled marker drawing this took 0.6-0.85x the time of one call.
     """
     rows = mask.shape[0]
     if rows < _BANDED_ROWS:  # too small to pay for a second thread
