@@ -297,7 +297,7 @@ def test_depth_counts_the_layers_that_peel_a_mask_away():
 
 @needs_opencv
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
-def test_thinning_in_bands_works_in_a_process_forked_after_its_first_use():
+def test_the_second_thread_works_in_a_process_forked_after_its_first_use():
     mask = _thick_strokes(1)
     expected = thinning._skeletonize_in_bands(mask)  # the parent's worker thread now exists
     context = multiprocessing.get_context("fork")

@@ -32,9 +32,10 @@ Speed: the web app redraws while a person draws, so the clean-up must cost less 
 (`bench sketch` measures it). The filters come from OpenCV (`filters.py`; scipy where OpenCV is
 missing, same pictures), one channel is resized instead of three, the paper's statistics of a big
 image come from a quarter of its pixels and one sort, and thinning touches only the pixels near the
-drawing, a tall drawing in two bands on two threads (`thinning.py`). The working resolution stays at
-1024 px and the reduction stays Lanczos: at 512 px, or with a cheaper filter, a faint pencil line on
-a large page fades below the ink threshold.
+drawing, a tall drawing in two bands on two threads (`thinning.py`); the polarity check runs on the
+second thread while the paper is flattened. The working resolution stays at 1024 px and the
+reduction stays Lanczos: at 512 px, or with a cheaper filter, a faint pencil line on a large page
+fades below the ink threshold.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ import torch
 from PIL import Image
 
 from ..util.errors import SketchError
+from ..util.threads import second_thread
 from .filters import box_blur, closing, drop_small_components, enlarge, gaussian
 from .image_input import ImageInput, describe_image_source, load_image, rescale
 from .thinning import centre_lines, redraw
@@ -109,11 +111,16 @@ def prepare_sketch(
 
     # Steps that find the drawing always run (on dark-on-light pixels): the blank-page check and
     # the crop need them. The switches decide which steps change the pixels the model sees.
-    light_lines = _lines_are_light(gray)
+    # The polarity is worked out on the second thread while the paper is flattened as if the lines
+    # were dark, as most are; light lines (chalk, an inverted edge map) are flattened again.
+    polarity = second_thread().submit(_lines_are_light, gray)
+    darkness = _flatten_paper(gray)
+    light_lines = polarity.result()
     if light_lines:
         gray = 1.0 - gray
+        darkness = _flatten_paper(gray)
     info["inverted"] = bool(light_lines and fix_polarity)
-    ink = _find_ink(_flatten_paper(gray))
+    ink = _find_ink(darkness)
     if ink.sum() < max(12, 2e-5 * ink.size) or min(_extent(ink)) < 0.01 * max(ink.shape):
         raise SketchError(
             f"{label}: found no drawing; the page looks blank. Draw the shoe with dark lines on "

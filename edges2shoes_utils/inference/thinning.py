@@ -7,14 +7,13 @@ ragged outlines grow) and draws them back, antialiased, at the width the dataset
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 import numpy as np
 from PIL import Image
 from skimage.morphology import skeletonize
 
+from ..util.threads import second_thread
 from .filters import depth, dilation, gaussian, opening
 
 Box = tuple[float, float, float, float]  # left, top, right, bottom in working pixels
@@ -132,7 +131,7 @@ def _skeletonize_in_bands(mask: np.ndarray) -> np.ndarray:
     if rows < 6 * halo:  # the bands would overlap too much to pay
         return skeletonize(mask)
     middle = rows // 2
-    top = _second_thread().submit(skeletonize, mask[: middle + halo])
+    top = second_thread().submit(skeletonize, mask[: middle + halo])
     bottom = skeletonize(mask[middle - halo :])  # its row i is the mask's row middle - halo + i
     upper = top.result()
     near = halo // 2  # rows this close to the middle lie deep inside both bands' halos
@@ -142,16 +141,6 @@ def _skeletonize_in_bands(mask: np.ndarray) -> np.ndarray:
 
 
 _BANDED_ROWS = 320  # below this many rows the second thread and the depth cost about what they save
-_POOLS: dict[int, ThreadPoolExecutor] = {}
-
-
-def _second_thread() -> ThreadPoolExecutor:
-    """One worker thread per process: a process forked after the first use (a data loader worker)
-    has no thread behind its copy of the parent's pool, so it makes its own."""
-    pid = os.getpid()
-    if pid not in _POOLS:
-        _POOLS[pid] = ThreadPoolExecutor(max_workers=1, thread_name_prefix="thinning")
-    return _POOLS[pid]
 
 
 def _bounding_slice(mask: np.ndarray, pad: int) -> tuple[slice, slice] | None:
