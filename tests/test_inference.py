@@ -96,10 +96,9 @@ def test_plain_train_runner_is_the_generator_in_train_mode_one_image_at_a_time()
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)
 
 
-@pytest.mark.parametrize("channels_last", [True, False])
-@pytest.mark.parametrize("shape", [(16, 3, 0, (2, 16, 8, 8)), (8, 12, 1, (1, 8, 5, 7))])
-def test_transposed_conv_as_a_matrix_product_equals_the_direct_one(shape, channels_last):
-    in_ch, out_ch, output_padding, x_shape = shape
+def _transposed_case(in_ch: int, out_ch: int, x_shape: tuple, channels_last: bool, output_padding: int = 0):
+    """A seeded pix2pix transposed convolution (4x4, stride 2, padding 1), an eval-mode norm with
+    non-trivial running statistics to fold into it, and an input in the asked memory layout."""
     torch.manual_seed(0)
     conv = nn.ConvTranspose2d(in_ch, out_ch, 4, 2, 1, output_padding=output_padding)
     norm = nn.BatchNorm2d(out_ch).eval()
@@ -108,6 +107,14 @@ def test_transposed_conv_as_a_matrix_product_equals_the_direct_one(shape, channe
     x = torch.randn(x_shape)
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
+    return conv, norm, x
+
+
+@pytest.mark.parametrize("channels_last", [True, False])
+@pytest.mark.parametrize("shape", [(16, 3, 0, (2, 16, 8, 8)), (8, 12, 1, (1, 8, 5, 7))])
+def test_transposed_conv_as_a_matrix_product_equals_the_direct_one(shape, channels_last):
+    in_ch, out_ch, output_padding, x_shape = shape
+    conv, norm, x = _transposed_case(in_ch, out_ch, x_shape, channels_last, output_padding)
     cpu = torch.device("cpu")
     gemm = PackedConv(conv, norm, torch.float32, cpu, pack=True, algorithm="gemm")
     gemm.post_op = "tanh"
@@ -126,14 +133,7 @@ def test_transposed_conv_as_a_matrix_product_equals_the_direct_one(shape, channe
 @pytest.mark.parametrize("shape", [(16, 3, (2, 16, 8, 8)), (8, 12, (1, 8, 5, 7)), (4, 5, (1, 4, 1, 1))])
 def test_transposed_conv_as_a_subpixel_convolution_equals_the_direct_one(shape, channels_last, pack):
     in_ch, out_ch, x_shape = shape
-    torch.manual_seed(0)
-    conv = nn.ConvTranspose2d(in_ch, out_ch, 4, 2, 1)
-    norm = nn.BatchNorm2d(out_ch).eval()
-    norm.running_mean.uniform_(-1, 1)
-    norm.running_var.uniform_(0.5, 2)
-    x = torch.randn(x_shape)
-    if channels_last:
-        x = x.contiguous(memory_format=torch.channels_last)
+    conv, norm, x = _transposed_case(in_ch, out_ch, x_shape, channels_last)
     sub = PackedConv(conv, norm, torch.float32, torch.device("cpu"), pack=pack, algorithm="subpixel")
     sub.post_op, sub.post_scalars = "leaky_relu", [0.2]
     assert sub.algorithm == "subpixel" and sub.packed == pack and "depth-to-space" in repr(sub)

@@ -112,6 +112,9 @@ def _skeletonize(mask: np.ndarray) -> np.ndarray:
     return skeleton
 
 
+_BANDED_ROWS = 320  # below this many rows the second thread and the depth cost about what they save
+
+
 def _skeletonize_in_bands(mask: np.ndarray) -> np.ndarray:
     """skimage's skeletonize of a tall mask as a top and a bottom band thinned at once on two
     threads (skimage releases the GIL), the same pixels as one call.
@@ -138,9 +141,6 @@ def _skeletonize_in_bands(mask: np.ndarray) -> np.ndarray:
     if not np.array_equal(upper[middle - near : middle + near], bottom[halo - near : halo + near]):
         return skeletonize(mask)
     return np.concatenate([upper[:middle], bottom[halo:]])
-
-
-_BANDED_ROWS = 320  # below this many rows the second thread and the depth cost about what they save
 
 
 def _bounding_slice(mask: np.ndarray, pad: int) -> tuple[slice, slice] | None:
