@@ -13,7 +13,7 @@ from typing import Callable, Iterator
 import torch
 from torch import nn
 
-from ..inference.fastpath import MODES, Mode, build_runner
+from ..inference.fastpath import MODES, Mode, choose_runner
 from ..nets import UNetGenerator
 from ..util.errors import ConfigError
 from ..util.seeds import image_seed
@@ -79,14 +79,14 @@ def forward_in_mode(
 ) -> Iterator[Forward]:
     """A function generating photos in test-time `mode`, fp32 in [-1, 1].
 
-    A `UNetGenerator` runs through `fastpath.build_runner` (the inference code's runner: batched
+    A `UNetGenerator` runs through `fastpath.choose_runner` (the inference code's runner: batched
     even in train mode, each image normalised on its own statistics, dropout masks from one seeded
     generator per image; `fast` adds folded norms and pre-packed weights); other modules through
     `generator_mode`. Neither changes the generator's weights or flags.
     """
     _check_mode(mode)
     if isinstance(generator, UNetGenerator):
-        runner = build_runner(generator, mode=mode, fast=fast, device=device, precision=precision)
+        runner = choose_runner(generator, mode=mode, fast=fast, device=device, precision=precision)
 
         def forward(edges: torch.Tensor, first: int) -> torch.Tensor:
             seeds = [image_seed(seed, first + i) for i in range(len(edges))] if mode == "train" else None

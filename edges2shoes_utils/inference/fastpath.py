@@ -6,16 +6,16 @@ exactly as in the model) whose layers are swapped for inference versions (`layer
 
 * **plain**: the generator's own fp32 convolutions, shared, not copied;
 * **fast** on a CPU: batch norm folded into the convolution before it (eval mode), weights
-  pre-packed once into oneDNN's blocked layout, activations fused into the convolutions as oneDNN
-  post-ops, channels_last, and each transposed convolution run by whichever of oneDNN's direct
-  kernel, a matrix product plus col2im and a sub-pixel 2x2 convolution plus depth-to-space
-  (`layers.PackedConv`) is fastest on this CPU, timed once at build. Precision "auto" takes bf16
-  where the CPU has native bf16 arithmetic (AVX512-BF16 or AMX) *and* it is the faster there, also
-  timed at build: on an AMD EPYC it brought a 256x256 image under 40 ms (fp32 about 75 ms, plain
-  eager fp32 about 105 ms in eval mode), while on an Intel Xeon with AVX512-BF16 but no AMX
-  oneDNN's bf16 kernels ran slower than its fp32 ones.
-  Pre-packing matters next: a plain `conv2d` call re-orders its weights on every call, which costs
-  more than the arithmetic for the deep 512-channel layers at batch 1;
+  packed into oneDNN's blocked layout once per input shape (`layers.PackedConv`: a plain `conv2d`
+  call re-orders its weights on every call, which costs more than the arithmetic for the deep
+  512-channel layers at batch 1), activations fused into the convolutions as oneDNN post-ops,
+  channels_last, and each transposed convolution run by whichever of oneDNN's direct kernel, a
+  matrix product plus col2im and a sub-pixel 2x2 convolution plus depth-to-space is fastest on
+  this CPU, timed once at build. Precision "auto" takes bf16 where the CPU has native bf16
+  arithmetic (AVX512-BF16 or AMX) *and* it is the faster there, also timed at build, since on some
+  such CPUs oneDNN's bf16 kernels lose to its fp32 ones. `choose_runner` (what `Sketch2Shoe` and
+  evaluation use) then times the whole fast forward against plain and keeps plain where the fast
+  path does not win, so no CPU pays for it;
 * **fast** on CUDA: folded batch norm, channels_last and autocast (bf16 on GPUs of compute
   capability 8.0 and newer, else fp16).
 
@@ -112,6 +112,7 @@ class Runner(UNetGenerator):
         self.autocast = autocast
         self._slot = slot
         self._compiled: Callable[[torch.Tensor], torch.Tensor] | None = None
+        self.note: str | None = None  # why a fast path that was asked for is not running (see `choose_runner`)
         # No `.eval()` here: it would recurse into the layers shared with the caller's generator and
         # flip their flags. None of the runner's own layers reads `.training`.
         self.memory_format = torch.channels_last if fast else torch.contiguous_format
@@ -123,6 +124,14 @@ class Runner(UNetGenerator):
     @property
     def compiled(self) -> bool:
         return self._compiled is not None
+
+    def transposed_algorithms(self) -> dict[str, int]:
+        """How many transposed convolutions run with each algorithm ("direct", "gemm", "subpixel")."""
+        counts: dict[str, int] = {}
+        for layer in self.modules():
+            if isinstance(layer, PackedConv) and layer.transposed:
+                counts[layer.algorithm] = counts.get(layer.algorithm, 0) + 1
+        return counts
 
     def run(self, x: torch.Tensor, seeds: Sequence[int] | None = None) -> torch.Tensor:
         """Generate for a (N, C, H, W) batch in [-1, 1]; returns fp32 in [-1, 1], on the runner's device.
@@ -163,15 +172,15 @@ def build_runner(
     convolutions; the fast one snapshots them (re-build it after changing the weights).
 
     On a CPU, building the fast runner times a few candidates on the generator's natural size
-    (2 ** levels square): both algorithms of each transposed convolution and, for "auto" on a CPU
-    with native bf16, the whole runner in bf16 and in fp32. That is about two seconds for the
-    paper-size generator on two cores, paid by the first build of a process (see `_CHOICES`).
+    (2 ** levels square): the algorithms of each transposed convolution and, for "auto" on a CPU
+    with native bf16, the whole runner in bf16 and in fp32; the first build of a process pays for
+    it (see `_CHOICES`). This builds exactly the path asked for; `choose_runner` is what users get.
 
     `compile` (fast path only) hands the runner to `torch.compile` with inductor's freezing, which
     pre-packs the weights itself and fuses the activations and concatenations into the
     convolutions. It needs a C++ compiler, the first call of each input shape compiles (tens of
     seconds on a small CPU); eval mode only (train mode's seeded dropout masks would break the
-    graph at every dropout layer). `bench infer --compile` shows whether it pays on a machine.
+    graph at every dropout layer). `bench infer --peers` shows whether it pays on a machine.
     """
     if compile and not (fast and mode == "eval"):
         raise ConfigError("compile applies to the fast path in eval mode only")
@@ -202,6 +211,45 @@ def build_runner(
         return built[choice]
     dtype = torch.float32 if choice == "fp32" else torch.bfloat16
     return _assemble(generator, mode, fast, device, dtype, compile, time_algorithms=True)
+
+
+def choose_runner(
+    generator: UNetGenerator,
+    *,
+    mode: Mode = "eval",
+    fast: bool = True,
+    device: torch.device | str | None = None,
+    precision: PrecisionChoice = "auto",
+    compile: bool = False,
+) -> Runner:
+    """The runner users get: plain if `fast` is off; else the fast runner where it beats plain on
+    this machine, and otherwise the plain one with `note` saying why.
+
+    On a CPU the fast runner's whole forward is timed against plain's (once per process for a
+    generator config, mode and precision): a CPU whose oneDNN kernels lose to ATen's for this
+    network must not pay for an optimisation. Without oneDNN's packed convolutions (an ARM build of
+    torch, say) there is no fast CPU path at all. CUDA and compiled runners are taken as asked.
+    """
+    device = torch.device(device) if device is not None else next(generator.parameters()).device
+    if not fast:
+        return build_runner(generator, mode=mode, fast=False, device=device, compile=compile)
+    if device.type != "cpu" or compile:
+        return build_runner(generator, mode=mode, device=device, precision=precision, compile=compile)
+    if not _mkldnn_packing_available():
+        plain = build_runner(generator, mode=mode, fast=False, device=device)
+        plain.note = "this PyTorch build has no oneDNN packed convolutions, so the fast path is off"
+        return plain
+    fast = build_runner(generator, mode=mode, device=device, precision=precision)
+    if not TIME_AGAINST_PLAIN:
+        return fast
+    plain = build_runner(generator, mode=mode, fast=False, device=device)
+    key = ("against plain", mode, generator.config, fast.precision)
+    if _timed_choice(key, {"fast": lambda: _forward_ms(fast), "plain": lambda: _forward_ms(plain)}) == "fast":
+        return fast
+    times = _TIMINGS[key]
+    plain.note = (f"the fast path ({fast.precision}) took {times['fast'] / times['plain']:.2f}x plain's time "
+                  "when timed at start on this CPU, so plain runs")
+    return plain
 
 
 def _assemble(
@@ -272,12 +320,17 @@ def _assemble(
 # so a seed gives the same picture from any runner of one process. (A new process times again and
 # may, on a close call, take the other path: the same picture up to fp32 or bf16 rounding.)
 _CHOICES: dict[tuple, str] = {}
+# Off only in the test suite, whose tiny networks must exercise the fast layers it compares with
+# plain even where they would not beat plain.
+TIME_AGAINST_PLAIN = True
+_TIMINGS: dict[tuple, dict[str, float]] = {}  # the milliseconds each choice was made on
 
 
 def _timed_choice(key: tuple, timers: dict[str, Callable[[], float]]) -> str:
     """The name of the fastest candidate (each timer returns its milliseconds), timed once per key."""
     if key not in _CHOICES:
-        _CHOICES[key] = min(timers, key=lambda name: timers[name]())
+        _TIMINGS[key] = {name: timer() for name, timer in timers.items()}
+        _CHOICES[key] = min(_TIMINGS[key], key=_TIMINGS[key].__getitem__)
     return _CHOICES[key]
 
 

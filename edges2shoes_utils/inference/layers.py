@@ -7,6 +7,7 @@ layer it replaces computes in the chosen test-time mode.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -142,21 +143,23 @@ def fold_batch_norm(conv: nn.Conv2d | nn.ConvTranspose2d, norm: nn.BatchNorm2d) 
 # --------------------------------------------------------------------------------------------------
 # Convolutions with weights prepared once.
 
+PACKED_SHAPES = 4  # input shapes a PackedConv keeps packed weights for (batch sizes, image sizes)
+
 
 class PackedConv(nn.Module):
     """A Conv2d or ConvTranspose2d frozen for inference: optional folded norm, a fixed dtype, and on a
-    CPU the weight pre-packed into oneDNN's blocked layout so no call re-orders it.
+    CPU the weight packed into oneDNN's blocked layout once per input shape, so no later call with
+    that shape re-orders it.
 
     A transposed convolution can instead run as `algorithm="gemm"`: one matrix product and a
-    `fold` (col2im). oneDNN's direct kernels are slow for two shapes this generator has: maps of a
-    few pixels with 1024 input channels (up to ten times slower than the product in fp32 on some
-    CPUs) and the 3-channel image head (its channels are padded to a block of 16).
+    `fold` (col2im). oneDNN's direct kernels are slow on some CPUs for two shapes this generator
+    has: maps of a few pixels with 1024 input channels, and the 3-channel image head (its channels
+    are padded to a block of 16).
     The pix2pix shape (kernel 4, stride 2, padding 1) can also run as `algorithm="subpixel"`: an
     ordinary 2x2 convolution with four times the output channels, one set per output pixel phase,
     then a depth-to-space copy. It does the same arithmetic, and oneDNN's ordinary convolutions are
-    faster than its transposed ones for the middle layers (about twice for 1024 -> 256 channels at
-    16x16 in bf16 with AMX). `fastpath.build_runner` times the candidates and keeps the fastest
-    one per layer.
+    often faster than its transposed ones for the middle layers. `fastpath.build_runner` times the
+    candidates and keeps the fastest one per layer.
     """
 
     def __init__(
@@ -194,22 +197,11 @@ class PackedConv(nn.Module):
             # contribution of every input pixel; `F.fold` then adds the overlapping taps into place.
             self.register_buffer("weight", weight.reshape(self.in_channels, -1).t().contiguous())
             self.register_buffer("bias", None if bias is None else bias.to(device=device, dtype=dtype))
-        elif self.packed:
-            mk = torch.ops.mkldnn
-            if self.algorithm == "subpixel":
-                weight = mk._reorder_convolution_weight(weight, [1, 1], [1, 1], [1, 1], 1, None)
-            elif self.transposed:
-                weight = mk._reorder_convolution_transpose_weight(
-                    weight, self.padding, self.output_padding, self.stride, self.dilation, self.groups, None)
-            else:
-                weight = mk._reorder_convolution_weight(
-                    weight, self.padding, self.stride, self.dilation, self.groups, None)
-            # An opaque oneDNN tensor: kept as a plain attribute (it cannot be copied or saved).
-            self.weight = weight
-            self.bias = None if bias is None else bias.to(device=device, dtype=dtype)
         else:
             self.register_buffer("weight", weight)
             self.register_buffer("bias", None if bias is None else bias.to(device=device, dtype=dtype))
+        # oneDNN weights packed for the input shapes seen so far (see `_packed_weight`).
+        self._packed: OrderedDict[tuple[int, ...], torch.Tensor] = OrderedDict()
 
     def extra_repr(self) -> str:
         kind = "transposed " if self.transposed else ""
@@ -230,12 +222,13 @@ class PackedConv(nn.Module):
             return _depth_to_space(self._subpixel_phases(x))
         if self.packed:
             mk = torch.ops.mkldnn
+            weight = self._packed_weight(x)
             if self.transposed:
                 return mk._convolution_transpose_pointwise(
-                    x, self.weight, self.bias, self.padding, self.output_padding, self.stride,
+                    x, weight, self.bias, self.padding, self.output_padding, self.stride,
                     self.dilation, self.groups, self.post_op, self.post_scalars, None)
             return mk._convolution_pointwise(
-                x, self.weight, self.bias, self.padding, self.stride, self.dilation, self.groups,
+                x, weight, self.bias, self.padding, self.stride, self.dilation, self.groups,
                 self.post_op, self.post_scalars, None)
         if self.transposed:
             y = F.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding,
@@ -243,6 +236,35 @@ class PackedConv(nn.Module):
         else:
             y = F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
         return self._activate(y)
+
+    def _packed_weight(self, x: torch.Tensor) -> torch.Tensor:
+        """The weight in the blocked layout oneDNN's primitive picks for `x`'s shape, packed on the
+        first call with that shape.
+
+        oneDNN chooses the weight layout per input shape and CPU tier. A weight packed without the
+        input's shape gets a guessed layout, and where the guess differs (AVX2's kernels for the
+        deep 512-channel layers) every call re-orders the weight again, which costs more than the
+        convolution itself. A few recent shapes are kept; the least recently used goes first.
+        """
+        key = tuple(x.shape)
+        packed = self._packed.get(key)
+        if packed is not None:
+            self._packed.move_to_end(key)
+            return packed
+        mk = torch.ops.mkldnn
+        shape = list(key)
+        if self.algorithm == "subpixel":
+            packed = mk._reorder_convolution_weight(self.weight, [1, 1], [1, 1], [1, 1], 1, shape)
+        elif self.transposed:
+            packed = mk._reorder_convolution_transpose_weight(
+                self.weight, self.padding, self.output_padding, self.stride, self.dilation, self.groups, shape)
+        else:
+            packed = mk._reorder_convolution_weight(
+                self.weight, self.padding, self.stride, self.dilation, self.groups, shape)
+        self._packed[key] = packed
+        while len(self._packed) > PACKED_SHAPES:
+            self._packed.popitem(last=False)
+        return packed
 
     def _gemm_transposed(self, x: torch.Tensor) -> torch.Tensor:
         """conv_transpose2d as (out * kh * kw, in) @ (in, h * w) per image, then col2im."""
@@ -266,7 +288,8 @@ class PackedConv(nn.Module):
         """The four output phases, (N, 4 * out, H + 1, W + 1), activation applied (see `_subpixel_weight`)."""
         if self.packed:
             return torch.ops.mkldnn._convolution_pointwise(
-                x, self.weight, self.bias, [1, 1], [1, 1], [1, 1], 1, self.post_op, self.post_scalars, None)
+                x, self._packed_weight(x), self.bias, [1, 1], [1, 1], [1, 1], 1, self.post_op,
+                self.post_scalars, None)
         return self._activate(F.conv2d(x, self.weight, self.bias, 1, 1))
 
     def _activate(self, y: torch.Tensor) -> torch.Tensor:

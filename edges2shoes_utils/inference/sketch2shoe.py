@@ -38,7 +38,7 @@ from ..nets import UNetGenerator
 from ..training.device import check_cuda_supported, pick_device
 from ..util.errors import ConfigError
 from ..util.images import to_pil
-from .fastpath import MODES, Mode, PrecisionChoice, Runner, build_runner
+from .fastpath import MODES, Mode, PrecisionChoice, Runner, choose_runner
 from .image_input import describe_image_source, load_image
 from .sketch import prepare_sketch
 
@@ -63,7 +63,8 @@ class Sketch2Shoe:
     Sketch2Shoe after changing them). `mode`: "train" (default) or "eval", see the module docstring.
     `seed`: dropout seed for train mode (None: fresh masks each image, from torch's global RNG).
     `fast`: the optimised path (pre-packed oneDNN weights, folded norms in eval mode, bf16 on CPUs
-    where native bf16 is the faster; autocast on CUDA); False runs the generator's own fp32 layers.
+    where native bf16 is the faster; autocast on CUDA), used where it beats plain on this machine
+    (`describe()` says when it does not); False runs the generator's own fp32 layers.
     `device`: "cpu", "cuda", "auto" or None (the generator's device). `precision`: "auto", "fp32",
     "bf16" (or "fp16" on CUDA) for the fast path. `image_size`: the side sketches are prepared at
     (default 2**levels: 256 for the paper's 8-level generator). `compile`: also `torch.compile` the
@@ -93,8 +94,8 @@ class Sketch2Shoe:
         self.device = _resolve_device(device, generator)
         self.image_size = image_size or generator.config.multiple
         generator.check_size(self.image_size, self.image_size)
-        self.runner: Runner = build_runner(generator, mode=mode, fast=fast, device=self.device,
-                                           precision=precision, compile=compile)
+        self.runner: Runner = choose_runner(generator, mode=mode, fast=fast, device=self.device,
+                                            precision=precision, compile=compile)
 
     @classmethod
     def from_weights(cls, source: str | os.PathLike, *, device: str | torch.device | None = None,
@@ -113,9 +114,11 @@ class Sketch2Shoe:
         return self.runner.precision
 
     def describe(self) -> str:
-        path = (f"fast {self.precision}" + (" compiled" if self.runner.compiled else "")) if self.fast else "plain fp32"
+        runner = self.runner
+        path = (f"fast {self.precision}" + (" compiled" if runner.compiled else "")) if runner.fast else "plain fp32"
         seed = f", seed {self.seed}" if self.mode == "train" and self.seed is not None else ""
-        return f"{self.mode} mode{seed}, {path} on {self.device}"
+        note = f" ({runner.note})" if runner.note else ""
+        return f"{self.mode} mode{seed}, {path} on {self.device}{note}"
 
     def prepare(self, image: ImageLike, *, prepare: bool = True, name: str | None = None) -> Prepared:
         """One input as the model will see it. Files, bytes, PIL images and arrays go through
