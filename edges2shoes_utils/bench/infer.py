@@ -38,6 +38,8 @@ from ..inference import MODES, Sketch2Shoe
 from ..nets import GeneratorConfig, UNetGenerator, count_parameters
 from ..training.device import cpu_has_native_bf16, pick_device
 from ..util.atomic import atomic_write_text
+from . import peers, tiers
+from .timing import interleaved_times
 
 GOAL_MS = 60.0  # the fast path on the 2-core reference machine
 GOAL_RATIO = 0.4  # fast / plain eager
@@ -58,6 +60,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="skip the extra row timing the fast path in fp32 when it runs in bf16")
     parser.add_argument("--compile", action="store_true",
                         help="add a row for the eval-mode fast path under torch.compile (compiling takes a while)")
+    parser.add_argument("--tiers", action="store_true",
+                        help="run the bench once per oneDNN CPU tier (AVX2 ... no cap), each in its own process, "
+                             "and print one table")
+    parser.add_argument("--peers", action="store_true",
+                        help="eval mode against onnxruntime, OpenVINO and torch.compile in one process "
+                             "(pip install 'edges2shoes[peers]')")
     parser.add_argument("--seed", type=int, default=0, help="seed for the random init, input and dropout")
     parser.add_argument("--json", default=None, metavar="PATH", help="also write the figures as JSON (atomically)")
 
@@ -68,6 +76,8 @@ def run(args: argparse.Namespace) -> int:
     for mode in modes:
         if mode not in MODES:
             raise SystemExit(f"bench infer: unknown mode {mode!r} (use eval, train)")
+    if args.tiers:
+        return tiers.run_tiers(args)
     if args.weights:
         probe = Sketch2Shoe.from_weights(args.weights, device=args.device, mode="eval", fast=False)
         generator, device, weights = probe.generator, probe.device, str(args.weights)
@@ -80,8 +90,14 @@ def run(args: argparse.Namespace) -> int:
     load_before = _loadavg()
 
     rows: list[dict] = []
-    for mode in modes:
-        rows.extend(bench_mode(generator, x, mode, device, args))
+    peer_rows: list[dict] = []
+    if args.peers:
+        if device.type != "cpu":
+            raise SystemExit("bench infer --peers: the peers are CPU runtimes (use --device cpu)")
+        peer_rows = peers.run_peers(generator, x, args)
+    else:
+        for mode in modes:
+            rows.extend(bench_mode(generator, x, mode, device, args))
     load_after = _loadavg()
 
     result = {
@@ -99,6 +115,7 @@ def run(args: argparse.Namespace) -> int:
         "load_average_before": load_before,
         "load_average_after": load_after,
         "rows": rows,
+        "peers": peer_rows,
         "goal": {"fast_ms_max": GOAL_MS, "ratio_max": GOAL_RATIO, "psnr_min_db": GOAL_PSNR},
     }
     _print_table(result)
@@ -142,7 +159,7 @@ def bench_mode(generator: UNetGenerator, x: torch.Tensor, mode: str, device: tor
     calls: dict[str, Callable[[], object]] = {"plain eager": plain}
     for name, model in paths:
         calls[f"{name} {model.precision}"] = (lambda m=model: m.generate_batch(x, seed))
-    times = _interleaved_times(calls, args.warmup, args.repeats, device)
+    times = interleaved_times(calls, args.warmup, args.repeats, device)
 
     plain_ms = statistics.median(times["plain eager"])
     rows = [_row(mode, "plain eager", "fp32", times["plain eager"], plain_ms, None)]
@@ -150,6 +167,8 @@ def bench_mode(generator: UNetGenerator, x: torch.Tensor, mode: str, device: tor
         label = f"{name} {model.precision}"
         output = model.generate_batch(x, seed).float().cpu()
         rows.append(_row(mode, name, model.precision, times[label], plain_ms, psnr(output, reference)))
+        rows[-1].update(runner="fast" if model.runner.fast else "plain", note=model.runner.note,
+                        algorithms=model.runner.transposed_algorithms())
         if name == "compiled":
             rows[-1]["compile_s"] = round(compile_seconds, 1)
     return rows
@@ -166,26 +185,6 @@ def _row(mode: str, path: str, precision: str, samples: list[float], plain_ms: f
         "ratio_to_plain": round(median / plain_ms, 3),
         "psnr_db": None if psnr_db is None else (round(psnr_db, 2) if math.isfinite(psnr_db) else "inf"),
     }
-
-
-def _interleaved_times(calls: dict[str, Callable[[], object]], warmup: int, repeats: int,
-                       device: torch.device) -> dict[str, list[float]]:
-    def sync() -> None:
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-
-    for _ in range(max(warmup, 1)):
-        for call in calls.values():
-            call()
-    sync()
-    times: dict[str, list[float]] = {name: [] for name in calls}
-    for _ in range(max(repeats, 1)):
-        for name, call in calls.items():
-            start = time.perf_counter()
-            call()
-            sync()
-            times[name].append((time.perf_counter() - start) * 1000.0)
-    return times
 
 
 def psnr(output: torch.Tensor, reference: torch.Tensor) -> float:
@@ -250,13 +249,10 @@ def _print_table(result: dict) -> None:
           f"native bf16: {result['native_bf16']}")
     print(f"  weights: {result['weights']}")
     print(f"  load average before/after: {result['load_average_before']} / {result['load_average_after']}")
-    header = f"  {'mode':<6} {'path':<12} {'precision':<9} {'median ms':>9} {'min ms':>8} {'x plain':>8} {'PSNR dB':>8}"
-    print(header)
-    print("  " + "-" * (len(header) - 2))
-    for row in result["rows"]:
-        psnr_text = "-" if row["psnr_db"] is None else str(row["psnr_db"])
-        print(f"  {row['mode']:<6} {row['path']:<12} {row['precision']:<9} {row['median_ms']:>9.1f} "
-              f"{row['min_ms']:>8.1f} {row['ratio_to_plain']:>8.2f} {psnr_text:>8}")
+    if result["peers"]:
+        peers.print_peers(result["peers"])
+    if result["rows"]:
+        print_rows(result["rows"])
     for row in result["rows"]:
         if "compile_s" in row:
             print(f"  {row['mode']}: torch.compile's first call (compiling) took {row['compile_s']} s")
@@ -268,6 +264,30 @@ def _print_table(result: dict) -> None:
         ok = row["median_ms"] <= goal["fast_ms_max"] and row["ratio_to_plain"] < goal["ratio_max"] and psnr_ok
         print(f"  goal ({row['mode']}: fast <= {goal['fast_ms_max']:.0f} ms, < {goal['ratio_max']} x plain, "
               f"PSNR >= {goal['psnr_min_db']:.0f} dB): {'met' if ok else 'NOT met'}")
+
+
+def print_rows(rows: list[dict], first: tuple[str, str] | None = None) -> None:
+    """The table of `bench_mode` rows; `first` adds a leading column (its header, and the row key)."""
+    lead = f"{first[0]:<16} " if first else ""
+    header = (f"  {lead}{'mode':<6} {'path':<12} {'precision':<9} {'median ms':>9} {'min ms':>8} {'x plain':>8} "
+              f"{'PSNR dB':>8}  transposed convolutions")
+    print(header)
+    print("  " + "-" * (len(header) - 2))
+    for row in rows:
+        psnr_text = "-" if row["psnr_db"] is None else str(row["psnr_db"])
+        lead = f"{row[first[1]]:<16} " if first else ""
+        print(f"  {lead}{row['mode']:<6} {row['path']:<12} {row['precision']:<9} {row['median_ms']:>9.1f} "
+              f"{row['min_ms']:>8.1f} {row['ratio_to_plain']:>8.2f} {psnr_text:>8}  {algorithm_text(row)}")
+    for row in rows:
+        if row.get("note"):
+            print(f"  {row['mode']} {row['path']}: {row['note']}")
+
+
+def algorithm_text(row: dict) -> str:
+    """'direct 2, subpixel 6' for a fast row, 'plain' where the fast path fell back, '' for plain."""
+    if row.get("runner") == "plain":
+        return "plain (fast path not used)"
+    return ", ".join(f"{name} {count}" for name, count in sorted((row.get("algorithms") or {}).items()))
 
 
 def _first_fast(rows: list[dict], mode: str) -> dict | None:

@@ -34,7 +34,8 @@ from ..inference.filters import backend
 from ..nets import GeneratorConfig, count_parameters
 from ..training.device import pick_device
 from ..util.atomic import atomic_write_text
-from .infer import _interleaved_times, _loadavg, calibrated_random_generator, cpu_name
+from .infer import _loadavg, calibrated_random_generator, cpu_name
+from .timing import interleaved_times
 
 GOAL_CANVAS_MS = 20.0  # clean-up of the 512 x 512 canvas drawing
 GOAL_PHOTO_MS = 150.0  # clean-up of the 12-megapixel photo
@@ -97,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
                 prepare_sketch(image, size=size)[0], [args.seed])
 
     load_before = _loadavg()
-    times = _interleaved_times(calls, args.warmup, args.runs, device)
+    times = interleaved_times(calls, args.warmup, args.runs, device)
     result = _result(args, times, generator, fast, device, load_before)
     _print_table(result)
     if args.json:

@@ -9,9 +9,17 @@ tier the CPU cannot reach is reported as such instead of being measured as somet
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import platform
+import subprocess
+import sys
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
+
+from ..util.atomic import atomic_write_text
 
 
 @dataclass(frozen=True)
@@ -80,4 +88,64 @@ def unreachable_reason(tier: Tier, flags: set[str] | None = None) -> str | None:
     return f"this CPU lacks {', '.join(missing)}" if missing else None
 
 
-__all__ = ["TIERS", "Tier", "cpu_flags", "tier_named", "unreachable_reason"]
+# --------------------------------------------------------------------------------------------------
+# `bench infer --tiers`: the same bench once per tier, each in a fresh process.
+
+
+def run_tiers(args: argparse.Namespace) -> int:
+    """Run `bench infer` under every tier this CPU reaches and print one table."""
+    results: list[dict] = []
+    for tier in TIERS:
+        reason = unreachable_reason(tier)
+        print(f"bench infer --tiers: {tier.name} ...", flush=True)
+        result = {"tier": tier.name, "status": f"skipped: {reason}" if reason else "ok", "rows": []}
+        if reason is None:
+            result.update(_bench_in_subprocess(tier, args))
+        results.append(result)
+    print_tiers(results)
+    if args.json:
+        atomic_write_text(args.json, json.dumps({"benchmark": "infer --tiers", "tiers": results}, indent=2) + "\n")
+        print(f"figures written to {args.json}")
+    return 0
+
+
+def _bench_in_subprocess(tier: Tier, args: argparse.Namespace) -> dict:
+    """The tier's rows (and machine facts), or a one-line status saying why there are none."""
+    with tempfile.TemporaryDirectory(prefix="edges2shoes-tier-") as workdir:
+        figures = Path(workdir) / "infer.json"
+        command = [sys.executable, "-m", "edges2shoes_utils", "bench", "infer", "--modes", args.modes,
+                   "--repeats", str(args.repeats), "--warmup", str(args.warmup), "--precision", args.precision,
+                   "--seed", str(args.seed), "--device", "cpu", "--no-fp32-row", "--json", str(figures)]
+        if args.weights:
+            command += ["--weights", str(args.weights)]
+        try:
+            done = subprocess.run(command, env=tier.environment(), capture_output=True, text=True, timeout=1800)
+        except subprocess.TimeoutExpired:
+            return {"status": "failed: no result within 30 minutes"}
+        if done.returncode != 0 or not figures.exists():
+            last = (done.stderr.strip() or done.stdout.strip() or "no output").splitlines()[-1]
+            return {"status": f"failed (exit {done.returncode}): {last[:160]}"}
+        figures_json = json.loads(figures.read_text(encoding="utf-8"))
+    return {"rows": figures_json["rows"], "cpu": figures_json["cpu"], "threads": figures_json["threads"]}
+
+
+def print_tiers(results: list[dict]) -> None:
+    """One table: per tier and mode, plain and fast milliseconds, their ratio and what the fast path chose."""
+    from .infer import algorithm_text  # lazy: infer imports this module for --tiers
+
+    header = (f"  {'tier':<17} {'mode':<6} {'plain ms':>9} {'fast ms':>9} {'x plain':>8} {'precision':<9} "
+              "transposed convolutions")
+    print(header)
+    print("  " + "-" * (len(header) - 2))
+    for result in results:
+        if result["status"] != "ok":
+            print(f"  {result['tier']:<17} {result['status']}")
+            continue
+        for mode in dict.fromkeys(row["mode"] for row in result["rows"]):
+            plain = next(r for r in result["rows"] if r["mode"] == mode and r["path"] == "plain eager")
+            fast = next(r for r in result["rows"] if r["mode"] == mode and r["path"] == "fast")
+            print(f"  {result['tier']:<17} {mode:<6} {plain['median_ms']:>9.1f} {fast['median_ms']:>9.1f} "
+                  f"{fast['ratio_to_plain']:>8.2f} {fast['precision']:<9} {algorithm_text(fast)}")
+
+
+__all__ = ["TIERS", "Tier", "cpu_flags", "print_tiers", "run_tiers", "tier_named", "unreachable_reason"]
