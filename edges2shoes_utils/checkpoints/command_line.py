@@ -15,6 +15,7 @@ from ..util.errors import ConfigError, WeightsError
 from . import exports
 from .fetch import CACHE_ENV, OFFICIAL_URL_ENV, fetch_weights, sha256_of
 from .load import LoadedWeights, LoadOptions, read_discriminator, read_generator
+from .official_export import export_official
 from .onnx_export import check_onnx, export_onnx
 from .publish import CARD_FILE, Target, publish
 
@@ -32,10 +33,15 @@ def configure_cli(parser: argparse.ArgumentParser) -> None:
     fetch.add_argument("--url", help=f"download the official file from this mirror (also ${OFFICIAL_URL_ENV})")
     fetch.set_defaults(run=_run_fetch)
 
-    convert = actions.add_parser("convert", help="write any known weights as our safetensors export and/or ONNX",
-                                 description="Read weights in any known layout; write our safetensors export and/or an ONNX generator.")
+    convert = actions.add_parser("convert", help="write any known weights as our safetensors export, the official layout and/or ONNX",
+                                 description="Read weights in any known layout; write our safetensors export (or, with --to official, "
+                                             "the official pix2pix code's latest_net_G.pth / latest_net_D.pth) and/or an ONNX generator.")
     convert.add_argument("source", help="'kaggle', 'pix2pix-official', 'huggan' or a weights file")
-    convert.add_argument("--out", type=Path, help="our export: a .safetensors file with the config in its metadata")
+    convert.add_argument("--to", choices=["ours", "official"], default="ours",
+                         help="ours: --out is a .safetensors file with the config in its metadata; official: --out is a folder "
+                              "for the official code's checkpoints (latest_net_G.pth, and latest_net_D.pth from a run's last.pt "
+                              "or epoch files), and the options that rebuild the networks there are printed")
+    convert.add_argument("--out", type=Path, help="our export (a .safetensors file) or, with --to official, a folder")
     convert.add_argument("--onnx", type=Path, help="an ONNX generator (eval mode, dynamic batch)")
     convert.add_argument("--image-size", type=int, default=256, help="the ONNX model's image side (default 256)")
     _add_fetch_options(convert)
@@ -93,6 +99,10 @@ def _run_fetch(args: argparse.Namespace) -> int:
 
 
 def _run_convert(args: argparse.Namespace) -> int:
+    if args.to == "official":
+        if args.out is None or args.onnx is not None:
+            raise ConfigError("--to official writes the official checkpoints into a folder: give --out DIR (and no --onnx)")
+        return _run_convert_official(args)
     if args.out is None and args.onnx is None:
         raise ConfigError("say what to write: --out G.safetensors and/or --onnx G.onnx")
     loaded = read_generator(args.source, _load_options(args))
@@ -112,6 +122,18 @@ def _run_convert(args: argparse.Namespace) -> int:
         if difference > ONNX_TOLERANCE:
             raise WeightsError(f"{args.onnx}: onnxruntime's output differs from PyTorch's by {difference:.2e}")
         print(f"wrote {args.onnx}: onnxruntime's output differs from PyTorch's by at most {difference:.2e}")
+    return 0
+
+
+def _run_convert_official(args: argparse.Namespace) -> int:
+    written = export_official(args.source, args.out, _load_options(args))
+    for note in written.notes:
+        print(f"note: {note}", file=sys.stderr)
+    for path in (written.generator, written.discriminator):
+        if path is not None:
+            print(f"wrote {path}")
+    print(f"the official code builds these networks with: {' '.join(written.options)}")
+    print(f"copy {args.out} to checkpoints/NAME/ of pytorch-CycleGAN-and-pix2pix and run:\n  {written.test_command()}")
     return 0
 
 
