@@ -14,15 +14,19 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import os
 from pathlib import Path
 from typing import Any, Mapping
 
 import torch
+from safetensors.torch import load_file
 
 from ..util.errors import WeightsError
 
 INSTALL = "pip install 'edges2shoes[publish]'"
+HUB_CONFIG = "config.json"  # the names save_pretrained writes
+HUB_WEIGHTS = "model.safetensors"
 TAGS = ("pix2pix", "edges2shoes", "image-to-image", "gan", "sketch-to-image")
 PAPER_URL = "https://arxiv.org/abs/1611.07004"
 
@@ -45,9 +49,12 @@ Networks*, [arXiv 1611.07004]({{ paper_url }})){% if made_with %}, {{ made_with 
 
 ```python
 from edges2shoes_utils.nets import {{ class_name }}
+{% if kaggle_model %}import kagglehub
 
+model = {{ class_name }}.from_pretrained(kagglehub.model_download("{{ kaggle_model }}"))  # eval mode
+{% else %}
 model = {{ class_name }}.from_pretrained("{{ repo_id }}")  # eval mode; config.json holds the architecture
-```
+{% endif %}```
 {% if usage %}
 {{ usage }}
 {% endif %}"""
@@ -76,6 +83,36 @@ class HubMixin:
         return hub_view(self).push_to_hub(repo_id, **kwargs)
 
 
+def weights_named(config: Mapping[str, Any]) -> tuple[Mapping[str, Any], str]:
+    """(the network's settings, the weights file) a config.json describes: save_pretrained's, or the
+    `generator` and `weights` entries of what version 0.2 published."""
+    if isinstance(config.get("generator"), Mapping) and isinstance(config.get("weights"), str):
+        return config["generator"], Path(config["weights"]).name
+    return config, HUB_WEIGHTS
+
+
+def read_hub_config(path: str | os.PathLike) -> dict[str, Any]:
+    """A config.json as a dict (WeightsError naming the file when it is not one)."""
+    try:
+        config = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise WeightsError(f"{path}: not a readable config.json ({error})") from None
+    if not isinstance(config, dict):
+        raise WeightsError(f"{path}: not a network config (a JSON object was expected)")
+    return config
+
+
+def saved_weights(folder: str | os.PathLike) -> Path | None:
+    """The weights file of a folder `save_pretrained` (or 0.2's publish) wrote; None for any other
+    folder, such as a training run's, whose config.json names no file that is there."""
+    config_path = Path(folder) / HUB_CONFIG
+    try:
+        weights = Path(folder) / weights_named(read_hub_config(config_path))[1]
+    except WeightsError:
+        return None
+    return weights if weights.is_file() else None
+
+
 def hub_view(model: Any) -> Any:
     """`model` as an instance of its `hub_class`, sharing its tensors (nothing is copied)."""
     hub = hub_class(type(model))
@@ -91,8 +128,6 @@ def _weights_error(path: Any, network: type, problem: str) -> WeightsError:
 
 def _load_weights(network: type, settings: dict[str, Any], path: Path, device: str, strict: bool) -> Any:
     """A `network` of `settings` holding the tensors of the safetensors file `path`."""
-    from safetensors.torch import load_file
-
     try:
         state = load_file(str(path), device=str(device))
     except Exception as error:  # safetensors raises its own types for damaged headers
@@ -135,9 +170,7 @@ def hub_class(network: type) -> type:
             if not isinstance(config, Mapping):
                 raise WeightsError(f"{model_id}: no config.json to say which {network.__name__} it holds "
                                    f"(save_pretrained writes one beside model.safetensors)")
-            filename = "model.safetensors"
-            if isinstance(config.get("generator"), Mapping) and isinstance(config.get("weights"), str):
-                config, filename = config["generator"], config["weights"]  # as version 0.2 published
+            config, filename = weights_named(config)
             unknown = sorted(set(settings) - names)
             if unknown:
                 raise TypeError(f"{network.__name__}.from_pretrained() got unknown settings {unknown}")
@@ -163,4 +196,5 @@ def hub_class(network: type) -> type:
     return Hub
 
 
-__all__ = ["HubMixin", "hub_class", "hub_view", "CARD_TEMPLATE", "TAGS"]
+__all__ = ["HubMixin", "hub_class", "hub_view", "weights_named", "read_hub_config", "saved_weights", "CARD_TEMPLATE",
+           "TAGS", "HUB_CONFIG", "HUB_WEIGHTS"]
