@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import huggingface_hub
 import kagglehub
 import pytest
 from huggingface_hub import constants as hf_constants
@@ -41,3 +42,26 @@ def hub_cache_entry(cache: Path, repo_id: str, folder: Path, revision: str = REV
     (repo / "refs").mkdir(exist_ok=True)
     (repo / "refs" / "main").write_text(revision)
     return snapshot
+
+
+@pytest.fixture
+def hub_uploads(monkeypatch) -> dict:
+    """A token, and HfApi.create_repo / upload_folder replaced (the only calls that would reach the
+    network): what they were asked, and what the uploaded folder held, land in the returned dict."""
+    from edges2shoes_utils.nets import UNetGenerator
+
+    monkeypatch.setenv("HF_TOKEN", "hf_not_a_real_token")
+    calls: dict = {}
+
+    def create_repo(self, repo_id, **kwargs):
+        calls["create_repo"] = (repo_id, kwargs)
+        return huggingface_hub.RepoUrl(f"https://huggingface.co/{repo_id}")
+
+    def upload_folder(self, **kwargs):
+        folder = Path(kwargs["folder_path"])
+        calls.update(upload_folder=kwargs, files={p.name for p in folder.iterdir()},
+                     card=(folder / "README.md").read_text(), model=UNetGenerator.from_pretrained(folder))
+
+    monkeypatch.setattr(huggingface_hub.HfApi, "create_repo", create_repo)
+    monkeypatch.setattr(huggingface_hub.HfApi, "upload_folder", upload_folder)
+    return calls

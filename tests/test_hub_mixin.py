@@ -18,7 +18,7 @@ import torch
 from edges2shoes_utils.nets import DiscriminatorConfig, GeneratorConfig, PatchGANDiscriminator, UNetGenerator
 from edges2shoes_utils.util.errors import WeightsError
 
-from hub_support import REVISION, hub_cache_entry, no_credentials  # noqa: F401  (a fixture)
+from hub_support import REVISION, hub_cache_entry, hub_uploads, no_credentials  # noqa: F401  (fixtures)
 
 REPO = "someone/tiny-unet"
 
@@ -94,29 +94,14 @@ def test_from_pretrained_reads_a_hub_style_cache_under_hf_hub_offline(tmp_path):
         assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())
 
 
-def test_push_to_hub_uploads_what_save_pretrained_writes(monkeypatch):
-    monkeypatch.setenv("HF_TOKEN", "hf_not_a_real_token")
-    calls = {}
-
-    def create_repo(self, repo_id, **kwargs):
-        calls["create_repo"] = (repo_id, kwargs)
-        return huggingface_hub.RepoUrl(f"https://huggingface.co/{repo_id}")
-
-    def upload_folder(self, **kwargs):
-        folder = Path(kwargs["folder_path"])
-        calls["files"] = {p.name for p in folder.iterdir()}
-        calls["card"] = (folder / "README.md").read_text()
-        calls["back"] = UNetGenerator.from_pretrained(folder)
-        calls["message"] = kwargs["commit_message"]
-
-    monkeypatch.setattr(huggingface_hub.HfApi, "create_repo", create_repo)
-    monkeypatch.setattr(huggingface_hub.HfApi, "upload_folder", upload_folder)
+def test_push_to_hub_uploads_what_save_pretrained_writes(hub_uploads):
     model = tiny(seed=5)
     model.push_to_hub(REPO, private=True, commit_message="tiny")
-    assert calls["create_repo"] == (REPO, {"private": True, "exist_ok": True}) and calls["message"] == "tiny"
-    assert calls["files"] == {"model.safetensors", "config.json", "README.md"}
-    assert f'UNetGenerator.from_pretrained("{REPO}")' in calls["card"]  # the card names the repository
-    assert same_tensors(calls["back"], model)
+    assert hub_uploads["create_repo"] == (REPO, {"private": True, "exist_ok": True})
+    assert hub_uploads["upload_folder"]["commit_message"] == "tiny"
+    assert hub_uploads["files"] == {"model.safetensors", "config.json", "README.md"}
+    assert f'UNetGenerator.from_pretrained("{REPO}")' in hub_uploads["card"]  # the card names the repository
+    assert same_tensors(hub_uploads["model"], model)
 
 
 def test_weights_that_do_not_fit_the_config_are_one_line(tmp_path):

@@ -158,6 +158,12 @@ def convert(source: Path, out: Path, capsys) -> tuple[str, list[str]]:
     return printed, line.split(": ", 1)[1].split()
 
 
+def strictly_loaded(network: nn.Module, path: Path) -> nn.Module:
+    """As the official code loads a checkpoint: a plain state dict, every key in its place."""
+    network.load_state_dict(torch.load(path, weights_only=True), strict=True)
+    return network
+
+
 def same_output(ours: nn.Module, theirs: nn.Module, *inputs: torch.Tensor) -> float:
     """Largest difference in eval mode; the official PatchGAN takes the pair concatenated."""
     ours.eval(), theirs.eval()
@@ -176,8 +182,8 @@ def test_official_code_loads_the_files_strictly_and_computes_the_same(tmp_path, 
     assert options == ["--netG", "unet_128", "--norm", "batch", "--ngf", "8", "--netD", "basic", "--ndf", "8"]
     assert "python test.py" in printed and "--netG unet_128 --norm batch --ngf 8" in printed
     theirs_g, theirs_d = official_networks(options)
-    theirs_g.load_state_dict(torch.load(tmp_path / "official" / "latest_net_G.pth", weights_only=True), strict=True)
-    theirs_d.load_state_dict(torch.load(tmp_path / "official" / "latest_net_D.pth", weights_only=True), strict=True)
+    strictly_loaded(theirs_g, tmp_path / "official" / "latest_net_G.pth")
+    strictly_loaded(theirs_d, tmp_path / "official" / "latest_net_D.pth")
     edges, photo = torch.randn(2, 3, 128, 128), torch.randn(2, 3, 128, 128)
     assert same_output(generator, theirs_g, edges) < 1e-6
     assert same_output(discriminator, theirs_d, edges, photo) < 1e-6
@@ -189,7 +195,7 @@ def test_train_mode_matches_too(tmp_path, capsys):
     source, generator, _ = write_run(tmp_path / "run", "epoch")
     _, options = convert(source, tmp_path / "official", capsys)
     theirs, _ = official_networks(options)
-    theirs.load_state_dict(torch.load(tmp_path / "official" / "latest_net_G.pth", weights_only=True), strict=True)
+    strictly_loaded(theirs, tmp_path / "official" / "latest_net_G.pth")
     generator.train(), theirs.train()
     x = torch.randn(2, 3, 128, 128)
     with torch.no_grad():
@@ -205,8 +211,8 @@ def test_instance_norm_without_dropout_prints_its_options(tmp_path, capsys):
     _, options = convert(source, tmp_path / "official", capsys)
     assert options[:7] == ["--netG", "unet_128", "--norm", "instance", "--ngf", "8", "--no_dropout"]
     theirs_g, theirs_d = official_networks(options)
-    theirs_g.load_state_dict(torch.load(tmp_path / "official" / "latest_net_G.pth", weights_only=True), strict=True)
-    theirs_d.load_state_dict(torch.load(tmp_path / "official" / "latest_net_D.pth", weights_only=True), strict=True)
+    strictly_loaded(theirs_g, tmp_path / "official" / "latest_net_G.pth")
+    strictly_loaded(theirs_d, tmp_path / "official" / "latest_net_D.pth")
     assert same_output(generator, theirs_g, torch.randn(1, 3, 128, 128)) < 1e-6
 
 

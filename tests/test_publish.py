@@ -30,7 +30,7 @@ from edges2shoes_utils.nets import UNetGenerator
 from edges2shoes_utils.training import TrainConfig, train
 from edges2shoes_utils.util.errors import ConfigError, WeightsError
 
-from hub_support import REVISION, hub_cache_entry, no_credentials  # noqa: F401  (a fixture)
+from hub_support import REVISION, hub_cache_entry, hub_uploads, no_credentials  # noqa: F401  (fixtures)
 
 REPO = "someone/tiny-shoes"
 KAGGLE_MODEL = "someone/tiny-shoes/pyTorch/default"
@@ -209,29 +209,13 @@ def test_folder_without_weights_is_refused(tmp_path):
 # Uploads: everything up to the library call that sends.
 
 
-def test_hub_upload_is_the_mixins_push_to_hub(run, monkeypatch, capsys):
-    monkeypatch.setenv("HF_TOKEN", "hf_not_a_real_token")
-    calls = {}
-
-    def create_repo(self, repo_id, **kwargs):
-        calls["create_repo"] = (repo_id, kwargs)
-        return huggingface_hub.RepoUrl(f"https://huggingface.co/{repo_id}")
-
-    def upload_folder(self, **kwargs):
-        folder = Path(kwargs["folder_path"])
-        calls["upload_folder"] = kwargs
-        calls["files"] = {p.name for p in folder.iterdir()}
-        calls["card"] = (folder / "README.md").read_text()
-        calls["weights"] = UNetGenerator.from_pretrained(folder).state_dict()
-
-    monkeypatch.setattr(huggingface_hub.HfApi, "create_repo", create_repo)
-    monkeypatch.setattr(huggingface_hub.HfApi, "upload_folder", upload_folder)
+def test_hub_upload_is_the_mixins_push_to_hub(run, hub_uploads, capsys):
     assert cli.main(["weights", "publish", str(run), "--hub", REPO, "--private", "--message", "first"]) == 0
-    assert calls["create_repo"] == (REPO, {"private": True, "exist_ok": True})
-    assert calls["upload_folder"]["repo_id"] == REPO and calls["upload_folder"]["commit_message"] == "first"
-    assert calls["files"] == PUBLISHED
-    assert f"{report_summary(run, 1)['l1']:.4f}" in calls["card"] and f'from_pretrained("{REPO}")' in calls["card"]
-    assert_same_weights(calls["weights"], tensors(run / "generator_1.pt"))
+    assert hub_uploads["create_repo"] == (REPO, {"private": True, "exist_ok": True})
+    assert hub_uploads["upload_folder"]["repo_id"] == REPO and hub_uploads["upload_folder"]["commit_message"] == "first"
+    assert hub_uploads["files"] == PUBLISHED
+    assert f"{report_summary(run, 1)['l1']:.4f}" in hub_uploads["card"] and f'from_pretrained("{REPO}")' in hub_uploads["card"]
+    assert_same_weights(hub_uploads["model"].state_dict(), tensors(run / "generator_1.pt"))
     assert f"https://huggingface.co/{REPO}" in capsys.readouterr().out
 
 
