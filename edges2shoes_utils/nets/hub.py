@@ -122,27 +122,19 @@ def hub_view(model: Any) -> Any:
     return view
 
 
-def _weights_error(path: Any, network: type, problem: str) -> WeightsError:
-    return WeightsError(f"{path}: does not fit the {network.__name__} its config.json describes ({problem})")
-
-
 def _load_weights(network: type, settings: dict[str, Any], path: Path, device: str, strict: bool) -> Any:
     """A `network` of `settings` holding the tensors of the safetensors file `path`."""
     try:
         state = load_file(str(path), device=str(device))
     except Exception as error:  # safetensors raises its own types for damaged headers
         raise WeightsError(f"{path}: not a readable safetensors file ({str(error).splitlines()[0][:200]})") from None
-    with torch.device("meta") if strict else torch.device("cpu"):
+    with torch.device("meta") if strict else torch.device("cpu"):  # strict: every tensor comes from the file
         model = network(network.config_class(**settings))
-    expected = model.state_dict()
-    missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
-    if strict and (missing or unexpected):
-        raise _weights_error(path, network, f"{len(missing)} tensors missing, e.g. {missing[:1]}; "
-                                            f"{len(unexpected)} unexpected, e.g. {unexpected[:1]}")
-    for key in set(state) & set(expected):
-        if state[key].shape != expected[key].shape:
-            raise _weights_error(path, network, f"{key} has shape {tuple(state[key].shape)}, not {tuple(expected[key].shape)}")
-    model.load_state_dict(state, strict=strict, assign=strict)
+    try:
+        model.load_state_dict(state, strict=strict, assign=strict)
+    except RuntimeError as error:  # missing, unexpected or misshapen tensors, listed over several lines
+        problem = " ".join(str(error).split())[:300]
+        raise WeightsError(f"{path}: does not fit the {network.__name__} its config.json describes ({problem})") from None
     return model.eval()
 
 
