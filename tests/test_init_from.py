@@ -29,6 +29,7 @@ from edges2shoes_utils.nets import PatchGANDiscriminator, discriminator_loss, ge
 from edges2shoes_utils.training import TrainConfig, train
 from edges2shoes_utils.training.command_line import config_from_args, configure_cli
 from edges2shoes_utils.training.initial_weights import init_sources
+from edges2shoes_utils.util import kaggle
 from edges2shoes_utils.util.errors import ConfigError, WeightsError
 from edges2shoes_utils.util.seeds import seed_everything
 
@@ -160,7 +161,7 @@ def kaggle_files(tmp_path, cache, monkeypatch) -> tuple[Generator, TFDiscriminat
     folder.mkdir(parents=True)
     torch.save(g.state_dict(), folder / "generator_9.pt")
     torch.save(d.state_dict(), folder / "discriminator_9.pt")
-    monkeypatch.setattr(fetch, "_kagglehub_downloader", lambda filename: lambda handle, path=None: str(folder / path))
+    monkeypatch.setattr(kaggle, "downloader", lambda kind, purpose, error: lambda handle, path=None: str(folder / path))
     return g, d
 
 

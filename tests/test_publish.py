@@ -2,13 +2,14 @@
 
 A real run folder comes from a tiny training on the synthetic set, with a real evaluation report.
 Only the library calls that would reach the network are replaced (HfApi.create_repo /
-upload_folder, kagglehub.dataset_upload); everything before them runs for real. Credentials and
-caches point at empty temporary folders and huggingface_hub is put in offline mode, so nothing here
-can read a real login or touch the internet.
+upload_folder, kagglehub.model_upload); everything before them, huggingface_hub's PyTorchModelHubMixin
+included, runs for real. Credentials and caches point at empty temporary folders and huggingface_hub
+is put in offline mode, so nothing here can read a real login or touch the internet.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -20,16 +21,20 @@ import torch
 from huggingface_hub import constants as hf_constants
 
 from edges2shoes_utils.apps import cli
+from edges2shoes_utils.checkpoints.exports import export_generator
 from edges2shoes_utils.checkpoints.fetch import fetch_weights
-from edges2shoes_utils.checkpoints.exports import read_export_metadata
-from edges2shoes_utils.checkpoints.load import load_generator
+from edges2shoes_utils.checkpoints.load import load_generator, read_generator
 from edges2shoes_utils.checkpoints.publish import Target, publish, stage
 from edges2shoes_utils.data.synthetic import make_synthetic
+from edges2shoes_utils.nets import UNetGenerator
 from edges2shoes_utils.training import TrainConfig, train
 from edges2shoes_utils.util.errors import ConfigError, WeightsError
 
+from hub_support import REVISION, hub_cache_entry, hub_uploads, no_credentials  # noqa: F401  (fixtures)
+
 REPO = "someone/tiny-shoes"
-PUBLISHED = {"generator.safetensors", "config.json", "README.md"}
+KAGGLE_MODEL = "someone/tiny-shoes/pyTorch/default"
+PUBLISHED = {"model.safetensors", "config.json", "README.md"}
 
 
 @pytest.fixture(scope="module")
@@ -51,20 +56,8 @@ def run(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def no_credentials(tmp_path, monkeypatch):
-    """Empty Hugging Face and Kaggle homes, offline huggingface_hub, a private Hub cache."""
-    for name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_OIDC_RESOURCE", "KAGGLE_USERNAME", "KAGGLE_KEY", "KAGGLE_API_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))  # kagglesdk also reads ~/.kaggle/access_token
-    monkeypatch.setenv("HF_HOME", str(home / "hf"))
-    monkeypatch.setenv("KAGGLE_CONFIG_DIR", str(home / "kaggle"))
-    # huggingface_hub reads these once, at import: point the module constants at the same places.
-    monkeypatch.setattr(hf_constants, "HF_TOKEN_PATH", str(home / "hf" / "token"))
-    monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(tmp_path / "hub-cache"))
-    monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", True)
-    monkeypatch.setattr(kagglehub.config, "_kaggle_credentials", None, raising=False)
+def offline(no_credentials):  # noqa: F811  (the fixture imported above)
+    """Every test here runs without credentials, offline."""
 
 
 def report_summary(run: Path, epoch: int) -> dict:
@@ -100,18 +93,18 @@ def test_dry_run_writes_the_folder_and_shows_it(run, tmp_path, capsys, monkeypat
         assert name in printed
     card = (out / "README.md").read_text()
     assert card in printed
-    # The newest epoch file, exported exactly, with its config in the metadata.
-    assert_same_weights(tensors(out / "generator.safetensors"), tensors(run / "generator_1.pt"))
-    metadata = read_export_metadata(out / "generator.safetensors")
-    assert json.loads(metadata["config"])["ngf"] == 8 and metadata["published_as"] == f"hub:{REPO}"
+    # The newest epoch file, saved exactly; the folder is what save_pretrained writes and reads.
+    assert_same_weights(UNetGenerator.from_pretrained(out).state_dict(), tensors(run / "generator_1.pt"))
+    assert_same_weights(tensors(out / "model.safetensors"), tensors(run / "generator_1.pt"))
+    assert json.loads((out / "config.json").read_text())["ngf"] == 8
 
 
 def test_card_says_how_it_was_trained_scored_and_used(run, tmp_path):
     staged = stage(run, Target("hub", REPO), tmp_path / "out")
     card = staged.card
     front, body = card.split("---\n")[1], card.split("---\n", 2)[2]
-    assert "license: mit" in front and "library_name: edges2shoes" in front
-    for tag in ("pix2pix", "edges2shoes", "image-to-image"):
+    assert "license: mit" in front and "library_name: edges2shoes" in front and "pipeline_tag: image-to-image" in front
+    for tag in ("pix2pix", "edges2shoes", "image-to-image", "pytorch_model_hub_mixin"):
         assert f"- {tag}\n" in front
     # Training, from the run's config.json.
     assert "| epochs trained | 2 of 2 |" in body
@@ -123,11 +116,12 @@ def test_card_says_how_it_was_trained_scored_and_used(run, tmp_path):
     assert summary["l1"] != report_summary(run, 0)["l1"]
     assert "the `val` split, 2 images" in body and "test-time mode `eval`" in body
     assert "FID not computed" in body and "weights `generator_1`" in body
-    # How to use it with the kit.
-    assert f"--weights hub:{REPO}" in body and f'load_generator("hub:{REPO}")' in body
-    # The published config: generator, training and scores; no local paths.
+    # How to use it: the Hub's one-liner, the kit, the official code.
+    assert f'UNetGenerator.from_pretrained("{REPO}")' in body and f"--weights hub:{REPO}" in body
+    assert f"weights convert hub:{REPO} --to official" in body
+    # The published config: the architecture (what from_pretrained reads), training and scores; no local paths.
     config = json.loads((staged.folder / "config.json").read_text())
-    assert config["generator"]["ngf"] == 8 and config["training"]["lambda_l1"] == 10.0 and config["epoch"] == 1
+    assert config["ngf"] == 8 and config["training"]["lambda_l1"] == 10.0 and config["epoch"] == 1
     assert config["evaluation"]["summary"]["l1"] == summary["l1"]
     for text in (card, (staged.folder / "config.json").read_text()):
         assert str(run.parent) not in text and str(tmp_path) not in text
@@ -161,10 +155,11 @@ def test_file_outside_a_run_gets_a_card_without_training_or_scores(run, tmp_path
     loose = tmp_path / "mine" / "generator_1.pt"
     loose.parent.mkdir()
     shutil.copy(run / "generator_1.pt", loose)
-    staged = stage(loose, Target("kaggle", REPO), tmp_path / "out")
+    staged = stage(loose, Target("kaggle-model", KAGGLE_MODEL), tmp_path / "out")
     assert "how they were trained is not recorded" in staged.card
     assert "No evaluation report was published" in staged.card and any("no evaluation report" in n for n in staged.notes)
-    assert f"--weights kaggle:{REPO}" in staged.card
+    assert f"--weights kaggle-model:{KAGGLE_MODEL}" in staged.card
+    assert f'UNetGenerator.from_pretrained(kagglehub.model_download("{KAGGLE_MODEL}"))' in staged.card
 
 
 def test_card_names_the_weights_a_run_started_from_without_local_paths(run, tmp_path):
@@ -186,7 +181,8 @@ def test_card_names_the_weights_a_run_started_from_without_local_paths(run, tmp_
 @pytest.mark.parametrize("argv, message", [
     (["--hub", REPO, "--dry-run"], "--out DIR"),
     (["--hub", "no-slash", "--dry-run", "--out", "OUT"], "not a repository name"),
-    (["--kaggle", "a/b/c", "--dry-run", "--out", "OUT"], "not a repository name"),
+    (["--kaggle-model", "a/b/c", "--dry-run", "--out", "OUT"], "not a repository name"),
+    (["--kaggle-model", "a/b/pyTorch/v/3", "--dry-run", "--out", "OUT"], "not a repository name"),
     (["--hub", REPO, "--license", "mit\nevil: yes", "--dry-run", "--out", "OUT"], "not a license id"),
 ])
 def test_bad_options_are_one_line(run, tmp_path, capsys, argv, message):
@@ -213,43 +209,29 @@ def test_folder_without_weights_is_refused(tmp_path):
 # Uploads: everything up to the library call that sends.
 
 
-def test_hub_upload_sends_the_staged_folder(run, monkeypatch, capsys):
-    monkeypatch.setenv("HF_TOKEN", "hf_not_a_real_token")
-    calls = {}
-
-    def create_repo(self, repo_id, **kwargs):
-        calls["create_repo"] = (repo_id, kwargs)
-
-    def upload_folder(self, **kwargs):
-        folder = Path(kwargs["folder_path"])
-        calls["upload_folder"] = kwargs
-        calls["files"] = {p.name for p in folder.iterdir()}
-        calls["card"] = (folder / "README.md").read_text()
-        calls["weights"] = tensors(folder / "generator.safetensors")
-
-    monkeypatch.setattr(huggingface_hub.HfApi, "create_repo", create_repo)
-    monkeypatch.setattr(huggingface_hub.HfApi, "upload_folder", upload_folder)
+def test_hub_upload_is_the_mixins_push_to_hub(run, hub_uploads, capsys):
     assert cli.main(["weights", "publish", str(run), "--hub", REPO, "--private", "--message", "first"]) == 0
-    assert calls["create_repo"] == (REPO, {"repo_type": "model", "private": True, "exist_ok": True})
-    assert calls["upload_folder"]["repo_id"] == REPO and calls["upload_folder"]["commit_message"] == "first"
-    assert calls["files"] == PUBLISHED
-    assert f"{report_summary(run, 1)['l1']:.4f}" in calls["card"]
-    assert_same_weights(calls["weights"], tensors(run / "generator_1.pt"))
+    assert hub_uploads["create_repo"] == (REPO, {"private": True, "exist_ok": True})
+    assert hub_uploads["upload_folder"]["repo_id"] == REPO and hub_uploads["upload_folder"]["commit_message"] == "first"
+    assert hub_uploads["files"] == PUBLISHED
+    assert f"{report_summary(run, 1)['l1']:.4f}" in hub_uploads["card"] and f'from_pretrained("{REPO}")' in hub_uploads["card"]
+    assert_same_weights(hub_uploads["model"].state_dict(), tensors(run / "generator_1.pt"))
     assert f"https://huggingface.co/{REPO}" in capsys.readouterr().out
 
 
-def test_kaggle_upload_sends_the_staged_folder(run, tmp_path, monkeypatch):
+def test_kaggle_model_upload_sends_the_staged_folder(run, tmp_path, monkeypatch):
     monkeypatch.setenv("KAGGLE_USERNAME", "someone")
     monkeypatch.setenv("KAGGLE_KEY", "not-a-real-key")
     calls = {}
 
-    def dataset_upload(handle, local_dataset_dir, version_notes="", ignore_patterns=None):
-        calls.update(handle=handle, notes=version_notes, files={p.name for p in Path(local_dataset_dir).iterdir()})
+    def model_upload(handle, local_model_dir, license_name=None, version_notes="", ignore_patterns=None, *, sigstore=False):
+        calls.update(handle=handle, license=license_name, notes=version_notes,
+                     files={p.name for p in Path(local_model_dir).iterdir()})
 
-    monkeypatch.setattr(kagglehub, "dataset_upload", dataset_upload)
+    monkeypatch.setattr(kagglehub, "model_upload", model_upload)
     out = tmp_path / "kept"
-    publish(run, Target("kaggle", REPO), out=out, message="v1")
-    assert calls == {"handle": REPO, "notes": "v1", "files": PUBLISHED}
+    publish(run, Target("kaggle-model", KAGGLE_MODEL), out=out, message="v1")
+    assert calls == {"handle": KAGGLE_MODEL, "license": "MIT", "notes": "v1", "files": PUBLISHED}
     assert {p.name for p in out.iterdir()} == PUBLISHED  # --out keeps what was sent
 
 
@@ -273,8 +255,8 @@ def test_kaggle_without_a_login_is_one_clear_message(run, capsys, monkeypatch):
     def never(*args, **kwargs):
         raise AssertionError("uploaded without credentials")
 
-    monkeypatch.setattr(kagglehub, "dataset_upload", never)
-    assert cli.main(["weights", "publish", str(run), "--kaggle", REPO]) == 2
+    monkeypatch.setattr(kagglehub, "model_upload", never)
+    assert cli.main(["weights", "publish", str(run), "--kaggle-model", KAGGLE_MODEL]) == 2
     err = capsys.readouterr().err
     assert "needs a login" in err and "kagglehub.login()" in err and len(err.strip().splitlines()) == 1
 
@@ -283,26 +265,39 @@ def test_kaggle_without_a_login_is_one_clear_message(run, capsys, monkeypatch):
 # Loading back by name.
 
 
-def hub_cache_entry(cache: Path, repo_id: str, export: Path, revision: str) -> Path:
-    """Lay `export` out as huggingface_hub's cache keeps a downloaded file."""
-    repo = cache / ("models--" + repo_id.replace("/", "--"))
-    snapshot = repo / "snapshots" / revision
-    snapshot.mkdir(parents=True)
-    shutil.copy(export, snapshot / "generator.safetensors")
-    (repo / "refs").mkdir()
-    (repo / "refs" / "main").write_text(revision)
-    return snapshot / "generator.safetensors"
+def published_by_0_2(folder: Path, generator_file: Path) -> Path:
+    """The folder version 0.2's `weights publish` uploaded: our export as generator.safetensors and a
+    config.json holding the generator config under `generator` and the file's name under `weights`."""
+    folder.mkdir(parents=True)
+    loaded = read_generator(generator_file)
+    export_generator(loaded.model, folder / "generator.safetensors", metadata={"published_as": f"hub:{REPO}"})
+    document = {"format": "edges2shoes/published-generator/v1", "edges2shoes_version": "0.2.0",
+                "weights": "generator.safetensors", "load_with": f"hub:{REPO}",
+                "generator": dataclasses.asdict(loaded.config), "parameters": 458579, "source_file": generator_file.name,
+                "epoch": 1, "training": None, "evaluation": None}
+    (folder / "config.json").write_text(json.dumps(document, indent=2) + "\n")
+    (folder / "README.md").write_text("---\nlicense: mit\nlibrary_name: edges2shoes\n---\n# 0.2's card\n")
+    return folder
 
 
 def test_hub_name_loads_back_from_the_cache_offline(run, tmp_path, capsys):
     staged = stage(run, Target("hub", REPO), tmp_path / "out")
-    revision = "0123456789abcdef0123456789abcdef01234567"
-    cached = hub_cache_entry(Path(hf_constants.HF_HUB_CACHE), REPO, staged.folder / "generator.safetensors", revision)
-    assert fetch_weights(f"hub:{REPO}") == cached
-    assert fetch_weights(f"hub:{REPO}@{revision}") == cached
-    assert_same_weights(load_generator(f"hub:{REPO}").state_dict(), tensors(run / "generator_1.pt"))
+    snapshot = hub_cache_entry(Path(hf_constants.HF_HUB_CACHE), REPO, staged.folder)
+    assert fetch_weights(f"hub:{REPO}") == snapshot / "model.safetensors"
+    assert fetch_weights(f"hub:{REPO}@{REVISION}") == snapshot / "model.safetensors"
+    loaded = read_generator(f"hub:{REPO}")
+    assert "save_pretrained folder" in loaded.container
+    assert_same_weights(loaded.model.state_dict(), tensors(run / "generator_1.pt"))
+    assert_same_weights(UNetGenerator.from_pretrained(REPO).state_dict(), loaded.model.state_dict())
     assert cli.main(["weights", "info", f"hub:{REPO}"]) == 0
     assert "458,579" in capsys.readouterr().out  # the tiny generator's parameters
+
+
+def test_what_0_2_published_on_the_hub_still_loads(run, tmp_path):
+    snapshot = hub_cache_entry(Path(hf_constants.HF_HUB_CACHE), REPO, published_by_0_2(tmp_path / "old", run / "generator_1.pt"))
+    assert fetch_weights(f"hub:{REPO}") == snapshot / "generator.safetensors"
+    assert_same_weights(load_generator(f"hub:{REPO}").state_dict(), tensors(run / "generator_1.pt"))
+    assert_same_weights(UNetGenerator.from_pretrained(REPO).state_dict(), tensors(run / "generator_1.pt"))
 
 
 def test_hub_name_not_in_the_cache_offline_is_one_clear_message(tmp_path):
@@ -312,24 +307,40 @@ def test_hub_name_not_in_the_cache_offline_is_one_clear_message(tmp_path):
     assert "someone/never-published" in message and "HF_HUB_OFFLINE" in message and "\n" not in message
 
 
-@pytest.mark.parametrize("name", ["hub:no-slash", "hub:a/b c", "kaggle:a/b@main"])
+@pytest.mark.parametrize("name", ["hub:no-slash", "hub:a/b c", "kaggle:a/b@main", "kaggle-model:a/b/c", "kaggle-model:a/b/c/d/x"])
 def test_malformed_published_names_are_refused(name):
     with pytest.raises(WeightsError, match="not a published repository"):
         fetch_weights(name)
 
 
-def test_kaggle_name_loads_back_and_pins_the_version(run, tmp_path):
-    staged = stage(run, Target("kaggle", REPO), tmp_path / "out")
-    mounted = tmp_path / "kagglehub" / "datasets" / "someone" / "tiny-shoes" / "versions" / "3"
-    shutil.copytree(staged.folder, mounted)
-    handles = []
+def kaggle_downloader(mounted: Path, handles: list) -> callable:
+    """Like kagglehub.dataset_download / model_download: (handle, path=None) -> the version folder."""
 
-    def downloader(handle, path=None):
+    def download(handle, path=None):
         handles.append(handle)
         return str(mounted / path) if path else str(mounted)
 
+    return download
+
+
+def test_kaggle_model_name_loads_back_and_pins_the_version(run, tmp_path):
+    staged = stage(run, Target("kaggle-model", KAGGLE_MODEL), tmp_path / "out")
+    mounted = tmp_path / "kagglehub" / "models" / KAGGLE_MODEL / "3"
+    shutil.copytree(staged.folder, mounted)
+    handles: list = []
     cache = tmp_path / "cache"
-    generator = load_generator(f"kaggle:{REPO}", cache_dir=cache, downloader=downloader)
-    assert_same_weights(generator.state_dict(), tensors(run / "generator_1.pt"))
-    load_generator(f"kaggle:{REPO}", cache_dir=cache, downloader=downloader)
-    assert handles == [REPO, f"{REPO}/versions/3"]  # the second fetch asks for the version first seen
+    for _ in range(2):
+        generator = load_generator(f"kaggle-model:{KAGGLE_MODEL}", cache_dir=cache, downloader=kaggle_downloader(mounted, handles))
+        assert_same_weights(generator.state_dict(), tensors(run / "generator_1.pt"))
+    assert handles == [KAGGLE_MODEL, f"{KAGGLE_MODEL}/3"]  # the second fetch asks for the version first seen
+    assert_same_weights(UNetGenerator.from_pretrained(mounted).state_dict(), generator.state_dict())
+
+
+def test_what_0_2_published_on_kaggle_still_loads_and_pins_the_version(run, tmp_path):
+    mounted = published_by_0_2(tmp_path / "kagglehub" / "datasets" / REPO / "versions" / "3", run / "generator_1.pt")
+    handles: list = []
+    cache = tmp_path / "cache"
+    for _ in range(2):
+        generator = load_generator(f"kaggle:{REPO}", cache_dir=cache, downloader=kaggle_downloader(mounted, handles))
+        assert_same_weights(generator.state_dict(), tensors(run / "generator_1.pt"))
+    assert handles == [REPO, f"{REPO}/versions/3"]

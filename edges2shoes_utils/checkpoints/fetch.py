@@ -11,7 +11,10 @@ from weights. Three public sets exist for edges2shoes:
   U-Net), fetched with huggingface_hub into its own cache and pinned to the first commit fetched.
 
 Generators published with `edges2shoes weights publish` load back as `hub:USER/NAME[@REVISION]`
-(huggingface_hub's own cache; `HF_HUB_OFFLINE=1` reads only the cache) or `kaggle:USER/SLUG`.
+(huggingface_hub's own cache; `HF_HUB_OFFLINE=1` reads only the cache) or
+`kaggle-model:OWNER/MODEL/FRAMEWORK/VARIATION[/N]` (a Kaggle Model); `kaggle:USER/SLUG` reads the
+Kaggle datasets version 0.2 published. Each is fetched as the folder `save_pretrained` writes, and
+the weights file its config.json names is returned.
 
 Cache folder: `$EDGES2SHOES_WEIGHTS` if set; otherwise `weights/` of the repository checkout this
 package runs from, or, for an installed package, `~/.cache/edges2shoes/weights`
@@ -26,6 +29,8 @@ import re
 from pathlib import Path
 from typing import Callable
 
+from ..nets.hub import HUB_CONFIG, INSTALL, read_hub_config, saved_weights, weights_named
+from ..util import kaggle
 from ..util.atomic import atomic_write_text
 from ..util.download import download_home, fetch_recorded, sha256_of
 from ..util.errors import WeightsError
@@ -35,8 +40,14 @@ SOURCES = ("kaggle", "pix2pix-official", "huggan")
 GENERATOR_ONLY_SOURCES = ("pix2pix-official", "huggan")  # no discriminator published
 # Generators published with `edges2shoes weights publish` load back by these names.
 HUB_SCHEME = "hub:"  # hub:USER/NAME[@REVISION], a Hugging Face model repository
-KAGGLE_SCHEME = "kaggle:"  # kaggle:USER/SLUG[/versions/N], a Kaggle dataset
-PUBLISHED_FILE = "generator.safetensors"  # the file `weights publish` uploads
+KAGGLE_MODEL_SCHEME = "kaggle-model:"  # kaggle-model:OWNER/MODEL/FRAMEWORK/VARIATION[/N], a Kaggle Model
+KAGGLE_SCHEME = "kaggle:"  # kaggle:USER/SLUG[/versions/N], a Kaggle dataset (what version 0.2 published)
+PUBLISHED_SCHEMES = (HUB_SCHEME, KAGGLE_MODEL_SCHEME, KAGGLE_SCHEME)
+_PUBLISHED_NAME = {  # what follows each scheme
+    HUB_SCHEME: r"[\w.-]+/[\w.-]+(@[\w./-]+)?",
+    KAGGLE_MODEL_SCHEME: r"[\w.-]+/[\w.-]+/[\w.-]+/[\w.-]+(/\d+)?",
+    KAGGLE_SCHEME: r"[\w.-]+/[\w.-]+(/versions/\d+)?",
+}
 CACHE_ENV = "EDGES2SHOES_WEIGHTS"
 
 KAGGLE_DATASET = "rudenkoilya/edges2shoes-weights"
@@ -103,13 +114,16 @@ def fetch_weights(
         return _fetch_official(cache, url or os.environ.get(OFFICIAL_URL_ENV) or OFFICIAL_URL, progress)
     if source == "huggan":
         return _fetch_huggan(cache, role, downloader)
-    if isinstance(source, str) and source.startswith((HUB_SCHEME, KAGGLE_SCHEME)):
+    if isinstance(source, str) and source.startswith(PUBLISHED_SCHEMES):
         return _fetch_published(source, role, cache, downloader)
     path = Path(source).expanduser()
+    if path.is_dir() and saved_weights(path) is not None:
+        return saved_weights(path)
     if not path.is_file():
         hint = " (a folder: pass one of its weights files)" if path.is_dir() else ""
         raise WeightsError(f"{path}: no such weights file{hint}; a source is a file path, "
-                           + " or ".join(repr(s) for s in SOURCES) + f" (or {HUB_SCHEME}USER/NAME, {KAGGLE_SCHEME}USER/SLUG)")
+                           + " or ".join(repr(s) for s in SOURCES)
+                           + f" (or {HUB_SCHEME}USER/NAME, {KAGGLE_MODEL_SCHEME}OWNER/MODEL/pyTorch/VARIATION)")
     return path
 
 
@@ -132,23 +146,30 @@ def _fetch_official(cache: Path, url: str, progress: bool) -> Path:
 # Kaggle through kagglehub, pinned to the dataset version first downloaded.
 
 
-def _fetch_kaggle(cache: Path, filename: str, downloader: Downloader | None, dataset: str = KAGGLE_DATASET) -> Path:
-    """`filename` of the Kaggle `dataset` (the original weights by default; a handle with
-    `/versions/N` is used as given)."""
-    if "/versions/" in dataset:
-        return _find_in_kaggle_download(_kaggle_download(dataset, filename, downloader or _kagglehub_downloader(filename)),
-                                        filename, dataset)
-    pin_file = cache / "kaggle" / (dataset.replace("/", "__") + ".version")
-    pinned = pin_file.read_text().strip() if pin_file.is_file() else None
-    if dataset == KAGGLE_DATASET:
-        pinned = os.environ.get(KAGGLE_VERSION_ENV) or pinned or (str(KAGGLE_VERSION) if KAGGLE_VERSION else None)
-    handle = f"{dataset}/versions/{pinned}" if pinned else dataset
-    root = _kaggle_download(handle, filename, downloader or _kagglehub_downloader(filename))
-    if not pinned:
-        match = re.search(r"versions[/\\](\d+)", str(root))
-        if match:
-            atomic_write_text(pin_file, match.group(1) + "\n")
+def _fetch_kaggle(cache: Path, filename: str, downloader: Downloader | None) -> Path:
+    """`filename` of the original project's Kaggle dataset."""
+    root, handle = _kaggle_files(cache, KAGGLE_DATASET, "dataset", downloader, filename)
     return _find_in_kaggle_download(root, filename, handle)
+
+
+def _kaggle_files(cache: Path, handle: str, kind: str, downloader: Downloader | None,
+                  filename: str | None = None) -> tuple[Path, str]:
+    """(kagglehub's local path of `filename` in the Kaggle dataset or model `handle`, or of all of it,
+    the handle asked for): a handle with a version is used as given; otherwise the version the
+    first download got is recorded in our cache and asked for from then on."""
+    download = downloader or kaggle.downloader(kind, f"fetching {handle} from Kaggle", WeightsError)
+    if kaggle.is_versioned(handle, kind):
+        return _kaggle_download(handle, kind, filename, download), handle
+    pin_file = cache / "kaggle" / (handle.replace("/", "__") + ".version")
+    pinned = pin_file.read_text().strip() if pin_file.is_file() else None
+    if handle == KAGGLE_DATASET:
+        pinned = os.environ.get(KAGGLE_VERSION_ENV) or pinned or (str(KAGGLE_VERSION) if KAGGLE_VERSION else None)
+    asked = kaggle.with_version(handle, kind, pinned) if pinned else handle
+    root = _kaggle_download(asked, kind, filename, download)
+    version = None if pinned else kaggle.version_in(root, handle, kind)
+    if version:
+        atomic_write_text(pin_file, version + "\n")
+    return root, asked
 
 
 def _find_in_kaggle_download(root: Path, filename: str, handle: str) -> Path:
@@ -161,29 +182,22 @@ def _find_in_kaggle_download(root: Path, filename: str, handle: str) -> Path:
     return found[0]
 
 
-def _kagglehub_downloader(filename: str) -> Downloader:
+def _kaggle_download(handle: str, kind: str, filename: str | None, downloader: Downloader) -> Path:
+    """`filename` (or, if it sits in a sub-folder or is None, the whole dataset or model's folder) as
+    kagglehub returns it."""
     try:
-        import kagglehub  # lazy: optional dependency
-    except ImportError:
-        raise WeightsError(f"fetching from Kaggle needs kagglehub: pip install 'kagglehub>=1.0,<2' "
-                           f"(or download {KAGGLE_URL} by hand and pass the path to {filename})") from None
-    return kagglehub.dataset_download
-
-
-def _kaggle_download(handle: str, filename: str, downloader: Downloader) -> Path:
-    """The file (or, if it sits in a sub-folder, the whole dataset's folder) as kagglehub returns it."""
-    try:
-        try:
-            return Path(downloader(handle, path=filename))
-        except Exception:  # the file may sit in a sub-folder: fetch the whole dataset instead
-            return Path(downloader(handle))
+        if filename is not None:
+            try:
+                return Path(downloader(handle, path=filename))
+            except Exception:  # the file may sit in a sub-folder: fetch the whole dataset instead
+                pass
+        return Path(downloader(handle))
     except Exception as error:  # kagglehub raises many types (HTTP, auth, missing version, ...)
         raise WeightsError(
             f"could not download {handle} from Kaggle ({type(error).__name__}: {str(error)[:300]}). "
             "Without internet, or on a first download, this needs network access; without Kaggle "
-            "credentials, run `kagglehub.login()` or set KAGGLE_USERNAME and KAGGLE_KEY (or put "
-            f"kaggle.json in ~/.kaggle/). Or download {filename} from "
-            f"https://www.kaggle.com/datasets/{handle.split('/versions/')[0]} by hand and pass its path."
+            f"credentials, {kaggle.LOGIN}. Or download {filename or 'its files'} from "
+            f"{kaggle.page(handle, kind)} by hand and pass {'its path' if filename else 'the folder'}."
         ) from None
 
 
@@ -192,18 +206,25 @@ def _kaggle_download(handle: str, filename: str, downloader: Downloader) -> Path
 
 
 def _fetch_published(source: str, role: str, cache: Path, downloader: Downloader | None) -> Path:
-    """`hub:USER/NAME[@REVISION]` or `kaggle:USER/SLUG[/versions/N]`: its generator.safetensors."""
+    """A published name (`PUBLISHED_SCHEMES`): the weights file of the folder `save_pretrained`
+    wrote, fetched with its config.json."""
     if role != "generator":
         raise WeightsError(f"{source}: `weights publish` publishes generators only, no {role}")
-    hub = source.startswith(HUB_SCHEME)
-    name = source.split(":", 1)[1]
-    if not re.fullmatch(r"[\w.-]+/[\w.-]+" + (r"(@[\w./-]+)?" if hub else r"(/versions/\d+)?"), name):
-        raise WeightsError(f"{source}: not a published repository; write {HUB_SCHEME}USER/NAME[@REVISION] "
-                           f"or {KAGGLE_SCHEME}USER/SLUG[/versions/N]")
-    if hub:
+    scheme = next(s for s in PUBLISHED_SCHEMES if source.startswith(s))
+    name = source[len(scheme):]
+    if not re.fullmatch(_PUBLISHED_NAME[scheme], name):
+        raise WeightsError(f"{source}: not a published repository; write {HUB_SCHEME}USER/NAME[@REVISION], "
+                           f"{KAGGLE_MODEL_SCHEME}OWNER/MODEL/FRAMEWORK/VARIATION[/N] or {KAGGLE_SCHEME}USER/SLUG[/versions/N]")
+    if scheme == HUB_SCHEME:
         repo_id, _, revision = name.partition("@")
-        return hub_download(repo_id, PUBLISHED_FILE, revision=revision or None)
-    return _fetch_kaggle(cache, PUBLISHED_FILE, downloader, dataset=name)
+        config = hub_download(repo_id, HUB_CONFIG, revision=revision or None)
+        return hub_download(repo_id, weights_named(read_hub_config(config))[1], revision=revision or None)
+    folder, _ = _kaggle_files(cache, name, "model" if scheme == KAGGLE_MODEL_SCHEME else "dataset", downloader)
+    weights = saved_weights(folder)
+    if weights is None:
+        raise WeightsError(f"{folder}: the download of {source} holds no config.json naming its weights "
+                           "(what `weights publish` and save_pretrained write)")
+    return weights
 
 
 def hub_download(repo_id: str, filename: str, *, revision: str | None = None) -> Path:
@@ -212,8 +233,7 @@ def hub_download(repo_id: str, filename: str, *, revision: str | None = None) ->
     try:
         import huggingface_hub  # lazy: optional dependency (the `publish` extra)
     except ImportError:
-        raise WeightsError(f"fetching {repo_id} from the Hugging Face Hub needs huggingface_hub: "
-                           "pip install 'edges2shoes[publish]'") from None
+        raise WeightsError(f"fetching {repo_id} from the Hugging Face Hub needs huggingface_hub: {INSTALL}") from None
     try:
         return Path(huggingface_hub.hf_hub_download(repo_id, filename, revision=revision, library_name="edges2shoes",
                                                     library_version=__version__))
@@ -262,7 +282,8 @@ __all__ = [
     "HUGGAN_REPO",
     "HUB_SCHEME",
     "KAGGLE_SCHEME",
-    "PUBLISHED_FILE",
+    "KAGGLE_MODEL_SCHEME",
+    "PUBLISHED_SCHEMES",
     "hub_download",
     "CACHE_ENV",
     "KAGGLE_DATASET",

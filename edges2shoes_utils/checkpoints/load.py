@@ -5,7 +5,9 @@ implementation's state dicts, and TF-tutorial U-Nets (a state dict with any name
 notebook module pickled with `torch.save(model)`); `load_discriminator` reads ours, the official
 PatchGAN and the TF tutorial's. Pickles go through `safe_unpickle`; the layout mappings live in
 `official_layout`, `tf_unet`, `tf_patchgan` and `huggan_layout` (PyTorch-GAN's U-Net). A named
-source ("kaggle", "pix2pix-official", "huggan") is fetched first (`fetch`).
+source ("kaggle", "pix2pix-official", "huggan") is fetched first (`fetch`). A folder written by
+`save_pretrained` (what `weights publish` uploads, fetched as `hub:`, `kaggle-model:` or given as a
+path) loads through the network's `from_pretrained`.
 """
 
 from __future__ import annotations
@@ -22,11 +24,12 @@ from safetensors.torch import load_file
 from torch import nn
 
 from ..nets import DiscriminatorConfig, GeneratorConfig, PatchGANDiscriminator, UNetGenerator, count_parameters
+from ..nets.hub import saved_weights
 from ..util.errors import ConfigError, WeightsError
 from . import exports, formats
 from .fetch import Downloader, fetch_weights
 from .huggan_layout import huggan_generator, is_huggan_generator
-from .integrity import check_config_values, reason, verify_safetensors_digest, verify_zip_checksums
+from .integrity import check_config_values, check_weight, reason, verify_safetensors_digest, verify_zip_checksums
 from .layout_mapping import (
     Converted,
     build,
@@ -208,9 +211,25 @@ def _as_is(state: Mapping[str, torch.Tensor]) -> dict[str, tuple[str, torch.Tens
     return {key: (key, tensor) for key, tensor in state.items()}
 
 
+def _from_pretrained(path: Path, role: str, options: LoadOptions) -> LoadedWeights:
+    """The weights of a folder `save_pretrained` wrote (a Hub download, a Kaggle Model, a local
+    folder), through the network's `from_pretrained`, with its tensors checked as every reader does."""
+    network = UNetGenerator if role == "generator" else PatchGANDiscriminator
+    names = ("leaky_slope", "dropout", "norm") if role == "generator" else ("leaky_slope",)
+    settings = {name: getattr(options, name) for name in names if getattr(options, name) is not None}
+    model = network.from_pretrained(path.parent, **settings)
+    for name, tensor in model.state_dict().items():
+        if tensor.is_floating_point():
+            check_weight(tensor, name, str(path))
+    return LoadedWeights(path, f"edges2shoes ({getattr(model.config, 'layout', 'PatchGAN')} layout)",
+                         "save_pretrained folder (config.json + safetensors)", model)
+
+
 def _read(source: str | os.PathLike, role: str, options: LoadOptions) -> LoadedWeights:
     """Fetch `source` if it is a name, find the `role` network in the file, map it onto ours, build it."""
     path = fetch_weights(source, role=role, cache_dir=options.cache_dir, downloader=options.downloader, epoch=options.epoch)
+    if saved_weights(path.parent) == path:
+        return _from_pretrained(path, role, options)
     if role == "generator" and path.suffix == ".safetensors":
         payload, saved_config, container = _state_from_safetensors(path)
     else:

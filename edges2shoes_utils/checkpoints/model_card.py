@@ -1,11 +1,11 @@
-"""The model card (README.md) published beside a generator: what it is, how it was trained, how it
-scored, and how to use it with this kit.
+"""What the model card of a published generator says beyond what huggingface_hub writes: how it was
+trained, how it scored and under which protocol, and how to use it with this kit.
 
-The card follows the Hugging Face model-card convention: YAML front matter (license, library_name,
-tags) read by the Hub, then Markdown. Kaggle shows the same README in the dataset's file list.
-Everything comes from plain data the caller gathers (`publish`): the generator config, the run's
-`config.json`, and one result of an evaluation report's `metrics.json`, read as JSON so this stage
-does not depend on the evaluation code.
+The card is the template of the networks' Hub methods (`nets.hub.CARD_TEMPLATE`), rendered by the
+mixin with the YAML header it writes (license, library_name, tags); `card_fields` gives the template
+its fields. Everything comes from plain data the caller gathers (`publish`): the generator config,
+the run's `config.json`, and one result of an evaluation report's `metrics.json`, read as JSON so
+this stage does not depend on the evaluation code.
 """
 
 from __future__ import annotations
@@ -16,12 +16,10 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ..data.synthetic import MARKER as SYNTHETIC_MARKER
-from .fetch import HUB_SCHEME, KAGGLE_SCHEME, SOURCES
+from .fetch import KAGGLE_MODEL_SCHEME, PUBLISHED_SCHEMES, SOURCES
 
 # The kit's repository, named in the card's install line (the notebooks use the same placeholder).
 KIT_REPOSITORY = "https://github.com/OWNER/edges2shoes"
-TAGS = ("pix2pix", "edges2shoes", "image-to-image", "gan", "sketch-to-image")
-PAPER = "Isola et al. 2017, *Image-to-Image Translation with Conditional Adversarial Networks*, [arXiv 1611.07004](https://arxiv.org/abs/1611.07004)"
 
 # metrics.json summary key -> (title, format, lower is better)
 SCORES: tuple[tuple[str, str, str, bool], ...] = (
@@ -76,9 +74,9 @@ class ReportScores:
 class CardFacts:
     """What the card says; `publish` fills it from the files it publishes."""
 
-    repo_id: str  # USER/NAME on the Hub or USER/SLUG on Kaggle
-    weights_name: str  # how this kit loads it back: "hub:USER/NAME" or "kaggle:USER/SLUG"
-    where: str  # "the Hugging Face Hub" or "Kaggle"
+    repo_id: str  # USER/NAME on the Hub or OWNER/MODEL/FRAMEWORK/VARIATION on Kaggle Models
+    weights_name: str  # how this kit loads it back: "hub:USER/NAME" or "kaggle-model:OWNER/MODEL/..."
+    where: str  # "the Hugging Face Hub" or "Kaggle Models"
     license: str
     generator_config: dict[str, Any]
     parameters: int
@@ -87,39 +85,27 @@ class CardFacts:
     training: dict[str, Any] | None  # the run's config.json
     scores: ReportScores | None
     version: str  # this kit's version
-    files: dict[str, str] = field(default_factory=dict)  # published file -> what it holds
 
 
-def front_matter(facts: CardFacts) -> str:
-    """The Hub's YAML header: license, library and tags (plain values only, so no YAML library)."""
-    tags = "".join(f"- {tag}\n" for tag in TAGS)
-    return f"---\nlicense: {facts.license}\nlibrary_name: edges2shoes\npipeline_tag: image-to-image\ntags:\n{tags}---\n"
-
-
-def render_card(facts: CardFacts) -> str:
-    """The whole README.md."""
-    sections = [
-        front_matter(facts),
-        f"# {facts.repo_id}: pix2pix edges2shoes generator\n\n"
-        "Turns a shoe's edge map, or a hand-drawn sketch of a shoe seen from the side (toe to the left), "
-        f"into a photo of that shoe. pix2pix ({PAPER}), trained with the edges2shoes kit {facts.version}.",
-        _files_section(facts),
-        _network_section(facts),
-        _training_section(facts),
-        _scores_section(facts.scores),
-        _usage_section(facts),
-    ]
-    return "\n\n".join(s.strip("\n") for s in sections if s) + "\n"
+def card_fields(facts: CardFacts) -> dict[str, str]:
+    """The template's fields (`model_card_kwargs` of save_pretrained / push_to_hub)."""
+    kaggle = facts.weights_name.startswith(KAGGLE_MODEL_SCHEME)
+    return {
+        "title": f"{facts.repo_id}: pix2pix edges2shoes generator",
+        "made_with": f"trained with the edges2shoes kit {facts.version}",
+        "repo_id": facts.repo_id,
+        "kaggle_model": facts.repo_id if kaggle else "",
+        "license": facts.license,
+        "network": _network_section(facts),
+        "training": _training_section(facts),
+        "scores": _scores_section(facts.scores),
+        "usage": _usage_section(facts),
+    }
 
 
 def _table(rows: list[tuple[str, str]], header: tuple[str, str] = ("setting", "value")) -> str:
     lines = [f"| {header[0]} | {header[1]} |", "| --- | --- |"]
     return "\n".join(lines + [f"| {k} | {v} |" for k, v in rows])
-
-
-def _files_section(facts: CardFacts) -> str:
-    items = "".join(f"- `{name}`: {what}\n" for name, what in facts.files.items())
-    return f"## Files\n\n{items}"
 
 
 def _network_section(facts: CardFacts) -> str:
@@ -133,13 +119,13 @@ def _network_section(facts: CardFacts) -> str:
         ("image sides", f"multiples of {2 ** int(g.get('levels', 0))}"),
         ("weights read from", f"`{facts.source_file}`" + (f" (epoch {facts.epoch}, counted from 0)" if facts.epoch is not None else "")),
     ]
-    return "## Network\n\n" + _table(rows)
+    return _table(rows)
 
 
 def public_source(value: Any) -> Any:
     """A weights source or folder as it may be published: named sources as they are, local paths
     cut to their last component (a full path says more about the publisher than about the run)."""
-    if not isinstance(value, str) or not value or value in SOURCES or value.startswith((HUB_SCHEME, KAGGLE_SCHEME)):
+    if not isinstance(value, str) or not value or value in SOURCES or value.startswith(PUBLISHED_SCHEMES):
         return value
     return Path(value).name or value
 
@@ -157,7 +143,7 @@ def describe_data(data: Any) -> str:
 def _training_section(facts: CardFacts) -> str:
     config = facts.training
     if not config:
-        return "## Training\n\nNo run config was found beside the weights, so how they were trained is not recorded here."
+        return "No run config was found beside the weights, so how they were trained is not recorded here."
     epochs = config.get("epochs")
     trained = f"{facts.epoch + 1} of {epochs}" if facts.epoch is not None and epochs else str(epochs)
     rows = [
@@ -175,7 +161,7 @@ def _training_section(facts: CardFacts) -> str:
         rows.insert(1, ("step limit", str(config["max_steps"])))
     for key in sorted(k for k in config if k.startswith("init") and config[k] not in (None, "", 0, False)):
         rows.append((f"started from ({key})", f"`{_plain(public_source(config[key]))}`"))
-    return "## Training\n\n" + _table(rows) + "\n\nThe full run config is `training` in `config.json`."
+    return _table(rows) + "\n\nThe full run config is `training` in `config.json`."
 
 
 def _plain(value: Any) -> str:
@@ -184,15 +170,13 @@ def _plain(value: Any) -> str:
 
 def _scores_section(scores: ReportScores | None) -> str:
     if scores is None:
-        return "## Scores\n\nNo evaluation report was published with these weights."
+        return "No evaluation report was published with these weights."
     header = "| " + " | ".join(title for _, title, _, _ in SCORES) + " |"
     cells = []
     for key, _, fmt, _ in SCORES:
         value = scores.summary.get(key)
         cells.append("-" if value is None else fmt.format(value))
     lines = [
-        "## Scores",
-        "",
         header,
         "|" + " --- |" * len(SCORES),
         "| " + " | ".join(cells) + " |",
@@ -218,29 +202,22 @@ def _scores_section(scores: ReportScores | None) -> str:
 
 def _usage_section(facts: CardFacts) -> str:
     name = facts.weights_name
-    return f"""## Use it
-
-With the edges2shoes kit ([{KIT_REPOSITORY}]({KIT_REPOSITORY}); `pip install "edges2shoes[publish] @ git+{KIT_REPOSITORY}"`),
+    return f"""With the edges2shoes kit ([{KIT_REPOSITORY}]({KIT_REPOSITORY}); `pip install "edges2shoes[publish] @ git+{KIT_REPOSITORY}"`),
 which fetches the weights from {facts.where} and caches them:
 
 ```bash
 edges2shoes generate sketch.png --weights {name} --out results/
-edges2shoes evaluate --data edges2shoes --weights {name} --out reports/{facts.repo_id.split("/")[-1]}
+edges2shoes evaluate --data edges2shoes --weights {name} --out reports/{facts.repo_id.split("/")[1]}
+edges2shoes weights convert {name} --to official --out checkpoints/edges2shoes_pix2pix  # for the official pix2pix code's test.py
 ```
 
 ```python
-from edges2shoes_utils import Sketch2Shoe, load_generator
+from edges2shoes_utils import Sketch2Shoe
 
 # sketch clean-up + generator; generate() returns PIL images
 model = Sketch2Shoe.from_weights("{name}", seed=0)
 shoes = model.generate(["sketch.png"])
-
-# or the bare UNetGenerator (eval mode), for your own code
-generator = load_generator("{name}")
-```
-
-Without the kit, `generator.safetensors` is a plain safetensors state dict; the U-Net it fits is
-described by `generator` in `config.json` (also in the file's metadata)."""
+```"""
 
 
-__all__ = ["CardFacts", "ReportScores", "render_card", "describe_data", "public_source", "KIT_REPOSITORY", "TAGS"]
+__all__ = ["CardFacts", "ReportScores", "card_fields", "describe_data", "public_source", "KIT_REPOSITORY"]

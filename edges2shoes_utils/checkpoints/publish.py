@@ -1,19 +1,16 @@
-"""Publishing a generator trained with this kit on the Hugging Face Hub or Kaggle.
+"""Publishing a generator trained with this kit: on the Hugging Face Hub through the network's
+`push_to_hub` (huggingface_hub's PyTorchModelHubMixin), or as a Kaggle Model (`kagglehub.model_upload`).
 
-`publish(run_or_file, target)` stages one folder, then uploads it:
+`publish(run_or_file, target)` finds the weights (a run folder's newest `generator_N.pt`, else
+`last.pt`), the run's `config.json` and the newest evaluation report under the folder that scored
+that file (`--report` names one), and writes what `save_pretrained` writes: model.safetensors,
+config.json (the architecture, plus the run config and the scores) and README.md, the card its
+template renders with `model_card.card_fields`. Reports are read as plain JSON (`metrics.json`), so
+publishing does not depend on the evaluation code. What is published loads back with
+`UNetGenerator.from_pretrained`, or by name: `--weights hub:USER/NAME` or `kaggle-model:HANDLE`.
 
-    generator.safetensors  our generator export (config in its metadata)
-    config.json            the generator config, the run's training config, the scores
-    README.md              the model card (`model_card`)
-
-From a run folder it takes the newest `generator_N.pt` (else `last.pt`), the run's `config.json`,
-and the newest evaluation report under the folder that scored that file (`--report` names one).
-Reports are read as plain JSON (`metrics.json`), so publishing does not depend on the evaluation
-code. What is published loads back by name: `load_generator("hub:USER/NAME")` or
-`"kaggle:USER/SLUG"` (`fetch`).
-
-huggingface_hub and kagglehub are imported only to upload; credentials are checked before anything
-is sent, so a missing login is one clear message rather than a network error.
+Credentials are checked before anything is written, so a missing login is one clear message rather
+than a network error.
 """
 
 from __future__ import annotations
@@ -29,52 +26,54 @@ from pathlib import Path
 from typing import Any
 
 from ..nets import count_parameters
-from ..util.atomic import atomic_write_text
+from ..nets.hub import HUB_CONFIG, HUB_WEIGHTS, INSTALL
+from ..util import kaggle
 from ..util.errors import ConfigError, WeightsError
 from ..util.version import __version__
-from . import exports
-from .fetch import HUB_SCHEME, KAGGLE_SCHEME, PUBLISHED_FILE
+from .fetch import HUB_SCHEME, KAGGLE_MODEL_SCHEME
 from .load import read_generator
-from .model_card import CardFacts, ReportScores, public_source, render_card
+from .model_card import CardFacts, ReportScores, card_fields, public_source
 
-PUBLISHED_FORMAT = "edges2shoes/published-generator/v1"
-CONFIG_FILE = "config.json"
 CARD_FILE = "README.md"
 RUN_CONFIG = "config.json"  # written by training into every run folder
 REPORT_FILE = "metrics.json"  # written by evaluation into every report folder
 EPOCH_FILE = re.compile(r"generator_(\d+)\.pt$")
 PATH_FIELDS = ("data", "out", "resume", "init", "init_generator", "init_discriminator")  # may hold local paths
-REPO_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*")
+NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
+HANDLES = {"hub": (re.compile(f"{NAME}/{NAME}"), "USER/NAME"),
+           "kaggle-model": (re.compile(f"{NAME}/{NAME}/{NAME}/{NAME}"), "OWNER/MODEL/pyTorch/VARIATION")}
+KAGGLE_LICENSES = {"mit": "MIT", "apache-2.0": "Apache 2.0"}  # Hub license ids Kaggle names otherwise
 
 
 @dataclass(frozen=True)
 class Target:
-    """Where to publish: `kind` "hub" (a Hugging Face model repository) or "kaggle" (a dataset)."""
+    """Where to publish: `kind` "hub" (a Hugging Face model repository) or "kaggle-model" (a Kaggle
+    Model variation, OWNER/MODEL/FRAMEWORK/VARIATION)."""
 
     kind: str
-    repo_id: str  # USER/NAME
+    repo_id: str
 
     def __post_init__(self) -> None:
-        if self.kind not in ("hub", "kaggle"):
-            raise ConfigError(f"publish to 'hub' or 'kaggle', not {self.kind!r}")
-        if not REPO_ID.fullmatch(self.repo_id) or ".." in self.repo_id:
-            example = "USER/NAME" if self.kind == "hub" else "USER/SLUG"
+        if self.kind not in HANDLES:
+            raise ConfigError(f"publish to 'hub' or 'kaggle-model', not {self.kind!r}")
+        pattern, example = HANDLES[self.kind]
+        if not pattern.fullmatch(self.repo_id) or ".." in self.repo_id:
             raise ConfigError(f"{self.repo_id!r} is not a repository name: give {example} (letters, digits, '-', '_', '.')")
 
     @property
     def weights_name(self) -> str:
         """The name `load_generator` reads it back by."""
-        return (HUB_SCHEME if self.kind == "hub" else KAGGLE_SCHEME) + self.repo_id
+        return (HUB_SCHEME if self.kind == "hub" else KAGGLE_MODEL_SCHEME) + self.repo_id
 
     @property
     def where(self) -> str:
-        return "the Hugging Face Hub" if self.kind == "hub" else "Kaggle"
+        return "the Hugging Face Hub" if self.kind == "hub" else "Kaggle Models"
 
     @property
     def url(self) -> str:
         if self.kind == "hub":
             return f"https://huggingface.co/{self.repo_id}"
-        return f"https://www.kaggle.com/datasets/{self.repo_id}"
+        return kaggle.page(self.repo_id, "model")
 
 
 @dataclass
@@ -83,10 +82,13 @@ class StagedFolder:
 
     folder: Path
     target: Target
-    generator_source: Path  # the weights file the export was made from
+    generator_source: Path  # the weights file the published weights were read from
     card: str
     facts: CardFacts
     notes: list[str]
+    model: Any  # the UNetGenerator
+    config: dict[str, Any]  # config.json
+    card_fields: dict[str, str]  # the card template's fields
 
     def listing(self) -> str:
         """One line per file with its size, for the terminal."""
@@ -194,20 +196,21 @@ def find_scores(generator: Path, run_dir: Path | None, report: str | os.PathLike
 
 
 def _prepare_folder(out: Path) -> None:
-    """Refuse a folder holding anything but a previous publish: it would all be uploaded."""
-    ours = {PUBLISHED_FILE, CONFIG_FILE, CARD_FILE}
+    """Refuse a folder holding anything but a previous publish (all of it would be uploaded to
+    Kaggle), and clear the previous card, which save_pretrained would otherwise keep."""
+    ours = {HUB_WEIGHTS, HUB_CONFIG, CARD_FILE}
     if out.exists() and not out.is_dir():
         raise ConfigError(f"{out}: exists and is not a folder")
     stray = sorted(p.name for p in out.iterdir() if p.name not in ours) if out.is_dir() else []
     if stray:
         raise ConfigError(f"{out}: the folder to upload already holds other files ({', '.join(stray[:5])}); "
                           "give an empty or new folder")
-    out.mkdir(parents=True, exist_ok=True)
+    (out / CARD_FILE).unlink(missing_ok=True)
 
 
 def stage(run_or_file: str | os.PathLike, target: Target, out: str | os.PathLike, *,
           report: str | os.PathLike | None = None, license: str = "mit") -> StagedFolder:
-    """Write the folder to upload into `out`: the export, config.json and the model card."""
+    """Write the folder to upload into `out` with the generator's `save_pretrained`."""
     if not re.fullmatch(r"[a-z0-9][a-z0-9.+-]*", license):
         raise ConfigError(f"{license!r} is not a license id such as mit, apache-2.0, cc-by-4.0 or other")
     generator_path, run_dir, epoch = find_generator(run_or_file)
@@ -216,45 +219,29 @@ def stage(run_or_file: str | os.PathLike, target: Target, out: str | os.PathLike
     scores = find_scores(generator_path, run_dir, report)
     folder = Path(out).expanduser()
     _prepare_folder(folder)
-
-    model_config = dataclasses.asdict(loaded.config)
-    exports.export_generator(loaded.model, folder / PUBLISHED_FILE, metadata={
-        "published_as": target.weights_name, "source_file": generator_path.name, "epoch": epoch,
-    })
     evaluation = None
     if scores is not None:
         evaluation = {k: v for k, v in dataclasses.asdict(scores).items() if k != "path"}
         evaluation["report"] = f"{scores.path.parent.name}/{scores.path.name}"
         evaluation["data_root"] = public_source(scores.data_root)
-    document = {
-        "format": PUBLISHED_FORMAT,
-        "edges2shoes_version": __version__,
-        "weights": PUBLISHED_FILE,
-        "load_with": target.weights_name,
-        "generator": model_config,
-        "parameters": count_parameters(loaded.model),
-        "source_file": generator_path.name,
-        "epoch": epoch,
-        "training": public_run_config(training),
-        "evaluation": evaluation,
-    }
-    atomic_write_text(folder / CONFIG_FILE, json.dumps(document, indent=2) + "\n")  # all plain data already
+    model_config = dataclasses.asdict(loaded.config)
+    config = {**model_config, "edges2shoes_version": __version__, "parameters": count_parameters(loaded.model),
+              "source_file": generator_path.name, "epoch": epoch, "training": public_run_config(training),
+              "evaluation": evaluation}  # from_pretrained reads the architecture's fields, the rest is a record
     facts = CardFacts(
         repo_id=target.repo_id, weights_name=target.weights_name, where=target.where, license=license,
-        generator_config=model_config, parameters=document["parameters"], source_file=generator_path.name,
+        generator_config=model_config, parameters=config["parameters"], source_file=generator_path.name,
         epoch=epoch, training=training, scores=scores, version=__version__,
-        files={PUBLISHED_FILE: "the generator's weights (safetensors; its config in the metadata)",
-               CONFIG_FILE: "the generator config (`generator`), the run config (`training`) and the scores (`evaluation`)",
-               CARD_FILE: "this card"},
     )
-    card = render_card(facts)
-    atomic_write_text(folder / CARD_FILE, card)
+    fields = card_fields(facts)
+    loaded.model.save_pretrained(folder, config=config, model_card_kwargs=fields)
     notes = list(loaded.notes)
     if scores is None:
         notes.append(f"no evaluation report of {generator_path.name} found" + (f" under {run_dir}" if run_dir else "")
                      + f": the card has no scores (score it with `edges2shoes evaluate --weights {generator_path} "
                      "--out REPORT`, then publish with --report REPORT)")
-    return StagedFolder(folder, target, generator_path, card, facts, notes)
+    card = (folder / CARD_FILE).read_text(encoding="utf-8")
+    return StagedFolder(folder, target, generator_path, card, facts, notes, loaded.model, config, fields)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -266,57 +253,38 @@ def _failure(target: Target, error: Exception, advice: str) -> WeightsError:
     return WeightsError(f"could not publish to {target.where} as {target.repo_id} ({type(error).__name__}: {reason}). {advice}")
 
 
-def hub_client() -> Any:
-    """huggingface_hub's HfApi, once a login is known to exist (checked locally, before any upload)."""
+def check_login(target: Target) -> None:
+    """Refuse, before anything is written, to publish without a login (checked locally)."""
+    if target.kind == "kaggle-model":
+        kaggle.require_login("publishing to Kaggle Models", WeightsError)
+        return
     try:
-        import huggingface_hub  # lazy: optional dependency (the `publish` extra)
+        import huggingface_hub  # lazy: the optional `publish` extra
     except ImportError:
-        raise WeightsError("publishing to the Hugging Face Hub needs huggingface_hub: pip install 'edges2shoes[publish]'") from None
+        raise WeightsError(f"publishing to the Hugging Face Hub needs huggingface_hub: {INSTALL}") from None
     if not huggingface_hub.get_token():
         raise WeightsError("publishing to the Hugging Face Hub needs a login: run `hf auth login` or set HF_TOKEN "
                            "to a token with write access (https://huggingface.co/settings/tokens)")
-    return huggingface_hub.HfApi()
 
 
-def kaggle_client() -> Any:
-    """The kagglehub module, once Kaggle credentials are known to exist (without them kagglehub
-    would start uploading and fail on the network)."""
+def upload(staged: StagedFolder, *, message: str, private: bool = False) -> str:
+    """The Hub: the generator's push_to_hub (creates the repository if needed, one commit). Kaggle:
+    the staged folder as a new version of the model variation (created private if new). Returns its URL."""
+    target = staged.target
     try:
-        import kagglehub  # lazy: optional dependency, imported only to talk to Kaggle
-    except ImportError:
-        raise WeightsError("publishing to Kaggle needs kagglehub: pip install 'kagglehub>=1.0,<2'") from None
-    try:
-        has_login = kagglehub.config.get_kaggle_credentials() is not None
-    except AttributeError:  # a kagglehub without this helper: let the upload report it
-        has_login = True
-    except ValueError as error:  # an unreadable kaggle.json
-        raise WeightsError(f"publishing to Kaggle: {error}") from None
-    if not has_login:
-        raise WeightsError("publishing to Kaggle needs a login: run `kagglehub.login()`, set KAGGLE_API_TOKEN "
-                           "(or KAGGLE_USERNAME and KAGGLE_KEY), or put kaggle.json in ~/.kaggle/")
-    return kagglehub
-
-
-def upload_to_hub(folder: Path, target: Target, *, message: str, private: bool = False, api: Any = None) -> str:
-    """Create the model repository if needed and upload `folder` as one commit; returns its URL."""
-    api = api or hub_client()
-    try:
-        api.create_repo(target.repo_id, repo_type="model", private=private, exist_ok=True)
-        api.upload_folder(repo_id=target.repo_id, folder_path=str(folder), repo_type="model", commit_message=message)
-    except Exception as error:  # huggingface_hub raises HTTP, offline, auth and validation errors of many types
-        raise _failure(target, error, "Check the network, that HF_HUB_OFFLINE is not set, and that the token "
-                                      "may write to this repository.") from None
-    return target.url
-
-
-def upload_to_kaggle(folder: Path, target: Target, *, message: str, kagglehub: Any = None) -> str:
-    """Upload `folder` as the Kaggle dataset USER/SLUG (created private; a new version if it exists);
-    returns its URL."""
-    kagglehub = kagglehub or kaggle_client()
-    try:
-        kagglehub.dataset_upload(target.repo_id, str(folder), version_notes=message)
-    except Exception as error:  # kagglehub raises HTTP, auth and handle errors of many types
-        raise _failure(target, error, "Check the network and that the Kaggle login may create this dataset.") from None
+        if target.kind == "hub":
+            staged.model.push_to_hub(target.repo_id, config=staged.config, private=private, commit_message=message,
+                                     model_card_kwargs=staged.card_fields)
+        else:
+            kaggle.kagglehub_module("publishing to Kaggle Models", WeightsError).model_upload(
+                target.repo_id, str(staged.folder), license_name=KAGGLE_LICENSES.get(staged.facts.license),
+                version_notes=message)
+    except WeightsError:
+        raise
+    except Exception as error:  # huggingface_hub and kagglehub raise HTTP, offline, auth and validation errors of many types
+        advice = ("Check the network, that HF_HUB_OFFLINE is not set, and that the token may write to this repository."
+                  if target.kind == "hub" else "Check the network and that the Kaggle login may create this model.")
+        raise _failure(target, error, advice) from None
     return target.url
 
 
@@ -330,23 +298,23 @@ def publish(run_or_file: str | os.PathLike, target: Target, *, out: str | os.Pat
     log = log or sys.stdout
     if dry_run and out is None:
         raise ConfigError("--dry-run writes the folder it would upload: give it --out DIR")
-    client = None if dry_run else hub_client() if target.kind == "hub" else kaggle_client()
+    if not dry_run:
+        check_login(target)
     with tempfile.TemporaryDirectory(prefix="edges2shoes-publish-") as scratch:
         staged = stage(run_or_file, target, out if out is not None else Path(scratch) / "upload", report=report, license=license)
         for note in staged.notes:
             print(f"note: {note}", file=log)
         if dry_run:
             return staged
-        message = message or f"edges2shoes {__version__}: {staged.generator_source.name}"
         print(f"uploading {staged.folder} to {target.where} as {target.repo_id} ...", file=log)
-        if target.kind == "hub":
-            url = upload_to_hub(staged.folder, target, message=message, private=private, api=client)
-        else:
-            url = upload_to_kaggle(staged.folder, target, message=message, kagglehub=client)
-            print("note: Kaggle creates new datasets private; make it public on its Settings page to share it", file=log)
+        url = upload(staged, message=message or f"edges2shoes {__version__}: {staged.generator_source.name}", private=private)
+        if target.kind == "kaggle-model":
+            if license not in KAGGLE_LICENSES:
+                print(f"note: Kaggle names licenses its own way: set {license!r} on the model's page", file=log)
+            print("note: Kaggle creates new models private; make it public on its Settings page to share it", file=log)
         print(f"published: {url} (load it with --weights {target.weights_name})", file=log)
     return staged
 
 
-__all__ = ["Target", "StagedFolder", "stage", "publish", "find_generator", "find_scores", "read_run_config",
-           "hub_client", "kaggle_client", "upload_to_hub", "upload_to_kaggle", "CONFIG_FILE", "CARD_FILE"]
+__all__ = ["Target", "StagedFolder", "stage", "publish", "upload", "check_login", "find_generator", "find_scores",
+           "read_run_config", "CARD_FILE"]

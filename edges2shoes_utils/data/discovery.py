@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 from typing import Callable
 
+from ..util import kaggle
 from ..util.errors import DataError
 from .files import IMAGE_SUFFIXES, is_dataset_root, list_images, numeric_key
 from .official import fetch_official_dataset
@@ -55,13 +56,6 @@ def find_dataset_root(search_root: Path, max_depth: int = 4) -> Path | None:
             return (preferred or matches)[0]
         level = children
     return None
-
-
-def _kagglehub_download(handle: str) -> str:
-    """Download (or reuse the cached copy of) a Kaggle dataset."""
-    import kagglehub  # lazy: optional dependency, needed only to download
-
-    return kagglehub.dataset_download(handle)
 
 
 def _explicit(path: Path, what: str) -> Path:
@@ -109,8 +103,8 @@ def resolve_dataset_root(
     if found is not None:
         log.info("using the Kaggle input %s", found)
         return found
-    download = downloader or _kagglehub_download
     try:
+        download = downloader or kaggle.downloader("dataset", "downloading the edges2shoes data", DataError)
         downloaded = Path(download(handle))
     except (Exception, SystemExit) as error:  # kaggle tools may even call sys.exit without credentials
         reason = f"{type(error).__name__}: {error}"

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import asdict, dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
 
+from .hub import HubMixin
 from .layers import Norm, init_weights, make_norm
 
 
@@ -29,11 +31,19 @@ class DiscriminatorConfig:
     leaky_slope: float = 0.2  # the TF tutorial uses the Keras default 0.3
 
 
-class PatchGANDiscriminator(nn.Module):
+class PatchGANDiscriminator(nn.Module, HubMixin):
     """Conditional PatchGAN: classifies each overlapping patch of concat(edges, photo) as real or
     fake. With n_layers=3 every output logit sees a 70x70 window, and a 256x256 pair gives 30x30
     logits. The last block returns raw logits: the loss applies the sigmoid.
+    `from_pretrained` / `save_pretrained` / `push_to_hub` follow the Hugging Face Hub's conventions (`hub`).
     """
+
+    config_class: ClassVar[type] = DiscriminatorConfig
+    hub_pipeline_tag: ClassVar[str | None] = None
+    hub_summary: ClassVar[tuple[str, str]] = (
+        "pix2pix PatchGAN discriminator",
+        "Scores each patch of an (edge map, shoe photo) pair as real or fake: the adversary a pix2pix generator trains against.",
+    )
 
     def __init__(self, config: DiscriminatorConfig | None = None, **overrides) -> None:
         super().__init__()

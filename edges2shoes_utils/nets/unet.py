@@ -16,13 +16,14 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import asdict, dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 import torch
 from torch import nn
 
 from ..util.errors import ConfigError
 from . import pytorch_gan_unet
+from .hub import HubMixin
 from .layers import Norm, SingleValueBatchNorm2d, init_weights, make_norm
 
 Layout = Literal["official", "tf", "pytorch-gan"]
@@ -53,13 +54,22 @@ def level_channels(ngf: int, level: int) -> int:
     return ngf * min(2**level, 8)
 
 
-class UNetGenerator(nn.Module):
+class UNetGenerator(nn.Module, HubMixin):
     """U-Net: `levels` stride-2 convolutions down, as many transposed convolutions up, with a skip
     connection from every encoder level to the decoder level of the same resolution.
 
     `encoder[i]` produces the level-i features (resolution / 2**(i+1)); `decoder[i]` produces the
     output at the resolution encoder[i] received, so `decoder[0]` is the tanh image head.
+    `from_pretrained` / `save_pretrained` / `push_to_hub` follow the Hugging Face Hub's conventions (`hub`).
     """
+
+    config_class: ClassVar[type] = GeneratorConfig
+    hub_pipeline_tag: ClassVar[str | None] = "image-to-image"
+    hub_summary: ClassVar[tuple[str, str]] = (
+        "pix2pix edges2shoes generator",
+        "Turns a shoe's edge map, or a hand-drawn sketch of a shoe seen from the side (toe to the left), into a "
+        "photo of that shoe.",
+    )
 
     def __init__(self, config: GeneratorConfig | None = None, **overrides) -> None:
         super().__init__()
