@@ -18,7 +18,8 @@ from edges2shoes_utils.util.errors import ConfigError, SketchError
 from edges2shoes_utils.inference.command_line import generate_files
 from edges2shoes_utils.inference import fastpath
 from edges2shoes_utils.inference.fastpath import build_runner
-from edges2shoes_utils.inference.layers import PackedConv, fold_batch_norm, per_image_batch_norm, transposed_algorithms
+from edges2shoes_utils.inference.layers import PackedConv, fold_batch_norm, transposed_algorithms
+from edges2shoes_utils.nets.runner import per_image_batch_norm
 from edges2shoes_utils.inference.sketch2shoe import Sketch2Shoe
 from edges2shoes_utils.nets import UNetGenerator
 from inference_support import drawn_sketch, edge_batch, tiny_generator

@@ -1,8 +1,8 @@
 """Runners for the pix2pix U-Net generator (Isola et al. 2017, arXiv 1611.07004) at test time.
 
-A *runner* is a copy of the generator's wiring (it reuses `UNetGenerator.forward`, so skips, the
-concatenation order and the in-place LeakyReLU that also rectifies the skip tensors all behave
-exactly as in the model) whose layers are swapped for inference versions (`layers.py`):
+A *runner* is the generator's wiring over test-time layers (`nets/runner.py`: per-image batch
+statistics and seeded dropout in train mode, running statistics in eval mode; see `sketch2shoe.py`
+for which mode is the default and why):
 
 * **plain**: the generator's own fp32 convolutions, shared, not copied;
 * **fast** on a CPU: batch norm folded into the convolution before it (eval mode), weights
@@ -18,16 +18,6 @@ exactly as in the model) whose layers are swapped for inference versions (`layer
   path does not win, so no CPU pays for it;
 * **fast** on CUDA: folded batch norm, channels_last and autocast (bf16 on GPUs of compute
   capability 8.0 and newer, else fp16).
-
-Two test-time modes (see `sketch2shoe.py` for which is the default and why):
-
-* ``"eval"``: batch norm uses the running statistics gathered in training, no dropout;
-  deterministic, and the norm can be folded away.
-* ``"train"``: as the paper and the official code run the generator at test time: batch norm uses
-  the statistics of the image itself (the official test script uses batch size 1, so a batch is one
-  image; here each image of a batch is normalised on its own, so results never depend on what else
-  is in the batch) and dropout stays on. Masks come from one `torch.Generator` per image, drawn in
-  a fixed layout, so a seed gives the same masks in the plain and the fast runner, at any batch size.
 """
 
 from __future__ import annotations
@@ -35,29 +25,18 @@ from __future__ import annotations
 import contextlib
 import copy
 import time
-from collections import OrderedDict
-from typing import Callable, Literal, Sequence
+from typing import Callable, Literal
 
 import torch
 from torch import nn
 
 from ..nets import UNetGenerator
+from ..nets.runner import MODES, Mode, NoiseSlot, PlainRunner, test_time_blocks
 from ..training.device import cpu_has_native_bf16, dtype_name, resolve_precision
 from ..util.errors import ConfigError
-from .layers import (
-    BatchStatNorm,
-    NoiseSlot,
-    NoiseSource,
-    PackedConv,
-    RunningStatNorm,
-    SeededDropout,
-    fuse_activations,
-    transposed_algorithms,
-)
+from .layers import PackedConv, fuse_activations, transposed_algorithms
 
-Mode = Literal["eval", "train"]
 PrecisionChoice = Literal["auto", "fp32", "bf16", "fp16"]  # training.device.PRECISION_CHOICES
-MODES: tuple[str, ...] = ("eval", "train")
 
 
 def _mkldnn_packing_available() -> bool:
@@ -81,12 +60,9 @@ def compute_dtype(precision: PrecisionChoice, device: torch.device) -> torch.dty
 # The runner.
 
 
-class Runner(UNetGenerator):
-    """The generator's forward pass over inference layers.
-
-    Subclasses `UNetGenerator` only to reuse its `forward` and `check_size` (the U-Net wiring lives
-    in one place); `__init__` deliberately skips the parent's, which would allocate fresh weights.
-    """
+class Runner(PlainRunner):
+    """`nets.runner.PlainRunner` with the fast path's layers, number format and memory layout (or,
+    with `fast` off, exactly the plain runner on a chosen device)."""
 
     def __init__(
         self,
@@ -101,20 +77,13 @@ class Runner(UNetGenerator):
         autocast: bool,
         slot: NoiseSlot,
     ) -> None:
-        nn.Module.__init__(self)
-        self.config = config
-        self.encoder = encoder
-        self.decoder = decoder
-        self.mode = mode
+        super().__init__(config, encoder, decoder, mode=mode, slot=slot)
         self.fast = fast
         self.dtype = dtype
         self.device = device
         self.autocast = autocast
-        self._slot = slot
         self._compiled: Callable[[torch.Tensor], torch.Tensor] | None = None
         self.note: str | None = None  # why a fast path that was asked for is not running (see `choose_runner`)
-        # No `.eval()` here: it would recurse into the layers shared with the caller's generator and
-        # flip their flags. None of the runner's own layers reads `.training`.
         self.memory_format = torch.channels_last if fast else torch.contiguous_format
 
     @property
@@ -133,30 +102,13 @@ class Runner(UNetGenerator):
                 counts[layer.algorithm] = counts.get(layer.algorithm, 0) + 1
         return counts
 
-    def run(self, x: torch.Tensor, seeds: Sequence[int] | None = None) -> torch.Tensor:
-        """Generate for a (N, C, H, W) batch in [-1, 1]; returns fp32 in [-1, 1], on the runner's device.
-
-        `seeds` (train mode): one dropout seed per image; ignored in eval mode. Not re-entrant: one
-        call at a time per runner (the dropout layers read this call's noise from the runner).
-        """
-        if x.dim() != 4:
-            raise ConfigError(f"expected a (N, C, H, W) batch, got shape {tuple(x.shape)}")
-        if x.shape[1] != self.config.in_channels:
-            raise ConfigError(f"the generator takes {self.config.in_channels} channels, got {x.shape[1]}")
-        self.check_size(x.shape[-2], x.shape[-1])
-        if self.mode == "train":
-            if seeds is None or len(seeds) != x.shape[0]:
-                raise ValueError("train mode needs one dropout seed per image")
-            self._slot.source = NoiseSource(list(seeds))
+    def _forward_batch(self, x: torch.Tensor) -> torch.Tensor:
         input_dtype = self.dtype if (self.fast and not self.autocast) else torch.float32
         x = x.to(device=self.device, dtype=input_dtype, memory_format=self.memory_format)
-        try:
-            autocast = torch.autocast(self.device.type, dtype=self.dtype) if self.autocast else contextlib.nullcontext()
-            with torch.inference_mode(), autocast:
-                y = (self._compiled if self._compiled is not None else self)(x)
-                return y.to(dtype=torch.float32, memory_format=torch.contiguous_format).clamp_(-1.0, 1.0)
-        finally:
-            self._slot.source = None
+        autocast = torch.autocast(self.device.type, dtype=self.dtype) if self.autocast else contextlib.nullcontext()
+        with autocast:
+            y = (self._compiled if self._compiled is not None else self)(x)
+            return y.to(dtype=torch.float32, memory_format=torch.contiguous_format).clamp_(-1.0, 1.0)
 
 
 def build_runner(
@@ -266,44 +218,19 @@ def _assemble(
     autocast = fast and device.type == "cuda" and dtype != torch.float32
     pack = fast and device.type == "cpu" and _mkldnn_packing_available() and not compile
     conv_dtype = torch.float32 if autocast else dtype
-    slot = NoiseSlot()
-    levels = generator.config.levels
 
-    def fast_conv(layer: nn.Module, norm: nn.BatchNorm2d | None, side: int) -> PackedConv:
+    def swap_conv(layer: nn.Module, nxt: nn.Module | None, side: int) -> tuple[nn.Module, bool]:
+        fold = mode == "eval" and isinstance(nxt, nn.BatchNorm2d)  # the norm goes inside the convolution
+        norm = nxt if fold else None
         if not (time_algorithms and isinstance(layer, nn.ConvTranspose2d)):
-            return PackedConv(layer, norm, conv_dtype, device, pack)
+            return PackedConv(layer, norm, conv_dtype, device, pack), fold
         candidates = {name: PackedConv(layer, norm, conv_dtype, device, pack, name)
                       for name in transposed_algorithms(layer)}
         key = ("transposed", layer.in_channels, layer.out_channels, layer.kernel_size, layer.stride,
                layer.padding, layer.output_padding, layer.groups, side, conv_dtype, pack)
-        return candidates[_timed_choice(key, _timers(candidates, side))]
+        return candidates[_timed_choice(key, _timers(candidates, side))], fold
 
-    def convert(block: nn.Sequential, side: int) -> nn.Sequential:
-        layers = list(block.named_children())
-        out: list[tuple[str, nn.Module]] = []
-        i = 0
-        while i < len(layers):
-            name, layer = layers[i]
-            nxt = layers[i + 1][1] if i + 1 < len(layers) else None
-            if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d)):
-                fold = fast and mode == "eval" and isinstance(nxt, nn.BatchNorm2d)
-                out.append((name, fast_conv(layer, nxt if fold else None, side) if fast else layer))
-                if fold:
-                    i += 1  # the norm is inside the convolution now
-            elif isinstance(layer, nn.BatchNorm2d):
-                out.append((name, BatchStatNorm(layer, device=device) if mode == "train" else RunningStatNorm(layer)))
-            elif isinstance(layer, nn.Dropout):
-                if mode == "train":
-                    out.append((name, SeededDropout(layer.p, slot)))
-            else:
-                out.append((name, layer))  # activations, tanh, instance norm: stateless, shared
-            i += 1
-        return nn.Sequential(OrderedDict(out))
-
-    # The side of each block's input at the generator's natural size (2 ** levels square): what
-    # the per-layer timing runs on.
-    encoder = nn.ModuleList(convert(block, 2 ** (levels - i)) for i, block in enumerate(generator.encoder))
-    decoder = nn.ModuleList(convert(block, 2 ** (levels - 1 - i)) for i, block in enumerate(generator.decoder))
+    encoder, decoder, slot = test_time_blocks(generator, mode, device=device, swap_conv=swap_conv if fast else None)
     if fast:
         fuse_activations(encoder, decoder)
     runner = Runner(generator.config, encoder, decoder, mode=mode, fast=fast, dtype=dtype,

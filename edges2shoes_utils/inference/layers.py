@@ -1,121 +1,20 @@
-"""The generator's layers swapped for inference versions: seeded dropout, test-time batch norm
-(per-image statistics, or folded into the convolution) and convolutions with weights prepared once.
+"""The fast path's layers: batch norm folded into the convolution before it, and convolutions with
+weights prepared once for oneDNN (`PackedConv`), with activations fused into them.
 
-`fastpath.build_runner` assembles them into a runner; each layer here computes exactly what the
-layer it replaces computes in the chosen test-time mode.
+The test-time layers every runner shares (seeded dropout, per-image batch norm) are in
+`nets/runner.py`; `fastpath.build_runner` assembles both into a runner, and each layer here computes
+exactly what the layers it replaces compute in eval mode.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass, field
-from typing import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..util.errors import ConfigError
-
-# --------------------------------------------------------------------------------------------------
-# Dropout noise: reproducible per image.
-
-
-@dataclass
-class NoiseSource:
-    """Dropout masks for one forward pass, drawn from one generator per image.
-
-    Masks are drawn in fp32, NCHW, on the CPU, one image at a time, so the same seed gives the same
-    masks whatever the runner's precision, memory layout, device or batch size.
-    """
-
-    seeds: Sequence[int]
-    generators: list[torch.Generator] = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.generators = [torch.Generator().manual_seed(int(seed)) for seed in self.seeds]
-
-    def mask(self, like: torch.Tensor, p: float) -> torch.Tensor:
-        n, c, h, w = like.shape
-        if n != len(self.generators):
-            raise ValueError(f"noise for {len(self.generators)} images, batch has {n}")
-        keep = [torch.rand((1, c, h, w), generator=g) >= p for g in self.generators]
-        return (torch.cat(keep).to(like.dtype) / (1.0 - p)).to(like.device)
-
-
-class NoiseSlot:
-    """Where a runner's dropout layers find the current pass's noise."""
-
-    source: NoiseSource | None = None
-
-
-class SeededDropout(nn.Module):
-    """Dropout whose masks come from the runner's `NoiseSource` (train mode only)."""
-
-    def __init__(self, p: float, slot: NoiseSlot) -> None:
-        super().__init__()
-        self.p = p
-        self.slot = slot
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.slot.source is None:
-            raise RuntimeError("train-mode runner called without a NoiseSource (use Runner.run)")
-        return x * self.slot.source.mask(x, self.p)
-
-
-# --------------------------------------------------------------------------------------------------
-# Normalisation at test time.
-
-
-def per_image_batch_norm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, eps: float) -> torch.Tensor:
-    """Batch norm with the statistics of each image alone, i.e. exactly `BatchNorm2d.train()` on a
-    batch of one, applied image by image (the same op at any batch size, so batching cannot change
-    a result). One fused ATen op per image; it accumulates in fp32 for bf16 inputs.
-
-    The ATen op, unlike `F.batch_norm`, accepts a single value per channel: a 1x1 map (the TF
-    layout's innermost block) has zero variance and comes out as the norm's shift, as in TensorFlow.
-    """
-
-    def one(image: torch.Tensor) -> torch.Tensor:
-        return torch.batch_norm(image, weight, bias, None, None, True, 0.0, eps, False)
-
-    if x.shape[0] == 1:
-        return one(x)
-    return torch.cat([one(x[i : i + 1]) for i in range(x.shape[0])])
-
-
-class BatchStatNorm(nn.Module):
-    """Train-mode batch norm without touching the running statistics (which stay as trained)."""
-
-    def __init__(self, norm: nn.BatchNorm2d, device: torch.device | None = None) -> None:
-        super().__init__()
-        self.register_buffer("weight", _affine(norm, "weight", device))
-        self.register_buffer("bias", _affine(norm, "bias", device))
-        self.eps = norm.eps
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return per_image_batch_norm(x, self.weight, self.bias, self.eps)
-
-
-class RunningStatNorm(nn.Module):
-    """Eval-mode batch norm on the generator's own running statistics, whatever its `.training` flag."""
-
-    def __init__(self, norm: nn.BatchNorm2d) -> None:
-        super().__init__()
-        # The same tensors as the generator's (no copy), so the plain runner follows its weights.
-        self.running_mean, self.running_var = norm.running_mean, norm.running_var
-        self.weight, self.bias, self.eps = norm.weight, norm.bias, norm.eps
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps)
-
-
-def _affine(norm: nn.BatchNorm2d, name: str, device) -> torch.Tensor:
-    value = getattr(norm, name)
-    if value is None:  # affine=False
-        value = torch.ones(norm.num_features) if name == "weight" else torch.zeros(norm.num_features)
-    return value.detach().float().clone().to(device or value.device)
-
 
 def fold_batch_norm(conv: nn.Conv2d | nn.ConvTranspose2d, norm: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
     """Weights and bias of one convolution equal to `norm(conv(x))` with running statistics.

@@ -297,10 +297,10 @@ class _Run:
         finished_epoch = state.epoch
         state.finish_epoch(record)  # from here on a save means "epoch finished"
         sample_images = None
-        if self.feed.sample_edges is not None:
+        if self.feed.sample_edges is not None and self.info.is_main:
             sample_images = sample_grid_images(
                 self.nets.generator, self.feed.sample_edges, self.feed.sample_photos,
-                mode=config.sample_mode, seed=config.seed, device=self.device, precision=self.precision,
+                mode=config.sample_mode, seed=config.seed, device=self.device,
             )
         if self.info.is_main:
             self._check_weights_finite()  # before any file of this epoch is written

@@ -16,9 +16,12 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from ..checkpoints.formats import unwrap_model
 from ..nets import count_parameters
+from ..nets.runner import plain_runner
 from ..util.atomic import atomic_write_text
 from ..util.images import image_grid, plot_curves, save_image
+from ..util.seeds import image_seed
 from .config import TrainConfig
 from .device import Precision
 from .distributed import DistInfo
@@ -125,26 +128,14 @@ def epoch_summary(record: dict, epochs: int) -> str:
 
 
 def sample_grid_images(
-    generator: nn.Module, edges: torch.Tensor, photos: torch.Tensor, *,
-    mode: str, seed: int, device: torch.device, precision: Precision,
+    generator: nn.Module, edges: torch.Tensor, photos: torch.Tensor, *, mode: str, seed: int, device: torch.device,
 ) -> dict[str, list[torch.Tensor]]:
-    """Generate the fixed sample pairs without changing training: BN running statistics are
-    restored afterwards and dropout draws from its own seeded RNG. Every rank runs it (so
-    SyncBatchNorm's collectives match); rank 0 saves it."""
-    buffers = {name: b.clone() for name, b in generator.named_buffers()}
-    was_training = generator.training
-    generator.train(mode == "train")
-    try:
-        cuda_devices = [device.index or 0] if device.type == "cuda" else []
-        with torch.no_grad(), torch.random.fork_rng(devices=cuda_devices):
-            torch.manual_seed(seed)
-            with precision.autocast():
-                fake = generator(edges.to(device)).float().cpu()
-    finally:
-        generator.train(was_training)
-        with torch.no_grad():
-            for name, b in generator.named_buffers():
-                b.copy_(buffers[name])
+    """The fixed sample pairs generated as `generate` and evaluation would (`nets.runner`): each image
+    normalised on its own statistics, dropout seeded per image by `image_seed(seed, i)`. Nothing of
+    training changes: no running statistic, no RNG state."""
+    runner = plain_runner(unwrap_model(generator), mode)
+    seeds = [image_seed(seed, i) for i in range(len(edges))] if mode == "train" else None
+    fake = runner.run(edges.to(device), seeds).cpu()
     return {"Input": list(edges), "Ground truth": list(photos), "Generated": list(fake)}
 
 
