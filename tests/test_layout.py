@@ -19,7 +19,7 @@ STAGES = ("util", "nets", "data", "checkpoints", "training", "inference", "evalu
 # Imported inside a function because they are optional extras or only needed on one platform.
 OPTIONAL = {
     "kagglehub", "huggingface_hub", "gradio", "gradio_client", "onnx", "onnxruntime", "torchmetrics",
-    "torch_fidelity", "IPython", "ipywidgets", "google",
+    "torch_fidelity", "IPython", "ipywidgets", "google", "openvino",
     "torchvision",  # torchvision.models pulls in torch._dynamo (seconds); only the optional LPIPS needs it
 }
 

@@ -39,6 +39,7 @@ from ..nets import GeneratorConfig, UNetGenerator, count_parameters
 from ..training.device import cpu_has_native_bf16, pick_device
 from ..util.atomic import atomic_write_text
 from . import peers, tiers
+from .tiers import algorithm_text
 from .timing import interleaved_times
 
 GOAL_MS = 60.0  # the fast path on the 2-core reference machine
@@ -281,13 +282,6 @@ def print_rows(rows: list[dict], first: tuple[str, str] | None = None) -> None:
     for row in rows:
         if row.get("note"):
             print(f"  {row['mode']} {row['path']}: {row['note']}")
-
-
-def algorithm_text(row: dict) -> str:
-    """'direct 2, subpixel 6' for a fast row, 'plain' where the fast path fell back, '' for plain."""
-    if row.get("runner") == "plain":
-        return "plain (fast path not used)"
-    return ", ".join(f"{name} {count}" for name, count in sorted((row.get("algorithms") or {}).items()))
 
 
 def _first_fast(rows: list[dict], mode: str) -> dict | None:

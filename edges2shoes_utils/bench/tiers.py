@@ -129,10 +129,15 @@ def _bench_in_subprocess(tier: Tier, args: argparse.Namespace) -> dict:
     return {"rows": figures_json["rows"], "cpu": figures_json["cpu"], "threads": figures_json["threads"]}
 
 
+def algorithm_text(row: dict) -> str:
+    """'direct 2, subpixel 6' for a fast row, 'plain' where the fast path fell back, '' for plain."""
+    if row.get("runner") == "plain":
+        return "plain (fast path not used)"
+    return ", ".join(f"{name} {count}" for name, count in sorted((row.get("algorithms") or {}).items()))
+
+
 def print_tiers(results: list[dict]) -> None:
     """One table: per tier and mode, plain and fast milliseconds, their ratio and what the fast path chose."""
-    from .infer import algorithm_text  # lazy: infer imports this module for --tiers
-
     header = (f"  {'tier':<17} {'mode':<6} {'plain ms':>9} {'fast ms':>9} {'x plain':>8} {'precision':<9} "
               "transposed convolutions")
     print(header)
@@ -148,4 +153,4 @@ def print_tiers(results: list[dict]) -> None:
                   f"{fast['ratio_to_plain']:>8.2f} {fast['precision']:<9} {algorithm_text(fast)}")
 
 
-__all__ = ["TIERS", "Tier", "cpu_flags", "print_tiers", "run_tiers", "tier_named", "unreachable_reason"]
+__all__ = ["TIERS", "Tier", "algorithm_text", "cpu_flags", "print_tiers", "run_tiers", "tier_named", "unreachable_reason"]
