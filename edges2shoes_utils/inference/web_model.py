@@ -90,6 +90,10 @@ class ImageStatNorm(nn.Module):
         self.eps = norm.eps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-2] * x.shape[-1] == 1:
+            # One value per channel (the TF layout's innermost block): it equals its own mean, so
+            # the norm gives its shift, as `nets.layers.SingleValueBatchNorm2d` does.
+            return x * 0.0 + self.bias.view(1, -1, 1, 1)
         return F.instance_norm(x, weight=self.weight, bias=self.bias, eps=self.eps)
 
 
