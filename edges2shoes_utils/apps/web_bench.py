@@ -13,6 +13,7 @@ import argparse
 import json
 import shutil
 import statistics
+import tempfile
 from pathlib import Path
 
 from ..util.atomic import atomic_write_text
@@ -31,24 +32,74 @@ def configure_cli(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mode", choices=["train", "eval"], default="train", help="test-time mode (default train)")
     parser.add_argument("--shoes", type=int, default=10, help="shoes timed per thread count after the first (default 10)")
     parser.add_argument("--chromium", default=None, help="the browser (default: chromium on PATH)")
+    parser.add_argument("--baseline", type=Path, metavar="ONNX",
+                        help="also time this ONNX file (e.g. the plain fp32 export) in a bare page, same browser, same threads: a yardstick")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.set_defaults(run=_run)
 
 
-def time_page(folder: Path, threads: int, *, mode: str = "train", shoes: int = 10, chromium: str | None = None) -> dict:
-    """One cold page at `threads` WASM threads: its load, first-shoe and per-shoe timings."""
+BASELINE_PAGE = """<!doctype html><meta charset="utf-8"><script src="ort/ort.min.js"></script><script>
+window.run = async (threads, runs) => {
+  ort.env.wasm.wasmPaths = new URL('ort/', location.href).href;
+  ort.env.wasm.numThreads = threads;
+  const started = performance.now();
+  const session = await ort.InferenceSession.create('baseline.onnx', {executionProviders: ['wasm'], graphOptimizationLevel: 'all'});
+  const loadMs = performance.now() - started;
+  const feeds = {};
+  for (const name of session.inputNames) {
+    const size = 256, data = new Float32Array(3 * size * size).map(() => Math.random() * 2 - 1);
+    feeds[name] = new ort.Tensor('float32', data, [1, 3, size, size]);
+  }
+  await session.run(feeds);
+  const times = [];
+  for (let i = 0; i < runs; i++) { const t = performance.now(); await session.run(feeds); times.push(performance.now() - t); }
+  return {loadMs, times};
+};
+</script>"""
+
+
+def _browser(playwright, chromium: str | None):
+    executable = chromium or shutil.which("chromium") or shutil.which("chromium-browser")
+    if executable is None:
+        raise ConfigError("no Chromium found: install it (apt-get install chromium) or pass --chromium")
+    return playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
+
+
+def _sync_playwright():
     try:
         from playwright.sync_api import sync_playwright  # lazy: a dev tool, not a dependency
     except ModuleNotFoundError:
         raise ConfigError("timing the page needs Playwright: pip install playwright") from None
-    executable = chromium or shutil.which("chromium") or shutil.which("chromium-browser")
-    if executable is None:
-        raise ConfigError("no Chromium found: install it (apt-get install chromium) or pass --chromium")
+    return sync_playwright()
+
+
+def time_baseline(site: Path, model: Path, threads: int, *, shoes: int = 10, chromium: str | None = None) -> dict:
+    """A plain ONNX file (one 256x256 image input) run by the site's onnxruntime-web in a bare page."""
+    with tempfile.TemporaryDirectory(prefix="web-baseline-") as folder:
+        (Path(folder) / "ort").symlink_to((site / "ort").resolve())
+        (Path(folder) / "baseline.onnx").symlink_to(model.resolve())
+        (Path(folder) / "index.html").write_text(BASELINE_PAGE)
+        server = serve_site(folder, port=0, isolate=True)
+        try:
+            with _sync_playwright() as playwright:
+                browser = _browser(playwright, chromium)
+                page = browser.new_context().new_page()
+                page.goto(f"http://127.0.0.1:{server.server_address[1]}/")
+                result = page.evaluate("([t, n]) => window.run(t, n)", [threads, shoes])
+                browser.close()
+        finally:
+            server.shutdown()
+    return {"threads": threads, "model_load_ms": result["loadMs"], "shoe_ms": result["times"],
+            "shoe_ms_median": statistics.median(result["times"])}
+
+
+def time_page(folder: Path, threads: int, *, mode: str = "train", shoes: int = 10, chromium: str | None = None) -> dict:
+    """One cold page at `threads` WASM threads: its load, first-shoe and per-shoe timings."""
     server = serve_site(folder, port=0, isolate=True)
     url = f"http://127.0.0.1:{server.server_address[1]}/?threads={threads}&backend=wasm&sw=0"
     try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
+        with _sync_playwright() as playwright:
+            browser = _browser(playwright, chromium)
             page = browser.new_context().new_page()
             page.goto(url)
             if mode != "train":
@@ -91,6 +142,12 @@ def _run(args: argparse.Namespace) -> int:
               f"{result['shoe_ms_median']:.0f} ms per shoe (median of {len(result['shoe_ms'])}, range {spread}); "
               f"model download {result['download_ms']:.0f} ms, session load {result['model_load_ms']:.0f} ms; "
               f"first shoe {result['first_shoe_ms']:.0f} ms after navigation")
+        if args.baseline:
+            base = time_baseline(args.folder, args.baseline, threads, shoes=args.shoes, chromium=args.chromium)
+            result["baseline"] = base
+            print(f"  yardstick {args.baseline.name}, same browser, {threads} thread(s): {base['shoe_ms_median']:.0f} ms "
+                  f"(range {min(base['shoe_ms']):.0f}-{max(base['shoe_ms']):.0f}), session load {base['model_load_ms']:.0f} ms; "
+                  f"the page's model runs at {result['shoe_ms_median'] / base['shoe_ms_median']:.2f}x its time")
     if args.json:
         atomic_write_text(args.json, json.dumps(results, indent=1))
     return 0

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import io
 import json
 import os
 import warnings
@@ -229,8 +230,6 @@ def export_web_model(
 
 def _to_onnx(graph: WebGraph, size: int, mask_shapes: Sequence[tuple[int, ...]]):
     """The graph as an onnx ModelProto (opset 17, batch 1), through the TorchScript exporter."""
-    import io
-
     try:
         import onnx  # lazy: optional dependency
     except ModuleNotFoundError as error:
