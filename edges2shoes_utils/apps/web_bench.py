@@ -14,6 +14,7 @@ import json
 import shutil
 import statistics
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..util.atomic import atomic_write_text
@@ -38,24 +39,42 @@ def configure_cli(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(run=_run)
 
 
-BASELINE_PAGE = """<!doctype html><meta charset="utf-8"><script src="ort/ort.min.js"></script><script>
-window.run = async (threads, runs) => {
+GRAPH_PAGE = """<!doctype html><meta charset="utf-8"><script src="ort/ort.min.js"></script><script>
+// Median ms of `runs` calls of one graph (after one warm-up call), on WASM with `threads` threads.
+window.time = async (threads, runs, graph, weights, fold, maskShapes) => {
   ort.env.wasm.wasmPaths = new URL('ort/', location.href).href;
   ort.env.wasm.numThreads = threads;
+  const options = {executionProviders: ['wasm'], graphOptimizationLevel: 'all'};
+  if (weights) options.externalData = [{path: weights.split('/').pop(), data: new Uint8Array(await (await fetch(weights)).arrayBuffer())}];
+  if (fold) options.extra = {session: {disable_quant_qdq: '1'}};
   const started = performance.now();
-  const session = await ort.InferenceSession.create('baseline.onnx', {executionProviders: ['wasm'], graphOptimizationLevel: 'all'});
+  const session = await ort.InferenceSession.create(graph, options);
   const loadMs = performance.now() - started;
+  const random = (n, f) => new Float32Array(n).map(f);
   const feeds = {};
-  for (const name of session.inputNames) {
-    const size = 256, data = new Float32Array(3 * size * size).map(() => Math.random() * 2 - 1);
-    feeds[name] = new ort.Tensor('float32', data, [1, 3, size, size]);
-  }
+  feeds[session.inputNames[0]] = new ort.Tensor('float32', random(3 * 256 * 256, () => Math.random() * 2 - 1), [1, 3, 256, 256]);
+  maskShapes.forEach((shape, i) => {
+    feeds['dropout_' + i] = new ort.Tensor('float32', random(shape.reduce((a, b) => a * b, 1), () => (Math.random() < 0.5 ? 0 : 2)), shape);
+  });
   await session.run(feeds);
   const times = [];
   for (let i = 0; i < runs; i++) { const t = performance.now(); await session.run(feeds); times.push(performance.now() - t); }
+  await session.release();
   return {loadMs, times};
 };
 </script>"""
+
+
+@dataclass(frozen=True)
+class Graph:
+    """One ONNX graph to time in a bare page: its file, its external weights, whether to fold its
+    DequantizeLinear nodes at load (as the page does), and its dropout masks' shapes."""
+
+    name: str
+    graph: Path
+    weights: Path | None = None
+    fold: bool = False
+    mask_shapes: tuple = ()
 
 
 def _browser(playwright, chromium: str | None):
@@ -73,24 +92,35 @@ def _sync_playwright():
     return sync_playwright()
 
 
-def time_baseline(site: Path, model: Path, threads: int, *, shoes: int = 10, chromium: str | None = None) -> dict:
-    """A plain ONNX file (one 256x256 image input) run by the site's onnxruntime-web in a bare page."""
-    with tempfile.TemporaryDirectory(prefix="web-baseline-") as folder:
-        (Path(folder) / "ort").symlink_to((site / "ort").resolve())
-        (Path(folder) / "baseline.onnx").symlink_to(model.resolve())
-        (Path(folder) / "index.html").write_text(BASELINE_PAGE)
+def time_graphs(runtime: Path, graphs: list[Graph], threads: int, *, runs: int = 10, chromium: str | None = None) -> dict:
+    """Each graph run by the onnxruntime-web files in `runtime` (a built site's ort/) in one bare
+    page of one browser, one after another: {name: {model_load_ms, shoe_ms, shoe_ms_median}}."""
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="web-graphs-") as folder:
+        root = Path(folder)
+        (root / "ort").symlink_to(runtime.resolve())
+        (root / "index.html").write_text(GRAPH_PAGE)
+        for i, graph in enumerate(graphs):
+            (root / str(i)).mkdir()
+            (root / str(i) / graph.graph.name).symlink_to(graph.graph.resolve())
+            if graph.weights is not None:
+                (root / str(i) / graph.weights.name).symlink_to(graph.weights.resolve())
         server = serve_site(folder, port=0, isolate=True)
         try:
             with _sync_playwright() as playwright:
                 browser = _browser(playwright, chromium)
                 page = browser.new_context().new_page()
                 page.goto(f"http://127.0.0.1:{server.server_address[1]}/")
-                result = page.evaluate("([t, n]) => window.run(t, n)", [threads, shoes])
+                for i, graph in enumerate(graphs):
+                    weights = f"{i}/{graph.weights.name}" if graph.weights is not None else None
+                    found = page.evaluate("(a) => window.time(...a)", [threads, runs, f"{i}/{graph.graph.name}", weights,
+                                                                         graph.fold, [list(s) for s in graph.mask_shapes]])
+                    results[graph.name] = {"model_load_ms": found["loadMs"], "shoe_ms": found["times"],
+                                           "shoe_ms_median": statistics.median(found["times"])}
                 browser.close()
         finally:
             server.shutdown()
-    return {"threads": threads, "model_load_ms": result["loadMs"], "shoe_ms": result["times"],
-            "shoe_ms_median": statistics.median(result["times"])}
+    return results
 
 
 def time_page(folder: Path, threads: int, *, mode: str = "train", shoes: int = 10, chromium: str | None = None) -> dict:
@@ -143,7 +173,8 @@ def _run(args: argparse.Namespace) -> int:
               f"model download {result['download_ms']:.0f} ms, session load {result['model_load_ms']:.0f} ms; "
               f"first shoe {result['first_shoe_ms']:.0f} ms after navigation")
         if args.baseline:
-            base = time_baseline(args.folder, args.baseline, threads, shoes=args.shoes, chromium=args.chromium)
+            base = time_graphs(args.folder / "ort", [Graph("baseline", args.baseline)], threads,
+                               runs=args.shoes, chromium=args.chromium)["baseline"]
             result["baseline"] = base
             print(f"  yardstick {args.baseline.name}, same browser, {threads} thread(s): {base['shoe_ms_median']:.0f} ms "
                   f"(range {min(base['shoe_ms']):.0f}-{max(base['shoe_ms']):.0f}), session load {base['model_load_ms']:.0f} ms; "
