@@ -148,8 +148,9 @@ def test_int8_model_meets_the_quality_gate(generator, int8, mode):
     assert min(scores.values()) >= QUALITY_DB, scores
 
 
-def test_other_layouts_export_too(tmp_path):
-    generator = tiny_generator(layout="tf")
+@pytest.mark.parametrize("layout", ["tf", "pytorch-gan"])
+def test_other_layouts_export_too(tmp_path, layout):
+    generator = tiny_generator(layout=layout)
     model = export_web_model(generator, tmp_path, quantize=False)
     edges = torch.rand(1, 3, SIZE, SIZE) * 2 - 1
     masks = draw_masks(model.mask_shapes("train"), 0)

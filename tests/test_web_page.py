@@ -244,6 +244,14 @@ def test_tools_samples_and_uploads(browser, isolated_url, tmp_path):
     visit.draw(SOLE_LINE)
     shoe = visit.next_shoe(before)
     assert shoe["prepared"] != first["prepared"]
+    assert visit.page.get_attribute("#download", "href").startswith("data:image/png;base64,")
+
+    # Drawings posted while one is being generated: only the newest of them is run.
+    before = visit.shoes()
+    newest = visit.page.evaluate("() => { for (let i = 0; i < 5; i++) e2s.regenerate(); return e2s.posted; }")
+    visit.page.wait_for_function("(id) => e2s.last.id === id", arg=newest, timeout=WAIT_MS)
+    visit.page.wait_for_timeout(500)
+    assert visit.shoes() - before <= 2  # the first may already be running; the three between never run
 
     # A text file named .png, then a photo of paper: messages, and the shoe stays.
     fake = tmp_path / "shoe.png"

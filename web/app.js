@@ -15,7 +15,7 @@
   const params = new URLSearchParams(location.search);
   const state = { tool: PENCIL, undo: [], nextId: 1, shown: 0, ready: false, worker: null, mode: $('mode').value };
   // What the tests and the benchmark read: the last shoe, its prepared input and its masks.
-  const debug = (window.e2s = { ready: false, shoes: 0, last: null, backend: null, load: null, error: null });
+  const debug = (window.e2s = { ready: false, shoes: 0, posted: 0, last: null, backend: null, load: null, error: null });
 
   function say(text) { $('message').textContent = text || ''; }
 
@@ -33,6 +33,7 @@
     if (!state.worker || !state.ready) return;
     const image = pen.getImageData(0, 0, drawing.width, drawing.height);
     const id = state.nextId++;
+    debug.posted = id;
     state.worker.postMessage({ type: 'generate', id, rgba: image.data.buffer, width: image.width, height: image.height, mode: state.mode },
       [image.data.buffer]);
   }

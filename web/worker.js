@@ -75,10 +75,10 @@ async function createSession(mode) {
 async function session(mode) {
   if (!sessions[mode]) {
     // One mode's session at a time: each holds its own float copy of the weights.
-    for (const [other, held] of Object.entries(sessions)) {
-      if (other !== mode) await held.release();
-    }
-    sessions = { [mode]: await createSession(mode) };
+    const held = Object.values(sessions);
+    sessions = {};
+    for (const other of held) await other.release();
+    sessions[mode] = await createSession(mode);
   }
   return sessions[mode];
 }
@@ -174,6 +174,8 @@ async function drain() {
   busy = true;
   try {
     while (waiting) {
+      // Let drawings posted meanwhile arrive first: the newest one supersedes the others.
+      await new Promise((resolve) => setTimeout(resolve, 0));
       const job = waiting;
       waiting = null;
       try {

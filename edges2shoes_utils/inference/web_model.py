@@ -21,6 +21,7 @@ The static page (`apps/web_site.py`) runs pix2pix's generator (Isola et al. 2017
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import io
 import json
@@ -221,7 +222,7 @@ def export_web_model(
         "dropout_p": DROPOUT_P,
         "default_mode": "train",
         "modes": modes,
-        "config": {k: v for k, v in vars(generator.config).items()},
+        "config": dataclasses.asdict(generator.config),
         "source": source,
     }
     atomic_write_text(folder / MANIFEST, json.dumps(manifest, indent=1))
@@ -238,12 +239,17 @@ def _to_onnx(graph: WebGraph, size: int, mask_shapes: Sequence[tuple[int, ...]])
     masks = tuple(torch.ones(shape) for shape in mask_shapes)
     names = ["edges"] + [f"dropout_{i}" for i in range(len(masks))]
     buffer = io.BytesIO()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the legacy exporter's deprecation and tracer warnings
-        # No constant folding: it would fold eval-mode batch norm into the convolutions, and the
-        # two graphs could no longer share their convolution weights.
-        torch.onnx.export(graph, (edges, *masks), buffer, dynamo=False, opset_version=17,
-                          input_names=names, output_names=["photo"], do_constant_folding=False)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the legacy exporter's deprecation and tracer warnings
+            # No constant folding: it would fold eval-mode batch norm into the convolutions, and the
+            # two graphs could no longer share their convolution weights.
+            torch.onnx.export(graph, (edges, *masks), buffer, dynamo=False, opset_version=17,
+                              input_names=names, output_names=["photo"], do_constant_folding=False)
+    except Exception as error:  # an op or shape the exporter cannot write
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise WeightsError(f"cannot export this generator for the page ({graph.mode} mode): "
+                           f"{type(error).__name__}: {first_line}") from None
     return onnx.load_from_string(buffer.getvalue())
 
 
