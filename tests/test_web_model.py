@@ -15,18 +15,18 @@ from torch import nn
 from edges2shoes_utils.apps import cli
 from edges2shoes_utils.apps.web_site import build_site, runtime_folder
 from edges2shoes_utils.checkpoints import export_generator
-from edges2shoes_utils.data.synthetic import make_pair
 from edges2shoes_utils.evaluation.metrics import psnr_per_image
 from edges2shoes_utils.inference import layers
-from edges2shoes_utils.inference.sketch import prepare_sketch, sample_sketches
+from edges2shoes_utils.inference.sketch import sample_sketches
 from edges2shoes_utils.inference.web_model import (
-    WEB_MODES, WebGraph, depth_to_space, draw_masks, export_web_model, quantize_per_channel, reference_output,
+    WEB_MODES, WebGraph, check_quality, depth_to_space, draw_masks, export_web_model, psnr_db, quantize_per_channel,
+    reference_output, run_web_model,
 )
 from edges2shoes_utils.nets import UNetGenerator
 from edges2shoes_utils.util.errors import ConfigError
 
 onnx = pytest.importorskip("onnx")
-ort = pytest.importorskip("onnxruntime")
+pytest.importorskip("onnxruntime")
 
 SIZE = 64
 QUALITY_DB = 30.0  # the int8 files' gate against fp32 PyTorch
@@ -41,23 +41,6 @@ def tiny_generator(seed: int = 0, **overrides) -> UNetGenerator:
             layer.running_mean.uniform_(-0.5, 0.5)
             layer.running_var.uniform_(0.5, 2.0)
     return generator
-
-
-def run_onnx(model, mode: str, edges: torch.Tensor, masks=()) -> torch.Tensor:
-    options = ort.SessionOptions()
-    options.add_session_config_entry("session.disable_quant_qdq", "1")  # as the page loads it
-    session = ort.InferenceSession(str(model.graph(mode)), options, providers=["CPUExecutionProvider"])
-    feeds = {"edges": edges.numpy(), **{f"dropout_{i}": m for i, m in enumerate(masks)}}
-    return torch.from_numpy(session.run(None, feeds)[0])
-
-
-def quality_inputs() -> dict[str, torch.Tensor]:
-    """The bundled sketches (cleaned) and synthetic edge maps, at the tiny size, in [-1, 1]."""
-    inputs = {path.name: prepare_sketch(path, size=SIZE)[0] for path in sample_sketches()}
-    for index in range(3):
-        edges = np.asarray(make_pair(seed=7, index=index, size=SIZE).edges, dtype=np.float32)
-        inputs[f"synthetic_{index}"] = torch.from_numpy(edges.transpose(2, 0, 1)[None] / 127.5 - 1.0)
-    return inputs
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +66,7 @@ def test_depth_to_space_matches_the_fast_paths_layout():
 def test_eval_graph_equals_pytorch_eval(generator, exact):
     edges = torch.rand(1, 3, SIZE, SIZE) * 2 - 1
     expected = generator.eval()(edges).detach()
-    got = run_onnx(exact, "eval", edges)
+    got = run_web_model(exact, "eval", edges)
     assert (got - expected).abs().max() < 1e-4
 
 
@@ -93,12 +76,12 @@ def test_train_graph_equals_pytorch_train_mode_with_the_same_masks(generator, ex
     masks = draw_masks(exact.mask_shapes("train"), seed)
     assert masks and all(set(np.unique(m)) <= {0.0, 2.0} for m in masks)
     expected = reference_output(generator, edges, "train", masks)
-    got = run_onnx(exact, "train", edges, masks)
+    got = run_web_model(exact, "train", edges, masks)
     assert (got - expected).abs().max() < 1e-4
     # The masks matter: other masks give another shoe, and eval mode yet another.
-    other = run_onnx(exact, "train", edges, draw_masks(exact.mask_shapes("train"), seed + 10))
+    other = run_web_model(exact, "train", edges, draw_masks(exact.mask_shapes("train"), seed + 10))
     assert (other - got).abs().max() > 1e-2
-    assert (run_onnx(exact, "eval", edges) - got).abs().max() > 1e-2
+    assert (run_web_model(exact, "eval", edges) - got).abs().max() > 1e-2
 
 
 def test_train_reference_is_the_plain_runners_train_mode(generator):
@@ -137,15 +120,17 @@ def test_quantization_error_is_within_half_a_step():
     assert np.abs(values).max() == 127
 
 
-@pytest.mark.parametrize("mode", WEB_MODES)
-def test_int8_model_meets_the_quality_gate(generator, int8, mode):
-    masks = draw_masks(int8.mask_shapes(mode), 3) if mode == "train" else []
-    scores = {}
-    for name, edges in quality_inputs().items():
-        expected = reference_output(generator, edges, mode, masks).clamp(-1, 1)
-        got = run_onnx(int8, mode, edges, masks)
-        scores[name] = float(psnr_per_image((got + 1) / 2, (expected + 1) / 2))
-    assert min(scores.values()) >= QUALITY_DB, scores
+def test_int8_model_meets_the_quality_gate(generator, int8):
+    scores = check_quality(generator, int8)
+    assert set(scores) == set(WEB_MODES)
+    for mode in WEB_MODES:
+        assert len(scores[mode]) == len(sample_sketches()) + 3
+        assert min(scores[mode].values()) >= QUALITY_DB, scores
+
+
+def test_psnr_db_matches_the_evaluation_metric():
+    a, b = torch.rand(1, 3, 8, 8) * 2 - 1, torch.rand(1, 3, 8, 8) * 2 - 1
+    assert psnr_db(a, b) == pytest.approx(float(psnr_per_image((a + 1) / 2, (b + 1) / 2)), rel=1e-5)
 
 
 @pytest.mark.parametrize("layout", ["tf", "pytorch-gan"])
@@ -155,7 +140,7 @@ def test_other_layouts_export_too(tmp_path, layout):
     edges = torch.rand(1, 3, SIZE, SIZE) * 2 - 1
     masks = draw_masks(model.mask_shapes("train"), 0)
     expected = reference_output(generator, edges, "train", masks)
-    assert (run_onnx(model, "train", edges, masks) - expected).abs().max() < 1e-4
+    assert (run_web_model(model, "train", edges, masks) - expected).abs().max() < 1e-4
 
 
 # --------------------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 
 from . import web_bench
-from .web_site import WEB_SOURCE, build_site, serve_site
+from .web_site import QUALITY_GATE_DB, WEB_SOURCE, build_site, serve_site
 
 
 def configure_cli(parser: argparse.ArgumentParser) -> None:
@@ -44,6 +44,12 @@ def _run_build(args: argparse.Namespace) -> int:
     side = manifest["image_size"]
     print(f"edges2shoes web: wrote {site.folder} ({side}x{side}, model {site.model_bytes() / 1e6:.1f} MB, "
           f"weights: {manifest['quantized']})")
+    for mode, scores in site.quality.items():
+        listed = ", ".join(f"{name} {db:.1f}" for name, db in scores.items())
+        print(f"PSNR against PyTorch fp32, {mode} mode (dB): {listed}")
+    low = [f"{mode}/{name}" for mode, scores in site.quality.items() for name, db in scores.items() if db < QUALITY_GATE_DB]
+    if low:
+        print(f"warning: below {QUALITY_GATE_DB:.0f} dB: {', '.join(low)}")
     print(f"preview: edges2shoes web serve {site.folder}")
     return 0
 

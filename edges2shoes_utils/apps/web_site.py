@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ..checkpoints import load_generator
 from ..inference.sketch import prepare_sketch, sample_sketches
-from ..inference.web_model import WebModel, export_web_model
+from ..inference.web_model import WebModel, check_quality, export_web_model
 from ..util.atomic import atomic_write_text
 from ..util.errors import ConfigError, Edges2ShoesError, WeightsError
 
@@ -39,10 +39,14 @@ MIME_TYPES = {".mjs": "text/javascript", ".js": "text/javascript", ".wasm": "app
               ".onnx": "application/octet-stream", ".weights": "application/octet-stream", ".json": "application/json"}
 
 
+QUALITY_GATE_DB = 30.0  # the int8 model's PSNR against PyTorch's fp32 output, every checked input
+
+
 @dataclass(frozen=True)
 class BuiltSite:
     folder: Path
     model: WebModel
+    quality: dict[str, dict[str, float]]  # mode -> input -> PSNR in dB (`web_model.check_quality`)
 
     def model_bytes(self) -> int:
         """The model's download: graphs, shared weights and manifest."""
@@ -80,7 +84,7 @@ def build_site(weights: str, out: str | Path, *, web: Path = WEB_SOURCE, quantiz
         shutil.copyfile(runtime / name, out / "ort" / name)
     _write_samples(out / "samples", model.manifest["image_size"])
     (out / ".nojekyll").touch()  # GitHub Pages: serve the files as they are
-    return BuiltSite(out, model)
+    return BuiltSite(out, model, check_quality(generator, model))
 
 
 def _write_samples(folder: Path, size: int) -> None:

@@ -39,7 +39,9 @@ from torch import nn
 from ..nets import UNetGenerator
 from ..util.atomic import atomic_open, atomic_write_text
 from ..util.errors import WeightsError
+from ..data.synthetic import make_pair
 from .layers import _subpixel_weight, transposed_algorithms
+from .sketch import prepare_sketch, sample_sketches
 
 WEB_MODES: tuple[str, ...] = ("train", "eval")
 WEB_FORMAT = 1  # bumped whenever the page and the files it loads change in a way the other cannot read
@@ -319,6 +321,46 @@ def _share_weights(graphs: dict, path: Path, threshold: int = 1024) -> None:
                     entry.key, entry.value = k, v
 
 
+def quality_inputs(size: int, synthetic: int = 3) -> dict[str, torch.Tensor]:
+    """What the int8 model is checked on: the bundled sketches, cleaned as `prepare_sketch` cleans
+    them, and synthetic edge maps, as (1, 3, size, size) inputs in [-1, 1]."""
+    inputs = {path.name: prepare_sketch(path, size=size)[0] for path in sample_sketches()}
+    for index in range(synthetic):
+        edges = np.asarray(make_pair(seed=7, index=index, size=size).edges, dtype=np.float32)
+        inputs[f"synthetic_{index}"] = torch.from_numpy(edges.transpose(2, 0, 1)[None] / 127.5 - 1.0)
+    return inputs
+
+
+def run_web_model(model: WebModel, mode: str, edges: torch.Tensor, masks: Sequence[np.ndarray] = ()) -> torch.Tensor:
+    """onnxruntime's output of one graph, loaded as the page loads it (DequantizeLinear folded at load)."""
+    import onnxruntime  # lazy: optional dependency
+
+    options = onnxruntime.SessionOptions()
+    options.add_session_config_entry("session.disable_quant_qdq", "1")
+    session = onnxruntime.InferenceSession(str(model.graph(mode)), options, providers=["CPUExecutionProvider"])
+    feeds = {"edges": edges.numpy(), **{f"dropout_{i}": np.asarray(m, np.float32) for i, m in enumerate(masks)}}
+    return torch.from_numpy(session.run(None, feeds)[0])
+
+
+def psnr_db(a: torch.Tensor, b: torch.Tensor) -> float:
+    """PSNR of two images in [-1, 1], on the [0, 1] scale."""
+    mse = float(((a.double() - b.double()) / 2).pow(2).mean())
+    return float("inf") if mse == 0 else 10 * float(np.log10(1.0 / mse))
+
+
+def check_quality(generator: UNetGenerator, model: WebModel, seed: int = 0) -> dict[str, dict[str, float]]:
+    """PSNR in dB of the written model against PyTorch's fp32 output of the same input, per mode and
+    per input (`quality_inputs`); train mode with the same dropout masks fed to both."""
+    scores: dict[str, dict[str, float]] = {}
+    inputs = quality_inputs(model.manifest["image_size"])
+    for mode in WEB_MODES:
+        masks = draw_masks(model.mask_shapes(mode), seed) if mode == "train" else []
+        scores[mode] = {name: psnr_db(run_web_model(model, mode, edges, masks),
+                                      reference_output(generator, edges, mode, masks).clamp(-1, 1))
+                        for name, edges in inputs.items()}
+    return scores
+
+
 def draw_masks(shapes: Sequence[Sequence[int]], seed: int, p: float = DROPOUT_P) -> list[np.ndarray]:
     """Dropout masks for the train graph: each element 0 with probability p, else 1 / (1 - p)."""
     rng = np.random.default_rng(seed)
@@ -332,7 +374,7 @@ def reference_output(generator: UNetGenerator, edges: torch.Tensor, mode: str,
     multiplying by the masks), no export-time rewriting."""
     net = copy.deepcopy(generator).cpu().float()
     net.train(mode == "train")
-    queue = [torch.from_numpy(np.asarray(m, dtype=np.float32)) for m in masks]
+    queue = [torch.tensor(np.asarray(m, dtype=np.float32)) for m in masks]
     hooks = []
     for layer in net.modules():
         if isinstance(layer, nn.Dropout) and mode == "train":
@@ -351,4 +393,5 @@ def reference_output(generator: UNetGenerator, edges: torch.Tensor, mode: str,
 
 
 __all__ = ["WEB_MODES", "WEB_FORMAT", "MANIFEST", "WebModel", "export_web_model", "draw_masks",
-           "reference_output", "quantize_per_channel", "depth_to_space"]
+           "reference_output", "quantize_per_channel", "depth_to_space", "check_quality", "quality_inputs",
+           "run_web_model"]
