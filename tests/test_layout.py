@@ -20,6 +20,7 @@ STAGES = ("util", "nets", "data", "checkpoints", "training", "inference", "evalu
 OPTIONAL = {
     "kagglehub", "huggingface_hub", "gradio", "gradio_client", "onnx", "onnxruntime", "torchmetrics",
     "torch_fidelity", "IPython", "ipywidgets", "google", "openvino",
+    "playwright",  # the page timing drives a browser; a dev tool, not a dependency
     "torchvision",  # torchvision.models pulls in torch._dynamo (seconds); only the optional LPIPS needs it
 }
 

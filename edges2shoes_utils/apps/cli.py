@@ -20,7 +20,7 @@ from ..data import command_line as data_cli, synthetic
 from ..evaluation import command_line as evaluation_cli
 from ..inference import command_line as inference_cli
 from ..training import command_line as training_command
-from . import demo, web_app
+from . import demo, web_app, web_command
 
 # command name -> (module that defines configure_cli, one-line help)
 COMMANDS: dict[str, tuple[ModuleType, str]] = {
@@ -33,6 +33,7 @@ COMMANDS: dict[str, tuple[ModuleType, str]] = {
     "bench": (bench, "measure speed: data loading, training step, inference"),
     "demo": (demo, "offline demo: synthetic data -> train -> evaluate -> generate"),
     "app": (web_app, "serve the drawing app: draw a shoe in the browser, see it as you draw"),
+    "web": (web_command, "build the static draw-a-shoe page that runs the generator in the browser; preview it; time it"),
 }
 
 
