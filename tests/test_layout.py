@@ -21,6 +21,7 @@ OPTIONAL = {
     "kagglehub", "huggingface_hub", "gradio", "gradio_client", "onnx", "onnxruntime", "torchmetrics",
     "torch_fidelity", "IPython", "ipywidgets", "google",
     "torchvision",  # torchvision.models pulls in torch._dynamo (seconds); only the optional LPIPS needs it
+    "httpx",  # gradio's HTTP client, installed with the [app] extra; only the app soak (`bench app`) uses it
 }
 
 
