@@ -190,6 +190,7 @@ class Soak:
             done = sum(self.outcomes.values())
         if done % MEMORY_FIRST_AT == 0 and done < self.args.requests:
             self.memory_mb[done] = resident_mb(self.app.process.pid)
+            print(f"  {done} requests: server RSS {self.memory_mb[done]:.0f} MB", flush=True)
 
     def _figures(self, wall: float) -> dict:
         expected = {"ok", "refused", "left"}
