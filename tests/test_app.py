@@ -20,8 +20,8 @@ from skimage.morphology import skeletonize
 
 from app_support import TINY_SIZE, bad_uploads, drawn_shoe, free_port, png_bytes, tiny_weights, white_png
 from edges2shoes_utils.apps import cli
-from edges2shoes_utils.apps.web_app import (DEFAULT_HOST, INSTALL_HINT, Handlers, build_app, import_gradio,
-                                            launch_app, use_private_folders)
+from edges2shoes_utils.apps.web_app import (DEFAULT_HOST, INSTALL_HINT, SESSIONS_KEPT, Handlers, build_app,
+                                            import_gradio, launch_app, use_private_folders)
 from edges2shoes_utils.apps.web_app_inputs import UploadLimits, canvas_drawing, check_upload, fit_on_canvas
 from edges2shoes_utils.apps.web_app_service import BLANK_CANVAS, ShoeService
 from edges2shoes_utils.inference import Sketch2Shoe, sample_sketches
@@ -229,6 +229,12 @@ def test_gradio_folder_set_for_several_apps_gets_a_folder_of_this_process_inside
     assert os.environ["GRADIO_TEMP_DIR"] == str(folder)
     assert Path(os.environ["GRADIO_EXAMPLES_CACHE"]).is_relative_to(folder)
     assert use_private_folders() == folder  # the same process keeps its folder
+
+
+def test_the_server_keeps_a_bounded_number_of_sessions(server):
+    # every API call is a gradio session with its own copy of the page's config; gradio's default
+    # keeps 10,000 of them, which the app soak saw as memory growing by about 45 KB a request
+    assert server.state_holder.capacity == SESSIONS_KEPT <= 1000
 
 
 def test_the_app_listens_on_localhost_unless_told_otherwise(server):

@@ -60,6 +60,11 @@ ERASER_RADIUS = 15
 CONCURRENT_REQUESTS = 2  # clean-up of one drawing overlaps the network of another; the network takes turns
 OUTPUT_HEIGHT = 300  # pixels on the page for the preview and the shoe (the paper model makes 256)
 QUEUE_SIZE = 64  # requests waiting beyond this are refused with "queue full", not held in memory
+# gradio keeps a state object per session (a copy of every component's config, tens of KB for this
+# page) and every HTTP API call is a session of its own; its default keeps 10,000 of them, so the
+# server's memory would climb for 10,000 requests. The page keeps no state on the server (every event
+# sends the canvas and the seed), so a session evicted after this many newer ones loses nothing.
+SESSIONS_KEPT = 500
 # The preview and the shoe fill their boxes (a small model's 64 px would otherwise show as a stamp),
 # pixel for pixel: the preview is meant to show exactly what the model sees.
 CSS = "#e2s-preview img, #e2s-shoe img {width: 100%; height: 100%; object-fit: contain; image-rendering: pixelated;}"
@@ -236,6 +241,7 @@ def launch_app(blocks: Any, *, host: str = DEFAULT_HOST, port: int | None = None
                limits: UploadLimits = DEFAULT_LIMITS, block: bool = True, **launch_options: Any) -> Any:
     """Serve `blocks`. `block=False` returns at once with the server running in the background
     (tests, notebooks); close it with `blocks.close()`. Other options go to gradio's `launch`."""
+    launch_options.setdefault("state_session_capacity", SESSIONS_KEPT)
     blocks.launch(server_name=host, server_port=port, share=share, max_file_size=limits.gradio_max_file_size,
                   allowed_paths=[], prevent_thread_lock=not block, show_error=False, ssr_mode=False,
                   mcp_server=False, css=CSS, **launch_options)
