@@ -4,8 +4,9 @@ Two ways in: the HTTP API (`generate`: upload a file, call, read the answer's ev
 page's sample sketches (what the browser sends when a sample is clicked: load the sample onto the
 canvas, then draw from the canvas through the queue). Either way every file the answer names (the
 shoe, the sketch as the model saw it, the download) is fetched and must be a whole PNG. No
-gradio_client: it retries and hides what a soak is meant to count. Used by `bench app` and the
-app's tests; the app itself runs in its own process (`served_app`), so its log and memory are its own.
+gradio_client: each step is a plain HTTP call here, so a soak sees which one failed and how. Used
+by `bench app` and the app's tests; `served_app` runs the app in its own process, so its log and
+memory are its own.
 """
 
 from __future__ import annotations
