@@ -1,19 +1,19 @@
-"""Shared by the web app's tests: tiny weights, drawn shoes, the bad files people upload, a free port.
+"""Shared by the web app's tests: tiny weights, drawn shoes, the bad files people upload (listed in
+`bench.app_traffic`, which the app soak sends too), a free port.
 
 `from app_support import ...` (tests/ is on the path, as for notebook_runner).
 """
 
 from __future__ import annotations
 
-import io
 import random
-import struct
-import zlib
 from pathlib import Path
 
 from PIL import Image, ImageDraw
 
 from edges2shoes_utils.apps.notebook_support import smoke_generator_weights
+from edges2shoes_utils.bench.app_traffic import bad_uploads as traffic_bad_uploads
+from edges2shoes_utils.bench.app_traffic import png_bytes, white_png  # noqa: F401 - the app tests take them from here
 from local_servers import free_port  # noqa: F401 - the app tests take it from here
 
 TINY_SIZE = 64  # the tiny generator's side (6 levels): Sketch2Shoe works at the generator's size
@@ -55,39 +55,12 @@ def drawn_shoe(size: int = 512, variant: int | None = None, width: int = 4) -> I
     return canvas
 
 
-def png_bytes(image: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def white_png(width: int, height: int) -> bytes:
-    """A valid, fully decodable 1-bit white PNG of any size, written directly (Pillow would take
-    seconds to encode 20,000 x 20,000 pixels; zlib takes a fraction of one)."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    row = b"\x00" + b"\xff" * ((width + 7) // 8)
-    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)  # 1 bit grey, no interlace
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(row * height, 1))
-            + chunk(b"IEND", b""))
-
-
 def bad_uploads(folder: Path) -> dict[str, tuple[Path, tuple[str, ...]]]:
     """case -> (file, words the error must contain) for the bad uploads the app must refuse in words.
     (The file over the byte limit is made where it is needed: it is 21 MB.)"""
     folder.mkdir(parents=True, exist_ok=True)
-    good = png_bytes(drawn_shoe(256))
-    files = {
-        "empty": ("empty.png", b"", ("empty.png", "empty")),
-        "text named .jpg": ("notes.jpg", b"this is a text file, not a drawing\n" * 20, ("notes.jpg", "not an image")),
-        "truncated png": ("cut_off.png", good[: len(good) // 2], ("cut_off.png", "cannot read")),
-        "20000 x 20000": ("huge.png", white_png(20_000, 20_000), ("huge.png", "too large")),
-        "1 x 1": ("dot.png", png_bytes(Image.new("RGB", (1, 1), "black")), ("dot.png", "1 x 1")),
-        "blank page": ("blank.png", png_bytes(Image.new("RGB", (300, 200), "white")), ("blank.png", "blank")),
-    }
     out = {}
-    for case, (name, data, words) in files.items():
+    for case, (name, data, words) in traffic_bad_uploads().items():
         path = folder / name
         path.write_bytes(data)
         out[case] = (path, words)

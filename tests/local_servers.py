@@ -1,32 +1,3 @@
-"""Servers the tests start on 127.0.0.1: a free port, and a logged subprocess that is always stopped."""
+"""Servers the tests start on 127.0.0.1 (the helpers live in the package: `bench app` uses them too)."""
 
-from __future__ import annotations
-
-import socket
-import subprocess
-from contextlib import contextmanager
-from pathlib import Path
-from typing import Iterator, Mapping, Sequence
-
-
-def free_port() -> int:
-    """A port nothing listens on right now (the OS picks it)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextmanager
-def logged_process(command: Sequence[str], log: Path, *, env: Mapping[str, str], cwd: Path | None = None,
-                   stop_timeout: float = 20.0) -> Iterator[subprocess.Popen]:
-    """Run `command` with its output in `log`; terminate it on exit (kill it if it will not stop)."""
-    with open(log, "w") as log_file:
-        process = subprocess.Popen(list(command), cwd=cwd, env=dict(env), stdout=log_file, stderr=subprocess.STDOUT)
-    try:
-        yield process
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=stop_timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
+from edges2shoes_utils.util.servers import free_port, logged_process  # noqa: F401 - the tests take them from here

@@ -20,8 +20,8 @@ from skimage.morphology import skeletonize
 
 from app_support import TINY_SIZE, bad_uploads, drawn_shoe, free_port, png_bytes, tiny_weights, white_png
 from edges2shoes_utils.apps import cli
-from edges2shoes_utils.apps.web_app import (DEFAULT_HOST, INSTALL_HINT, Handlers, build_app, import_gradio,
-                                            launch_app, use_private_folders)
+from edges2shoes_utils.apps.web_app import (DEFAULT_HOST, INSTALL_HINT, SESSIONS_KEPT, Handlers, build_app,
+                                            import_gradio, launch_app, use_private_folders)
 from edges2shoes_utils.apps.web_app_inputs import UploadLimits, canvas_drawing, check_upload, fit_on_canvas
 from edges2shoes_utils.apps.web_app_service import BLANK_CANVAS, ShoeService
 from edges2shoes_utils.inference import Sketch2Shoe, sample_sketches
@@ -118,10 +118,11 @@ def test_a_drawing_becomes_a_shoe_at_the_model_size(service):
     assert result.shoe.size == result.preview.size == (TINY_SIZE, TINY_SIZE)
     dark_share, stroke_width = _dark_lines_on_white(result.preview)
     assert 0.01 < dark_share < 0.3 and stroke_width < 3.0  # thin dark lines on white
-    with Image.open(result.path) as saved:  # the download is the shoe itself, as a PNG
-        assert saved.format == "PNG"
-        assert np.array_equal(np.asarray(saved.convert("RGB")), np.asarray(result.shoe))
-    assert result.path.is_relative_to(service.out_dir)
+    for path, picture in ((result.path, result.shoe), (result.preview_path, result.preview)):
+        with Image.open(path) as saved:  # the download is the shoe itself, as a PNG; the preview too
+            assert saved.format == "PNG"
+            assert np.array_equal(np.asarray(saved.convert("RGB")), np.asarray(picture))
+        assert path.is_relative_to(service.out_dir)
 
 
 def test_the_seed_decides_the_dropout_in_train_mode(service, model):
@@ -130,7 +131,8 @@ def test_the_seed_decides_the_dropout_in_train_mode(service, model):
     assert (first.seed, other.seed) == (7, 8)
     assert np.array_equal(np.asarray(first.shoe), np.asarray(again.shoe))
     assert not np.array_equal(np.asarray(first.shoe), np.asarray(other.shoe))
-    assert first.path == again.path  # the same shoe is one file
+    # equal shoes, each in a file of its own answer: never one file that a second request rewrites
+    assert first.path != again.path and first.path.read_bytes() == again.path.read_bytes()
 
 
 def test_eval_mode_ignores_the_seed(model, tmp_path):
@@ -189,8 +191,8 @@ def test_a_blank_or_unusable_canvas_clears_the_output_and_says_why(service):
     shoe, _, _, status = handlers.draw({"composite": dot}, 0)
     assert shoe is None and "found no drawing" in status
     shoe, preview, download, status = handlers.draw({"composite": np.asarray(drawn_shoe())}, 3)
-    with Image.open(shoe) as picture:
-        assert picture.size == preview.size == (TINY_SIZE, TINY_SIZE)
+    with Image.open(shoe) as picture, Image.open(preview) as seen:
+        assert picture.size == seen.size == (TINY_SIZE, TINY_SIZE)
     assert download == shoe and "seed 3" in status
 
 
@@ -203,6 +205,7 @@ def test_old_shoes_are_pruned(service):
 
 def test_without_gradio_the_command_says_what_to_install(monkeypatch, capsys, tmp_path):
     monkeypatch.setitem(sys.modules, "gradio", None)  # `import gradio` now raises ImportError
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))  # the app's folder is made there, and forgotten after
     code = cli.main(["app", "--weights", str(tmp_path / "never_read.pt")])
     err = capsys.readouterr().err.strip()
     assert code == 2
@@ -216,6 +219,22 @@ def test_gradio_gets_a_private_folder_not_the_shared_one(monkeypatch):
     assert os.environ["GRADIO_TEMP_DIR"] == str(folder) and folder.name.startswith("edges2shoes-gradio-")
     assert Path(os.environ["GRADIO_EXAMPLES_CACHE"]).is_relative_to(folder)
     folder.rmdir()
+
+
+def test_gradio_folder_set_for_several_apps_gets_a_folder_of_this_process_inside(monkeypatch, tmp_path):
+    shared = tmp_path / "shared"
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(shared))
+    folder = use_private_folders()
+    assert folder.parent == shared and folder.is_dir()
+    assert os.environ["GRADIO_TEMP_DIR"] == str(folder)
+    assert Path(os.environ["GRADIO_EXAMPLES_CACHE"]).is_relative_to(folder)
+    assert use_private_folders() == folder  # the same process keeps its folder
+
+
+def test_the_server_keeps_a_bounded_number_of_sessions(server):
+    # every API call is a gradio session with its own copy of the page's config; gradio's default
+    # keeps 10,000 of them, which the app soak saw as memory growing by about 45 KB a request
+    assert server.state_holder.capacity == SESSIONS_KEPT <= 1000
 
 
 def test_the_app_listens_on_localhost_unless_told_otherwise(server):

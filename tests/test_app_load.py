@@ -10,11 +10,7 @@ after the first 10 (a leak per request would show), and the server must listen o
 from __future__ import annotations
 
 import io
-import json
-import os
 import statistics
-import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -22,9 +18,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from app_support import TINY_SIZE, drawn_shoe, free_port, tiny_weights
-from local_servers import logged_process
+from app_support import TINY_SIZE, drawn_shoe, tiny_weights
+from edges2shoes_utils.bench.app_traffic import generate, served_app
 from edges2shoes_utils.inference import sample_sketches
+from edges2shoes_utils.util.servers import resident_mb
 
 pytest.importorskip("gradio")
 httpx = pytest.importorskip("httpx")
@@ -40,36 +37,9 @@ MEMORY_GROWTH_LIMIT_MB = 200
 def app_process(tmp_path_factory):
     """`edges2shoes app` with tiny weights in a subprocess (its memory is its own to measure)."""
     work = tmp_path_factory.mktemp("app")
-    port = free_port()
-    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "GRADIO_TEMP_DIR": str(work / "gradio")}
-    log_path = work / "app.log"
-    command = [sys.executable, "-m", "edges2shoes_utils", "app", "--weights", str(tiny_weights(work)),
-               "--port", str(port)]
-    url = f"http://127.0.0.1:{port}/"
-    with logged_process(command, log_path, env=env) as process:
-        _wait_until_serving(url, process, log_path)
-        yield process, url, port
-
-
-def _wait_until_serving(url: str, process: subprocess.Popen, log: Path, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the app exited with {process.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"{url}config", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise TimeoutError(f"the app did not serve {url} within {timeout:.0f} s:\n{log.read_text()[-3000:]}")
-
-
-def _resident_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmRSS for process {pid}")
+    with served_app(tiny_weights(work), work / "app.log", env={"GRADIO_TEMP_DIR": str(work / "gradio")},
+                    start_timeout=120) as app:
+        yield app.process, app.url, app.port
 
 
 def _listening_addresses(port: int) -> set[str]:
@@ -96,22 +66,11 @@ def _sketches(folder: Path) -> list[Path]:
 
 def _request(http: httpx.Client, url: str, sketch: Path) -> tuple[float, tuple[int, int]]:
     """(seconds, size of the shoe that came back) for one request through the plain HTTP API:
-    upload the file, call `generate`, read the answer's event stream, fetch the shoe."""
+    upload the file, call `generate`, read the answer's event stream, fetch its files."""
     started = time.perf_counter()
-    with sketch.open("rb") as handle:
-        uploaded = http.post(f"{url}gradio_api/upload", files={"files": (sketch.name, handle, "image/png")})
-    uploaded.raise_for_status()
-    file = {"path": uploaded.json()[0], "meta": {"_type": "gradio.FileData"}}
-    event = http.post(f"{url}gradio_api/call/generate", json={"data": [file, 0]})
-    event.raise_for_status()
-    with http.stream("GET", f"{url}gradio_api/call/generate/{event.json()['event_id']}") as stream:
-        lines = [line for line in stream.iter_lines() if line]
-    assert lines[-2] == "event: complete", (sketch.name, lines[-2:])
-    shoe = http.get(json.loads(lines[-1].removeprefix("data:"))[0]["url"])
+    answer = generate(http, url, sketch.read_bytes(), sketch.name)
     seconds = time.perf_counter() - started
-    shoe.raise_for_status()
-    with Image.open(io.BytesIO(shoe.content)) as image:
-        image.load()
+    with Image.open(io.BytesIO(answer.files[0])) as image:
         return seconds, image.size
 
 
@@ -134,13 +93,13 @@ def test_eight_clients_get_every_shoe_and_memory_stays_flat(app_process, tmp_pat
     assert len({path.read_bytes() for path in sketches}) == TOTAL  # every request a different sketch
 
     warm = _run_clients(url, sketches[:WARM_UP], clients=1)
-    memory_after_warm_up = _resident_mb(process.pid)
+    memory_after_warm_up = resident_mb(process.pid)
     concurrent_part = sketches[WARM_UP:WARM_UP + CLIENTS * REQUESTS_PER_CLIENT]
     started = time.perf_counter()
     measured = _run_clients(url, concurrent_part, clients=CLIENTS)
     wall = time.perf_counter() - started
     rest = _run_clients(url, sketches[WARM_UP + len(concurrent_part):], clients=CLIENTS)
-    memory_after_all = _resident_mb(process.pid)
+    memory_after_all = resident_mb(process.pid)
 
     results = warm + measured + rest
     assert len(results) == TOTAL

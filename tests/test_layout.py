@@ -22,6 +22,7 @@ OPTIONAL = {
     "torch_fidelity", "IPython", "ipywidgets", "google", "openvino",
     "playwright",  # the page timing drives a browser; a dev tool, not a dependency
     "torchvision",  # torchvision.models pulls in torch._dynamo (seconds); only the optional LPIPS needs it
+    "httpx",  # gradio's HTTP client, installed with the [app] extra; only the app soak (`bench app`) uses it
 }
 
 

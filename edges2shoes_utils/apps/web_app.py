@@ -21,19 +21,23 @@ The HTTP API: `generate` takes an image file (and optionally a seed) and returns
         handle_file("my_drawing.jpg"), api_name="/generate")
 
 What it touches: it listens on 127.0.0.1 unless told otherwise, keeps gradio's uploads and outputs
-in a folder of its own (gradio's default is shared by every gradio app on the machine), allows no
-extra paths, so the only files it serves are the ones it made and copies of the bundled samples,
-sends no analytics, and turns every bad upload into a message naming the file and the problem.
+in a folder of its own process (gradio's default is shared by every gradio app on the machine),
+allows no extra paths, so the only files it serves are the ones it made and copies of the bundled
+samples, sends no analytics, and turns every bad upload into a message naming the file and the
+problem. Every answer's pictures are files of that answer's own, so equal answers at once never
+share a file.
 The work itself is in `web_app_service.py` (no gradio there); this module is the page.
 """
 
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import logging
 import os
 import random
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
@@ -56,6 +60,11 @@ ERASER_RADIUS = 15
 CONCURRENT_REQUESTS = 2  # clean-up of one drawing overlaps the network of another; the network takes turns
 OUTPUT_HEIGHT = 300  # pixels on the page for the preview and the shoe (the paper model makes 256)
 QUEUE_SIZE = 64  # requests waiting beyond this are refused with "queue full", not held in memory
+# gradio keeps a state object per session (a copy of every component's config, tens of KB for this
+# page) and every HTTP API call is a session of its own; its default keeps 10,000 of them, so the
+# server's memory would climb for 10,000 requests. The page keeps no state on the server (every event
+# sends the canvas and the seed), so a session evicted after this many newer ones loses nothing.
+SESSIONS_KEPT = 500
 # The preview and the shoe fill their boxes (a small model's 64 px would otherwise show as a stamp),
 # pixel for pixel: the preview is meant to show exactly what the model sees.
 CSS = "#e2s-preview img, #e2s-shoe img {width: 100%; height: 100%; object-fit: contain; image-rendering: pixelated;}"
@@ -70,23 +79,34 @@ def import_gradio() -> Any:
     """gradio, imported on first use (it is the optional [app] extra), with analytics off unless
     asked for and this app's own folders for uploads and outputs (see `use_private_folders`)."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    use_private_folders()  # before the import: some of gradio's modules read the folder at import
     try:
         import gradio  # lazy: optional dependency (the [app] extra)
     except ImportError:
         raise ConfigError(f"the app needs gradio, which is not installed: {INSTALL_HINT}") from None
-    use_private_folders()  # read by gradio when components and the server are made, not at import
     return gradio
 
 
 def use_private_folders() -> Path:
-    """Point gradio's upload/output folder and its examples cache at a fresh folder of this process
-    (unless GRADIO_TEMP_DIR is set): gradio serves any file in them, and its default, /tmp/gradio,
-    holds the files of every gradio app on the machine."""
-    if not os.environ.get("GRADIO_TEMP_DIR"):
-        os.environ["GRADIO_TEMP_DIR"] = tempfile.mkdtemp(prefix="edges2shoes-gradio-")
-    folder = Path(os.environ["GRADIO_TEMP_DIR"])
-    os.environ.setdefault("GRADIO_EXAMPLES_CACHE", str(folder / "examples"))
-    return folder
+    """Point gradio's upload/output folder and its examples cache at a fresh folder of this process,
+    inside GRADIO_TEMP_DIR when that is set (else in the system's temporary folder), removed when
+    the process ends. gradio serves any file in that folder and deletes the files it made there on
+    shutdown and on a schedule; its default, /tmp/gradio, and any GRADIO_TEMP_DIR set for several
+    apps are shared, so two apps on one machine would serve, and delete, each other's files (equal
+    uploads even get the same name). Called again in the same process, it keeps the same folder."""
+    current = os.environ.get("GRADIO_TEMP_DIR")
+    if current not in _PRIVATE_FOLDERS:
+        if current:
+            Path(current).mkdir(parents=True, exist_ok=True)
+        current = tempfile.mkdtemp(prefix="edges2shoes-gradio-", dir=current or None)
+        _PRIVATE_FOLDERS.add(current)
+        atexit.register(shutil.rmtree, current, ignore_errors=True)
+        os.environ["GRADIO_TEMP_DIR"] = current
+        os.environ["GRADIO_EXAMPLES_CACHE"] = str(Path(current) / "examples")
+    return Path(current)
+
+
+_PRIVATE_FOLDERS: set[str] = set()  # the folders use_private_folders made in this process
 
 
 # --------------------------------------------------------------------------------------------------
@@ -118,12 +138,13 @@ class Handlers:
         with self._errors_as_messages(name, "generation failed"):
             return self._answer(self.service.from_upload(self._arrived(path), seed, name), name)
 
-    def load_upload(self, path: str | None) -> Any:
+    def load_upload(self, path: str | None) -> str:
         """The page's upload button: the picture goes onto the canvas, to draw over it; the event
-        chained to this one then makes the shoe from the canvas."""
+        chained to this one then makes the shoe from the canvas. It goes out as a file of this
+        answer's own, as the shoe does (see `_answer`)."""
         name = Path(path).name if path else "the upload"
         with self._errors_as_messages(name, "could not read it"):
-            return self.service.canvas_picture(self._arrived(path), name)
+            return str(self.service.canvas_picture(self._arrived(path), name))
 
     @contextlib.contextmanager
     def _errors_as_messages(self, name: str, failure: str) -> Iterator[None]:
@@ -131,11 +152,11 @@ class Handlers:
         API. Our own errors say what is wrong in words; anything else is logged and named only."""
         try:
             yield
-        except Edges2ShoesError as error:
-            raise self.gr.Error(str(error)) from None
+        except Edges2ShoesError as error:  # the person's input, not a fault of the server: no traceback in its log
+            raise self.gr.Error(str(error), print_exception=False) from None
         except Exception as error:
-            log.exception("%s: %s", name, failure)
-            raise self.gr.Error(f"{name}: {failure} ({type(error).__name__}).") from None
+            log.exception("%s: %s", name, failure)  # logged here once, with its traceback
+            raise self.gr.Error(f"{name}: {failure} ({type(error).__name__}).", print_exception=False) from None
 
     @staticmethod
     def _arrived(path: str | None) -> str:
@@ -150,9 +171,11 @@ class Handlers:
     def _answer(self, shoe: Shoe, source: str) -> tuple:
         how = f"{self.service.mode} mode" + (f", seed {shoe.seed}" if shoe.seed is not None else "")
         status = f"Shoe from {source} in {shoe.seconds * 1000:.0f} ms ({how})."
-        # The shoe goes out as the PNG the service wrote (inside gradio's folder: served as it is,
-        # not encoded and copied again), for the picture and the download button alike.
-        return str(shoe.path), shoe.preview, str(shoe.path), status
+        # Paths, not pictures: gradio would save a picture under a name made from its content and
+        # rewrite that file in place, so equal answers at once would share a file that one rewrites
+        # while another's is being sent (a cut-off response). The service's PNGs are this answer's
+        # own, inside gradio's folder, served as they are; the shoe's is also the download.
+        return str(shoe.path), str(shoe.preview_path), str(shoe.path), status
 
     @staticmethod
     def _nothing(message: str) -> tuple:
@@ -218,6 +241,7 @@ def launch_app(blocks: Any, *, host: str = DEFAULT_HOST, port: int | None = None
                limits: UploadLimits = DEFAULT_LIMITS, block: bool = True, **launch_options: Any) -> Any:
     """Serve `blocks`. `block=False` returns at once with the server running in the background
     (tests, notebooks); close it with `blocks.close()`. Other options go to gradio's `launch`."""
+    launch_options.setdefault("state_session_capacity", SESSIONS_KEPT)
     blocks.launch(server_name=host, server_port=port, share=share, max_file_size=limits.gradio_max_file_size,
                   allowed_paths=[], prevent_thread_lock=not block, show_error=False, ssr_mode=False,
                   mcp_server=False, css=CSS, **launch_options)

@@ -2,16 +2,15 @@
 
 The page and its HTTP API are thin (see `web_app.py`); what they do lives here, without gradio, so
 tests call it directly. A request is a drawing (the canvas, an upload) and a dropout seed; the
-answer is the sketch as the model saw it, the shoe, and the shoe saved as a PNG for the download
-button. The network runs under a lock: its fast path keeps per-call state (the dropout seeds), and
-two forwards at once on the same cores would only take turns anyway. Clean-up runs outside it.
+answer is the sketch as the model saw it and the shoe, each also saved as a PNG in a folder of that
+answer's own (see `_save`). The network runs under a lock: its fast path keeps per-call state (the
+dropout seeds), and two forwards at once on the same cores would only take turns anyway. Clean-up
+runs outside it.
 """
 
 from __future__ import annotations
 
-import hashlib
-import io
-import os
+import secrets
 import shutil
 import tempfile
 import threading
@@ -23,8 +22,7 @@ from typing import Any
 from PIL import Image
 
 from ..inference import Sketch2Shoe, load_image
-from ..util.atomic import atomic_write_bytes
-from ..util.images import to_pil
+from ..util.images import save_image, to_pil
 from .web_app_inputs import DEFAULT_LIMITS, UploadLimits, canvas_drawing, check_upload, fit_on_canvas
 
 CANVAS_SIZE = 512  # the drawing canvas, in pixels: twice the paper model's input, as pix2pix-turbo's
@@ -33,11 +31,12 @@ BLANK_CANVAS = "The canvas is blank: draw a shoe from the side, toe to the left.
 
 @dataclass(frozen=True)
 class Shoe:
-    """One answer: what the model saw, what it made, where the PNG for the download is."""
+    """One answer: what the model saw, what it made, and both as PNG files of this answer's own."""
 
     preview: Image.Image
     shoe: Image.Image
-    path: Path
+    path: Path  # the shoe's PNG, named for the download (shoe.png)
+    preview_path: Path
     seed: int | None  # the dropout seed (None in eval mode: no dropout)
     seconds: float
 
@@ -45,7 +44,7 @@ class Shoe:
 class ShoeService:
     """Turns drawings into shoes for any number of visitors with one loaded model.
 
-    `out_dir`: where the shoes' PNGs go (a fresh temporary folder by default); files older than
+    `out_dir`: where the answers' PNGs go (a fresh temporary folder by default); files older than
     `keep_seconds` are removed as new ones arrive, so a long-running app does not fill the disk.
     """
 
@@ -81,10 +80,11 @@ class ShoeService:
         checked = check_upload(path, name, self.limits)
         return self._generate(checked, name or checked.name, seed)
 
-    def canvas_picture(self, path: str | Path, name: str | None = None) -> Image.Image:
-        """An upload as the canvas shows it (fitted on white), for drawing over it."""
+    def canvas_picture(self, path: str | Path, name: str | None = None) -> Path:
+        """An upload as the canvas shows it (fitted on white), for drawing over it, as a PNG file."""
         checked = check_upload(path, name, self.limits)
-        return fit_on_canvas(load_image(checked, name or checked.name, max_side=CANVAS_SIZE), CANVAS_SIZE)
+        picture = fit_on_canvas(load_image(checked, name or checked.name, max_side=CANVAS_SIZE), CANVAS_SIZE)
+        return self._save(canvas=picture)["canvas"]
 
     # ----------------------------------------------------------------------------------------------
 
@@ -95,7 +95,8 @@ class ShoeService:
         with self._lock:
             batch = self.model.generate_batch(prepared.tensor, seeds=None if seed is None else [seed])
         shoe = to_pil(batch[0])
-        return Shoe(prepared.preview, shoe, self._save(shoe), seed, time.perf_counter() - started)
+        paths = self._save(shoe=shoe, preview=prepared.preview)
+        return Shoe(prepared.preview, shoe, paths["shoe"], paths["preview"], seed, time.perf_counter() - started)
 
     def _seed(self, seed: int | float | None) -> int | None:
         if self.model.mode != "train":
@@ -104,24 +105,24 @@ class ShoeService:
             return self.default_seed
         return int(seed) % 2**62  # the page's number box can hold anything; dropout takes this range
 
-    def _save(self, shoe: Image.Image) -> Path:
-        """The shoe as a PNG named for the download (shoe.png), in a folder named by its content:
-        the same shoe twice is one file."""
-        buffer = io.BytesIO()
-        shoe.save(buffer, format="PNG")
-        data = buffer.getvalue()
-        path = self.out_dir / hashlib.sha256(data).hexdigest()[:20] / "shoe.png"
-        if path.exists():
-            os.utime(path.parent)  # in use again: not to be pruned as old
-        else:
-            atomic_write_bytes(path, data)
+    def _save(self, **pictures: Image.Image) -> dict[str, Path]:
+        """Each picture as NAME.png in a new folder of this answer's own, written once (atomically)
+        and never shared with another answer.
+
+        Why not hand gradio the pictures: gradio saves a returned picture as a file named by its
+        content hash and writes it in place, so equal answers (the same sample clicked twice, the
+        same sketch and seed) share one file, and a second request rewrites it while the first is
+        still being sent: the client gets a cut-off body, the server "Too much/little data for
+        declared Content-Length". A path inside gradio's folder is served as it is, never rewritten."""
+        folder = self.out_dir / secrets.token_hex(10)
+        paths = {name: save_image(picture, folder / f"{name}.png") for name, picture in pictures.items()}
         self._saved += 1
         if self._saved % 50 == 0:
             self.prune()
-        return path
+        return paths
 
     def prune(self, now: float | None = None) -> int:
-        """Remove shoes older than `keep_seconds`; returns how many were removed."""
+        """Remove answers older than `keep_seconds`; returns how many were removed."""
         cutoff = (time.time() if now is None else now) - self.keep_seconds
         removed = 0
         if not self.out_dir.is_dir():

@@ -1,6 +1,7 @@
-"""`python -m edges2shoes_utils bench {data,train,infer,sketch,gpu,all}`: speed and memory, measured.
+"""`python -m edges2shoes_utils bench {data,train,infer,sketch,gpu,app,all}`: speed and memory, measured.
 
-Each benchmark lives in its own module (`bench.data`, `bench.train`, `bench.infer`, `bench.sketch`, `bench.gpu`) with
+Each benchmark lives in its own module (`bench.data`, `bench.train`, `bench.infer`, `bench.sketch`, `bench.gpu`,
+`bench.app`) with
 `configure(parser)` and `run(args) -> int`; this module only dispatches. Benchmarks print a table
 and, with `--json PATH`, write their figures atomically for notes and reports.
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 import argparse
 from types import ModuleType
 
-from . import data, gpu, infer, sketch, train
+from . import app, data, gpu, infer, sketch, train
 
 BENCHMARKS: dict[str, tuple[ModuleType, str]] = {
     "data": (data, "pairs/s per worker: JPEG decode + training jitter"),
@@ -19,6 +20,7 @@ BENCHMARKS: dict[str, tuple[ModuleType, str]] = {
     "sketch": (sketch, "ms of the sketch clean-up (canvas, samples, 12 MP photo) and end to end, vs plain eager"),
     # without a GPU (and no --device cpu) it prints a note and returns 0, so `bench all` passes on a CPU
     "gpu": (gpu, "the GPU path in one command: gpu tests, training, inference, loader, torchrun (JSON + Markdown)"),
+    "app": (app, "the drawing app soaked: latency, requests/s, failures, server memory and log (needs the [app] extra)"),
 }
 
 
