@@ -17,7 +17,14 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $@
 
-setup: $(VENV)/.installed
+# The static page's runtime (onnxruntime-web, pinned in web/package-lock.json), for `edges2shoes web
+# build` and the page's browser tests; without npm those tests skip and the build says what is missing.
+WEB_RUNTIME := web/node_modules/.package-lock.json
+$(WEB_RUNTIME): web/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then npm ci --prefix web --no-audit --no-fund; \
+	else echo "npm not found: the static page (edges2shoes web build) and its tests need Node.js 20 and npm"; fi
+
+setup: $(VENV)/.installed $(WEB_RUNTIME)
 
 demo: setup
 	$(PY) -m edges2shoes_utils demo --out $(DEMO_OUT)
