@@ -1,7 +1,4 @@
-"""Shared by the web app's tests: tiny weights, drawn shoes, the bad files people upload, a free port.
-
-`from app_support import ...` (tests/ is on the path, as for notebook_runner).
-"""
+"""Shared by the web app's tests: tiny weights, drawn shoes, the bad files people upload."""
 
 from __future__ import annotations
 
@@ -14,7 +11,6 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 from edges2shoes_utils.apps.notebook_support import smoke_generator_weights
-from local_servers import free_port  # noqa: F401 - the app tests take it from here
 
 TINY_SIZE = 64  # the tiny generator's side (6 levels): Sketch2Shoe works at the generator's size
 

@@ -20,7 +20,8 @@ from edges2shoes_utils.checkpoints import formats as checkpoints
 from edges2shoes_utils.training import StepContext, TrainConfig, train
 from edges2shoes_utils.training.device import resolve_precision
 from edges2shoes_utils.util.errors import ConfigError
-from training_support import dataset, one_thread  # noqa: F401  (fixtures; one_thread is autouse)
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # bitwise-reproducible CPU maths (conftest.py)
 
 STEPS_PER_EPOCH = 6  # 12 train pairs, batch 2
 

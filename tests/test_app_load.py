@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from app_support import TINY_SIZE, drawn_shoe, free_port, tiny_weights
-from local_servers import logged_process
+from app_support import TINY_SIZE, drawn_shoe, tiny_weights
+from local_servers import free_port, logged_process
 from edges2shoes_utils.inference import sample_sketches
 
 pytest.importorskip("gradio")

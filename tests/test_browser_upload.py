@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import io
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -28,15 +27,6 @@ REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK = REPO / "notebooks" / "colab_sketch_to_shoe.ipynb"
 SKETCHES = REPO / "edges2shoes_utils" / "assets" / "sketches"
 SMOKE_IMAGE_SIZE = 64  # the smoke generator's size (notebook_support.smoke_generator_weights)
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-
-
-def _chromium_path() -> str | None:
-    for name in ("chromium", "chromium-browser"):
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
 
 
 def _wait_for_port(port: int, process: subprocess.Popen, log: Path, timeout: float = 60.0) -> None:
@@ -58,28 +48,6 @@ def output_dir() -> Path:
     folder = Path(os.environ.get("EDGES2SHOES_TEST_OUTPUT", REPO / "runs" / "test-output")) / "browser"
     folder.mkdir(parents=True, exist_ok=True)
     return folder
-
-
-@pytest.fixture(scope="module")
-def browser():
-    chromium = _chromium_path()
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        if IN_CI:
-            raise
-        pytest.skip("playwright is not installed")
-    if chromium is None:
-        if IN_CI:
-            pytest.fail("Chromium is not installed: .ci/run should have installed Debian's chromium")
-        pytest.skip("Chromium is not installed (apt-get install chromium)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=chromium,
-            args=["--disable-gpu", "--disable-background-networking", "--disable-component-update"],
-        )
-        yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")

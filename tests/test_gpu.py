@@ -25,7 +25,6 @@ from torch import nn  # noqa: E402
 
 from edges2shoes_utils.checkpoints import formats as checkpoints  # noqa: E402
 from edges2shoes_utils.data.pairs import PairsDataset  # noqa: E402
-from edges2shoes_utils.data.synthetic import make_synthetic  # noqa: E402
 from edges2shoes_utils.evaluation import evaluate  # noqa: E402
 from edges2shoes_utils.inference import Sketch2Shoe  # noqa: E402
 from edges2shoes_utils.inference.fastpath import build_runner  # noqa: E402
@@ -37,12 +36,7 @@ pytestmark = [
     pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (torch.cuda.is_available() is False)"),
 ]
 
-STEPS_PER_EPOCH = 4  # 8 train pairs, batch 2
-
-
-@pytest.fixture(scope="module")
-def dataset(tmp_path_factory) -> Path:
-    return make_synthetic(tmp_path_factory.mktemp("shoes"), n=8, size=64, seed=0, n_val=4)
+STEPS_PER_EPOCH = 6  # 12 train pairs (the `dataset` fixture), batch 2
 
 
 @pytest.fixture

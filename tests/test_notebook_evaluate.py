@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from notebook_runner import assert_stripped, cells_tagged, output_mimetypes, output_text, run_notebook  # noqa: E402
+from notebook_runner import assert_stripped, cells_tagged, output_mimetypes, output_text, run_notebook
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "evaluate.ipynb"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import runpy
 import shlex
-import sys
 from pathlib import Path
 
 import nbformat
@@ -14,9 +14,7 @@ import pytest
 from edges2shoes_utils.apps import notebook_support as nbs
 from edges2shoes_utils.util.errors import ConfigError
 from edges2shoes_utils.apps.notebook_support import AcceleratorInfo
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from notebook_runner import assert_stripped, cells_tagged, output_mimetypes, output_text, run_notebook  # noqa: E402
+from notebook_runner import assert_stripped, cells_tagged, output_mimetypes, output_text, run_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "train_kaggle.ipynb"
@@ -31,13 +29,8 @@ def test_notebook_is_committed_without_outputs():
 
 
 def test_notebook_is_what_its_generator_writes():
-    sys.path.insert(0, str(NOTEBOOK.parent))
-    try:
-        import build_train_kaggle
-    finally:
-        sys.path.remove(str(NOTEBOOK.parent))
     committed = nbformat.read(NOTEBOOK, as_version=4)
-    built = build_train_kaggle.build()
+    built = runpy.run_path(str(NOTEBOOK.parent / "build_train_kaggle.py"))["build"]()
     assert [c.source for c in committed.cells] == [c.source for c in built.cells]
     assert [c.metadata for c in committed.cells] == [c.metadata for c in built.cells]
 
