@@ -1,17 +1,21 @@
 """The package's shape. The stage layering (a stage imports only the stages before it, every module
 in a stage folder, nothing importing the package root, no cycles) is an import-linter contract in
 pyproject.toml, run here; the rule import-linter cannot express, that imports inside functions are
-only for optional extras and say why, is read from the source with `ast`.
+only for optional extras and say why, is read from the source with `ast`. The public core (the package
+root) offers users no test hooks and no internal plumbing.
 """
 
 from __future__ import annotations
 
 import ast
+import inspect
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
+
+import edges2shoes_utils
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "edges2shoes_utils"
@@ -53,3 +57,15 @@ def test_in_function_imports_are_optional_dependencies_with_a_reason():
             elif "# lazy:" not in " ".join(lines[node.lineno - 1: node.end_lineno]):
                 bad.append(f"{where}: a lazy import needs a '# lazy: ...' comment saying why")
     assert not bad, "\n".join(bad)
+
+
+def test_the_public_core_has_no_test_hooks_or_plumbing():
+    """What `import edges2shoes_utils` offers is for users: no private (underscore) parameters in its
+    signatures, and the checkpoint writers the training loop uses stay in `checkpoints`."""
+    hooks = []
+    for name in edges2shoes_utils.__all__:
+        thing = getattr(edges2shoes_utils, name)
+        if callable(thing) and not (isinstance(thing, type) and issubclass(thing, BaseException)):
+            hooks += [f"{name}({p})" for p in inspect.signature(thing).parameters if p.startswith("_")]
+    assert not hooks, f"test hooks in public signatures: {hooks}"
+    assert not {"save_checkpoint", "save_epoch_weights"} & set(edges2shoes_utils.__all__)
