@@ -1,6 +1,8 @@
 """The Colab upload notebook, used the way a person uses it: served by Voila, driven by a real
 headless Chromium (Debian's package) through Playwright, with a file picked in the browser's own
-file chooser. Screenshots before and after the upload go to the test's output folder.
+file chooser. Voila serves a copy of the notebook with tiny weights made on the spot injected as its
+`WEIGHTS` parameter, as the notebook tests run it. Screenshots before and after the upload go to the
+test's output folder.
 
 Outside CI the test skips when Chromium or Playwright is missing; in CI (CI=true) it fails loudly.
 """
@@ -16,17 +18,19 @@ import sys
 import time
 from pathlib import Path
 
+import nbformat
 import pytest
 from PIL import Image
 
+from app_support import TINY_SIZE, tiny_weights
 from local_servers import free_port, logged_process
+from notebook_runner import with_parameters
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK = REPO / "notebooks" / "colab_sketch_to_shoe.ipynb"
 SKETCHES = REPO / "edges2shoes_utils" / "assets" / "sketches"
-SMOKE_IMAGE_SIZE = 64  # the smoke generator's size (notebook_support.smoke_generator_weights)
 
 
 def _wait_for_port(port: int, process: subprocess.Popen, log: Path, timeout: float = 60.0) -> None:
@@ -53,19 +57,22 @@ def output_dir() -> Path:
 @pytest.fixture(scope="module")
 def voila_url(tmp_path_factory, output_dir):
     work = tmp_path_factory.mktemp("voila")
+    notebook = with_parameters(nbformat.read(NOTEBOOK, as_version=4), {"WEIGHTS": str(tiny_weights(work))})
+    nbformat.write(notebook, work / NOTEBOOK.name)
     port = free_port()
     log = output_dir / "voila.log"
     env = {
         **os.environ,
-        "EDGES2SHOES_SMOKE": "1",
         "JUPYTER_DATA_DIR": str(work / "jupyter-data"),
         "JUPYTER_RUNTIME_DIR": str(work / "jupyter-runtime"),
         "EDGES2SHOES_OUTPUT": str(work / "runs"),
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        "GRADIO_TEMP_DIR": str(work / "gradio"),
         "MPLBACKEND": "Agg",
     }
     voila = [sys.executable, "-m", "voila", NOTEBOOK.name, "--no-browser", f"--port={port}",
              "--Voila.ip=127.0.0.1", "--show_tracebacks=True"]
-    with logged_process(voila, log, env=env, cwd=NOTEBOOK.parent, stop_timeout=10) as process:
+    with logged_process(voila, log, env=env, cwd=work, stop_timeout=10) as process:
         _wait_for_port(port, process, log)
         yield f"http://127.0.0.1:{port}/"
 
@@ -121,7 +128,7 @@ def test_upload_a_sketch_shows_a_generated_shoe(browser, voila_url, output_dir):
 
     generated = Image.open(io.BytesIO(_image_bytes(page, ".e2s-generated")))
     generated.load()
-    assert generated.size == (SMOKE_IMAGE_SIZE, SMOKE_IMAGE_SIZE)
+    assert generated.size == (TINY_SIZE, TINY_SIZE)
     assert page.locator(".e2s-download").count() == 1
     assert sketch.name in page.inner_text(".e2s-status")
     _assert_no_traceback(page)
