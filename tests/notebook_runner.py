@@ -14,6 +14,7 @@ committed one.
 from __future__ import annotations
 
 import os
+import runpy
 from pathlib import Path
 from typing import Iterator, Mapping
 
@@ -118,6 +119,15 @@ def assert_stripped(path: str | Path) -> None:
             raise AssertionError(f"{Path(path).name}: cell {index} has committed outputs")
         if cell.get("execution_count") is not None:
             raise AssertionError(f"{Path(path).name}: cell {index} has an execution count")
+
+
+def assert_built_by(path: str | Path, builder: str | Path) -> None:
+    """The committed notebook has the cells (sources and tags) that its builder script's `build()`
+    writes: the builder is how the notebook is edited."""
+    committed = nbformat.read(Path(path), as_version=4)
+    built = runpy.run_path(str(builder))["build"]()
+    assert [c.source for c in committed.cells] == [c.source for c in built.cells]
+    assert [c.metadata for c in committed.cells] == [c.metadata for c in built.cells]
 
 
 def cells_tagged(nb: nbformat.NotebookNode, tag: str) -> list[nbformat.NotebookNode]:

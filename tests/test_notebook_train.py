@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import runpy
 import shlex
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from edges2shoes_utils.apps.notebook_support import AcceleratorInfo
 from edges2shoes_utils.data.synthetic import make_synthetic
 from edges2shoes_utils.training import LOSS_NAMES
 from edges2shoes_utils.util.errors import ConfigError
-from notebook_runner import assert_stripped, cells_tagged, output_mimetypes, output_text, run_notebook
+from notebook_runner import assert_built_by, assert_stripped, cells_tagged, output_mimetypes, output_text, run_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "train_kaggle.ipynb"
@@ -35,10 +34,7 @@ def test_notebook_is_committed_without_outputs():
 
 
 def test_notebook_is_what_its_generator_writes():
-    committed = nbformat.read(NOTEBOOK, as_version=4)
-    built = runpy.run_path(str(NOTEBOOK.parent / "build_train_kaggle.py"))["build"]()
-    assert [c.source for c in committed.cells] == [c.source for c in built.cells]
-    assert [c.metadata for c in committed.cells] == [c.metadata for c in built.cells]
+    assert_built_by(NOTEBOOK, NOTEBOOK.parent / "build_train_kaggle.py")
 
 
 def test_notebook_structure():
