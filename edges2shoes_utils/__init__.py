@@ -11,15 +11,7 @@ name comes from the stage folder that owns it. Data flows one way through the st
 
 from __future__ import annotations
 
-from .checkpoints import (
-    export_generator,
-    fetch_weights,
-    load_checkpoint,
-    load_discriminator,
-    load_generator,
-    save_checkpoint,
-    save_epoch_weights,
-)
+from .checkpoints import export_generator, fetch_weights, load_checkpoint, load_discriminator, load_generator
 from .data import PairsDataset, make_dataloader, make_synthetic, resolve_dataset_root
 from .evaluation import evaluate, evaluate_many, write_report
 from .inference import Sketch2Shoe, prepare_sketch, sample_sketches
@@ -50,9 +42,7 @@ __all__ = [
     "resolve_dataset_root",
     "make_synthetic",
     # checkpoints and weights
-    "save_checkpoint",
     "load_checkpoint",
-    "save_epoch_weights",
     "export_generator",
     "load_generator",
     "load_discriminator",

@@ -2,6 +2,8 @@
     python notebooks/build_colab_sketch_to_shoe.py
 """
 
+from __future__ import annotations
+
 from pathlib import Path
 
 import nbformat
@@ -18,7 +20,7 @@ cells = [
        "[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
        "(https://colab.research.google.com/github/OWNER/edges2shoes/blob/main/notebooks/colab_sketch_to_shoe.ipynb)\n\n"
        "Runs on a CPU runtime: one 256x256 image takes well under a second."),
-    code("# Install the package (Colab). Skipped in CI; safe to re-run.\n"
+    code("# Install the package (Colab); not needed where it is installed already. Safe to re-run.\n"
          "REPO = \"git+https://github.com/OWNER/edges2shoes\"  # <- this project's repository\n"
          "import importlib.util\n"
          "if importlib.util.find_spec(\"edges2shoes_utils\") is None:\n"
@@ -26,13 +28,10 @@ cells = [
     code("# Parameters\n"
          "WEIGHTS = \"kaggle\"  # \"kaggle\" (the original project's generator_9.pt), \"pix2pix-official\", \"huggan\" (HugGAN sprint; colours can look unrealistic), \"hub:USER/NAME\", or a path\n"
          "MODE = \"train\"      # \"train\" (default): each image's own batch statistics + dropout, as the paper; \"eval\": running statistics\n"
-         "SEED = 0            # same sketch + same seed = same shoe (train mode)"),
+         "SEED = 0            # same sketch + same seed = same shoe (train mode)", tags=["parameters"]),
     code("from edges2shoes_utils import Sketch2Shoe, sample_sketches\n"
-         "from edges2shoes_utils.apps import notebook_support\n"
          "from edges2shoes_utils.apps.upload_widget import SketchToShoeApp, side_by_side, translate_file, translator_for\n"
          "\n"
-         "if notebook_support.smoke_mode():  # CI: no network, tiny weights made on the spot\n"
-         "    WEIGHTS = notebook_support.smoke_generator_weights()\n"
          "model = Sketch2Shoe.from_weights(WEIGHTS, mode=MODE, seed=SEED)\n"
          "print(model.describe())"),
     md("## The bundled sample sketches\n\nDrawn by the project, so the notebook works before you upload anything."),
@@ -55,7 +54,7 @@ cells = [
        "It is `edges2shoes app` (gradio) with the model loaded above, shown inline here through Colab's "
        "port proxy, so no public link is made. On Kaggle, where an inline app is refused, use "
        "`launch_app(drawing_app, share=True)` (needs internet)."),
-    code("# The app's extra: gradio 6 (Colab may ship an older one). Skipped in CI, whose dev extra has it.\n"
+    code("# The app's extra: gradio 6 (Colab may ship an older one); not needed where it is installed.\n"
          "from importlib.metadata import PackageNotFoundError, version\n"
          "try:\n"
          "    has_gradio_6 = version(\"gradio\").split(\".\")[0] == \"6\"\n"
@@ -66,20 +65,19 @@ cells = [
     code("from edges2shoes_utils.apps.web_app import build_app, launch_app\n"
          "\n"
          "drawing_app = build_app(model)  # the model loaded above, shared by everyone who opens the page\n"
-         "if notebook_support.smoke_mode():\n"
-         "    # CI: a cell that serves forever would never finish. Start the server without blocking (launch\n"
-         "    # returns once the page answers on 127.0.0.1), then stop it.\n"
-         "    launch_app(drawing_app, block=False, quiet=True, inline=False)\n"
-         "    print(f\"the drawing app started at {drawing_app.local_url} and was stopped (smoke mode)\")\n"
-         "    drawing_app.close()\n"
-         "else:\n"
-         "    launch_app(drawing_app, block=False, height=1150)  # inline; share=False: no public link"),
+         "launch_app(drawing_app, block=False, height=1150);  # inline; share=False: no public link"),
 ]
-for index, cell in enumerate(cells):
-    cell["id"] = f"cell-{index}"  # stable ids: rebuilding gives no diff
-nb = new_notebook(cells=cells, metadata={
-    "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
-    "language_info": {"name": "python"},
-    "colab": {"provenance": []},
-})
-nbformat.write(nb, Path(__file__).with_name("colab_sketch_to_shoe.ipynb"))
+
+
+def build() -> nbformat.NotebookNode:
+    for index, cell in enumerate(cells):
+        cell["id"] = f"cell-{index}"  # stable ids: rebuilding gives no diff
+    return new_notebook(cells=cells, metadata={
+        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+        "language_info": {"name": "python"},
+        "colab": {"provenance": []},
+    })
+
+
+if __name__ == "__main__":
+    nbformat.write(build(), Path(__file__).with_name("colab_sketch_to_shoe.ipynb"))

@@ -50,7 +50,7 @@ PNG), a sample grid per epoch and, at the end, `generator.safetensors`. If the s
 notebook again: it continues the run from `last.pt`."""
     ),
     new_code_cell(
-        f"""# Install the package (Kaggle, Colab). CI skips this cell: the package is already installed there.
+        f"""# Install the package (Kaggle, Colab); not needed where edges2shoes is installed already.
 # The newest edges2shoes-*.whl attached under /kaggle/input when there is one (internet off), else REPO_URL.
 REPO_URL = "git+https://github.com/OWNER/edges2shoes"  # <-- EDIT: the repository (or your fork) to install from
 
@@ -83,7 +83,8 @@ DATASET = None        # None: find it (attached Kaggle input, $EDGES2SHOES_DATA,
                       # or a folder with train/ and val/, or a Kaggle handle "owner/slug/versions/N"
 OUTPUT_DIR = None     # None: /kaggle/working on Kaggle, ./runs elsewhere
 RUN_NAME = "pix2pix_edges2shoes"
-GPUS = "auto"         # "auto": every visible GPU (2 on T4 x2, through torchrun); 1: this process only""",
+GPUS = "auto"         # "auto": every visible GPU (2 on T4 x2, through torchrun); 1: this process only
+OPTIONS = {}          # any other training option by its TrainConfig name, e.g. {"compile": True, "sync_bn": True}""",
         metadata={"tags": ["parameters"]},
     ),
     new_markdown_cell("## Where are we?\nThe environment, the accelerator, and the settings this run will use."),
@@ -107,11 +108,8 @@ params = {
     "init": INIT_FROM,
     "data": None,
     "out": str(Path(OUTPUT_DIR or nbs.default_output_dir(ENVIRONMENT)) / RUN_NAME),
-}
-if nbs.smoke_mode():
-    print("SMOKE MODE (EDGES2SHOES_SMOKE=1): a tiny model on a synthetic set, on the CPU, for CI")
-    params = nbs.apply_smoke(params)
-    DATASET = params["data"]"""
+    **OPTIONS,
+}"""
     ),
     new_markdown_cell("## The data\nFind the dataset and look at a few pairs: edges on the left of each file, the photo on the right."),
     new_code_cell(
@@ -121,9 +119,54 @@ print(f"dataset: {data_root}")
 nbs.show_pairs(data_root, n=4, image_size=params["image_size"])"""
     ),
     new_markdown_cell(
+        """## The method, by hand
+pix2pix trains two networks against each other: a U-Net generator G that turns edges into a photo,
+and a PatchGAN discriminator D that judges (edges, photo) pairs patch by patch. Here are the two
+networks with this run's settings, fresh (with `INIT_FROM` the run itself starts from the published
+weights), and their sizes."""
+    ),
+    new_code_cell(
+        """import torch
+
+from edges2shoes_utils import PairsDataset, PatchGANDiscriminator, UNetGenerator
+from edges2shoes_utils.nets import count_parameters
+from edges2shoes_utils.training import LOSS_NAMES, StepParts, train_step
+from edges2shoes_utils.training.device import make_adam, pick_device, resolve_precision
+
+config, _ = nbs.train_config(params)  # the settings `train` will use below
+device = pick_device(config.device)
+generator = UNetGenerator(config.generator_config()).to(device)
+discriminator = PatchGANDiscriminator(config.discriminator_config()).to(device)
+print(f"generator G (U-Net, {generator.config.levels} levels): {count_parameters(generator):,} parameters")
+print(f"discriminator D (PatchGAN): {count_parameters(discriminator):,} parameters")"""
+    ),
+    new_markdown_cell(
+        """One training step on one batch, with the function `train` runs for every step: D learns to tell
+(edges, photo) from (edges, G(edges)), then G learns to fool the updated D while staying close to the
+photo in L1. It returns four losses: G's adversarial and L1 terms, D's loss on real and on generated
+pairs."""
+    ),
+    new_code_cell(
+        """pairs = PairsDataset(data_root, split="train", image_size=config.image_size, direction=config.direction)
+edges, photos = (torch.stack(images).to(device) for images in zip(*(pairs[i] for i in range(config.batch_size))))
+precision = resolve_precision(config.amp, device, config.cpu_bf16)
+parts = StepParts(
+    generator=generator, discriminator=discriminator, discriminator_for_g=discriminator,
+    opt_g=make_adam(generator.parameters(), config.lr, tuple(config.betas), device),
+    opt_d=make_adam(discriminator.parameters(), config.lr, tuple(config.betas), device),
+    scaler=precision.make_scaler(), precision=precision,
+    lambda_l1=config.lambda_l1, gan_mode=config.gan_mode, d_loss_halve=config.d_loss_halve,
+)
+losses = train_step(parts, edges, photos)
+for name, value in zip(LOSS_NAMES, losses.tolist()):
+    print(f"{name:>13}: {value:.4f}")"""
+    ),
+    new_markdown_cell(
         """## Train
-The progress bar shows images/s and the running losses; each epoch ends with a line of mean losses, a
-sample grid and the epoch's weights. Re-running this cell after an interruption continues the run."""
+`train` runs that step on every batch of every epoch, with the data loader, the learning-rate
+schedule, checkpoints and logs around it. The progress bar shows images/s and the running losses;
+each epoch ends with a line of mean losses, a sample grid and the epoch's weights. Re-running this
+cell after an interruption continues the run."""
     ),
     new_code_cell(
         """config, resumed = nbs.train_config(params)
@@ -140,7 +183,7 @@ else:
 `torchrun` starts one process per GPU; each trains on its own share of every epoch
 (DistributedDataParallel), so with `BATCH_SIZE = 4` two T4s take 8 images per step. Batch norm
 normalises over each GPU's own batch (like a single-GPU run with that batch size); add
-`"sync_bn": True` to `params` for statistics over all GPUs. Only the first process writes files and
+`"sync_bn": True` to `OPTIONS` for statistics over all GPUs. Only the first process writes files and
 draws the progress bar. Stopped runs continue where they stopped, as above.
 
 The command is built from the same settings as the single-GPU cell; it can also be run in a terminal,
@@ -151,7 +194,7 @@ or on several machines with torchrun's `--nnodes`/`--rdzv-endpoint` options inst
 print(TORCHRUN)"""
     ),
     new_code_cell(
-        """# Multi-GPU training (runs when GPUS allows more than one GPU). CI skips this cell.
+        """# Multi-GPU training (runs when GPUS allows more than one GPU).
 if MODE == "torchrun":
     !{TORCHRUN}""",
         metadata=SKIP,
@@ -183,10 +226,7 @@ supported by the installed PyTorch. (Installing an older PyTorch that still supp
 but slower than two T4s and not tested here.)
 
 **Speed.** On CUDA training uses mixed precision, channels_last and cuDNN autotuning by default.
-`"compile": True` in `params` adds `torch.compile` (slow first steps, faster after).
-
-**Smoke mode.** With `EDGES2SHOES_SMOKE=1` the notebook swaps in a synthetic set, a tiny model and
-two short epochs on the CPU; CI runs it that way from start to end."""
+`"compile": True` in `OPTIONS` adds `torch.compile` (slow first steps, faster after)."""
     ),
 ]
 

@@ -1,20 +1,17 @@
 """Shared by the web app's tests: tiny weights, drawn shoes, the bad files people upload (listed in
-`bench.app_traffic`, which the app soak sends too), a free port.
-
-`from app_support import ...` (tests/ is on the path, as for notebook_runner).
-"""
+`bench.app_traffic`, which the app soak sends too)."""
 
 from __future__ import annotations
 
 import random
 from pathlib import Path
 
+import torch
 from PIL import Image, ImageDraw
 
-from edges2shoes_utils.apps.notebook_support import smoke_generator_weights
 from edges2shoes_utils.bench.app_traffic import bad_uploads as traffic_bad_uploads
-from edges2shoes_utils.bench.app_traffic import png_bytes, white_png  # noqa: F401 - the app tests take them from here
-from local_servers import free_port  # noqa: F401 - the app tests take it from here
+from edges2shoes_utils.checkpoints import export_generator
+from edges2shoes_utils.nets import UNetGenerator
 
 TINY_SIZE = 64  # the tiny generator's side (6 levels): Sketch2Shoe works at the generator's size
 
@@ -27,7 +24,9 @@ SOLE_LINE = [(0.06, 0.64), (0.50, 0.66), (0.94, 0.64)]
 
 def tiny_weights(folder: Path) -> Path:
     """A tiny UNetGenerator (ngf 8, 64x64) exported with export_generator, seeded."""
-    return smoke_generator_weights(folder, levels=6, ngf=8, seed=0)
+    torch.manual_seed(0)
+    return export_generator(UNetGenerator(ngf=8, levels=6), folder / "tiny_generator.safetensors",
+                            metadata={"source": "tests"})
 
 
 def shoe_strokes(size: int = 512, variant: int | None = None) -> list[list[tuple[float, float]]]:

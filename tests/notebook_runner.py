@@ -1,16 +1,20 @@
-"""Run a notebook the way CI should: in smoke mode, from its own folder, and fail loudly.
+"""Run a notebook the way the tests need: with small settings injected, from its own folder, and
+failing loudly.
 
-Shared by every notebook test (`from notebook_runner import run_notebook`). It executes the
-notebook with nbclient in a fresh kernel whose working directory is the notebook's folder (as
-nbmake does), with `EDGES2SHOES_SMOKE=1` in the kernel's environment, skipping cells tagged
-`skip-execution` (installs, multi-GPU launches). It raises on a cell error and also on traceback
-text printed into any output, which catches errors a cell catches and prints instead of raising.
-The executed notebook is returned in memory and never written over the committed one.
+Shared by every notebook test (`from notebook_runner import run_notebook`). As papermill does, the
+test's settings go into a cell tagged `injected-parameters` right after the notebook's own cell
+tagged `parameters`, so the cells a user reads carry no test plumbing. The notebook runs with
+nbclient in a fresh kernel whose working directory is the notebook's folder (as nbmake does),
+skipping cells tagged `skip-execution` (installs, multi-GPU launches). It raises on a cell error and
+also on traceback text printed into any output, which catches errors a cell catches and prints
+instead of raising. The executed notebook is returned in memory and never written over the
+committed one.
 """
 
 from __future__ import annotations
 
 import os
+import runpy
 from pathlib import Path
 from typing import Iterator, Mapping
 
@@ -18,6 +22,8 @@ import nbformat
 from nbclient import NotebookClient
 
 SKIP_TAG = "skip-execution"
+PARAMETERS_TAG = "parameters"
+INJECTED_TAG = "injected-parameters"  # papermill's name for the cell it adds
 TRACEBACK_MARKERS = ("Traceback (most recent call last)",)
 
 
@@ -25,23 +31,30 @@ class NotebookFailure(AssertionError):
     """A notebook cell failed or printed a traceback."""
 
 
+def with_parameters(nb: nbformat.NotebookNode, parameters: Mapping[str, object]) -> nbformat.NotebookNode:
+    """`nb` with a cell setting `parameters` (NAME = repr(value)) after its `parameters` cell."""
+    (cell,) = cells_tagged(nb, PARAMETERS_TAG)
+    source = "# Parameters injected by the test runner\n" + "\n".join(f"{name} = {value!r}" for name, value in parameters.items())
+    injected = nbformat.v4.new_code_cell(source, metadata={"tags": [INJECTED_TAG]})
+    injected["id"] = INJECTED_TAG
+    nb.cells.insert(nb.cells.index(cell) + 1, injected)
+    return nb
+
+
 def run_notebook(
     path: str | Path,
+    parameters: Mapping[str, object],
     *,
     env: Mapping[str, str] | None = None,
     timeout: int = 300,
-    smoke: bool = True,
 ) -> nbformat.NotebookNode:
-    """Execute the notebook at `path` and return it with its outputs.
+    """Execute the notebook at `path` with `parameters` injected, and return it with its outputs.
 
-    `env` adds or overrides environment variables for the kernel (for example an output folder);
-    `timeout` is per cell, in seconds.
+    `env` adds or overrides environment variables for the kernel; `timeout` is per cell, in seconds.
     """
     path = Path(path)
-    nb = nbformat.read(path, as_version=4)
+    nb = with_parameters(nbformat.read(path, as_version=4), parameters)
     kernel_env = dict(os.environ)
-    if smoke:
-        kernel_env["EDGES2SHOES_SMOKE"] = "1"
     kernel_env.update(env or {})
     kernel_env.setdefault("MPLBACKEND", "Agg")
     client = NotebookClient(
@@ -106,6 +119,15 @@ def assert_stripped(path: str | Path) -> None:
             raise AssertionError(f"{Path(path).name}: cell {index} has committed outputs")
         if cell.get("execution_count") is not None:
             raise AssertionError(f"{Path(path).name}: cell {index} has an execution count")
+
+
+def assert_built_by(path: str | Path, builder: str | Path) -> None:
+    """The committed notebook has the cells (sources and tags) that its builder script's `build()`
+    writes: the builder is how the notebook is edited."""
+    committed = nbformat.read(Path(path), as_version=4)
+    built = runpy.run_path(str(builder))["build"]()
+    assert [c.source for c in committed.cells] == [c.source for c in built.cells]
+    assert [c.metadata for c in committed.cells] == [c.metadata for c in built.cells]
 
 
 def cells_tagged(nb: nbformat.NotebookNode, tag: str) -> list[nbformat.NotebookNode]:

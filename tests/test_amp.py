@@ -2,8 +2,8 @@
 
 PyTorch's CPU autocast takes float16 and `torch.amp.GradScaler("cpu")` scales, unscales, skips and
 backs off exactly as on CUDA, so the loop's mixed-precision logic is proven here without a GPU.
-Users still get `--amp fp16 --device cpu` refused; the tests go in through `train`'s private
-`_allow_cpu_fp16`. fp16 arithmetic on a CPU without fp16 hardware is about ten times slower than
+Users still get `--amp fp16 --device cpu` refused; the tests lift the refusal with the `cpu_fp16`
+fixture (`training.device.CPU_FP16_ALLOWED`). fp16 arithmetic on a CPU without fp16 hardware is about ten times slower than
 fp32, hence 32x32 images (a 5-level U-Net, ngf = ndf = 8) instead of the usual 64x64.
 """
 
@@ -18,9 +18,11 @@ import torch
 
 from edges2shoes_utils.checkpoints import formats as checkpoints
 from edges2shoes_utils.training import StepContext, TrainConfig, train
+from edges2shoes_utils.training import device
 from edges2shoes_utils.training.device import resolve_precision
 from edges2shoes_utils.util.errors import ConfigError
-from training_support import dataset, one_thread  # noqa: F401  (fixtures; one_thread is autouse)
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # bitwise-reproducible CPU maths (conftest.py)
 
 STEPS_PER_EPOCH = 6  # 12 train pairs, batch 2
 
@@ -34,8 +36,10 @@ def fp16(dataset: Path, out: Path, **overrides) -> TrainConfig:
     return TrainConfig(**{**settings, **overrides})
 
 
-def train_fp16(config: TrainConfig, hooks=()):
-    return train(config, before_step=list(hooks), _allow_cpu_fp16=True)
+@pytest.fixture
+def cpu_fp16(monkeypatch):
+    """fp16 training allowed on the CPU for this test."""
+    monkeypatch.setattr(device, "CPU_FP16_ALLOWED", True)
 
 
 def network_and_optimizer(ctx: StepContext, name: str) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
@@ -82,16 +86,17 @@ def assert_same(a: dict | list, b: dict | list) -> None:
 # --------------------------------------------------------------------------------------------------
 
 
-def test_users_are_still_refused_fp16_on_cpu(dataset, tmp_path):
+def test_users_are_still_refused_fp16_on_cpu(dataset, tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match="fp16 is for GPUs"):
         train(fp16(dataset, tmp_path))
     with pytest.raises(ConfigError, match="fp16 is for GPUs"):
         resolve_precision("fp16", torch.device("cpu"))
-    precision = resolve_precision("fp16", torch.device("cpu"), allow_cpu_fp16=True)
+    monkeypatch.setattr(device, "CPU_FP16_ALLOWED", True)
+    precision = resolve_precision("fp16", torch.device("cpu"))
     assert (precision.name, precision.use_scaler, precision.device_type) == ("fp16", True, "cpu")
 
 
-def test_fp16_losses_stay_finite_over_dozens_of_steps(dataset, tmp_path):
+def test_fp16_losses_stay_finite_over_dozens_of_steps(dataset, tmp_path, cpu_fp16):
     seen: dict = {"dtypes": set(), "scales": []}
 
     def watch(ctx: StepContext) -> None:
@@ -102,7 +107,7 @@ def test_fp16_losses_stay_finite_over_dozens_of_steps(dataset, tmp_path):
         seen["enabled"] = ctx.scaler.is_enabled()
 
     # log_interval 1: the loop checks every step's losses and stops with TrainingDiverged on NaN/inf.
-    result = train_fp16(fp16(dataset, tmp_path, epochs=4), [watch])
+    result = train(fp16(dataset, tmp_path, epochs=4), before_step=[watch])
     assert result.finished and result.steps == 4 * STEPS_PER_EPOCH
     assert seen["dtypes"] == {torch.float16} and seen["enabled"]  # G really ran in fp16, under a live scaler
     for record in result.history:
@@ -116,7 +121,7 @@ def test_fp16_losses_stay_finite_over_dozens_of_steps(dataset, tmp_path):
 
 
 @pytest.mark.parametrize("poisoned", ["generator", "discriminator"])
-def test_inf_gradient_skips_that_networks_step_and_backs_off(dataset, tmp_path, poisoned):
+def test_inf_gradient_skips_that_networks_step_and_backs_off(dataset, tmp_path, poisoned, cpu_fp16):
     at = 3  # Adam already holds state for every parameter
     other = "discriminator" if poisoned == "generator" else "generator"
     seen: dict = {}
@@ -129,7 +134,7 @@ def test_inf_gradient_skips_that_networks_step_and_backs_off(dataset, tmp_path, 
                 state[name] = (parameters(network), adam_state(optimizer))
             seen[ctx.step] = state
 
-    result = train_fp16(fp16(dataset, tmp_path, max_steps=at + 2), [poison_gradients(poisoned, at), record])
+    result = train(fp16(dataset, tmp_path, max_steps=at + 2), before_step=[poison_gradients(poisoned, at), record])
     assert result.steps == at + 2  # training went on after the skipped step
     before, after = seen[at], seen[at + 1]
 
@@ -146,13 +151,13 @@ def test_inf_gradient_skips_that_networks_step_and_backs_off(dataset, tmp_path, 
     assert after["scale"] == before["scale"] * before["backoff"]  # 0.5 by default
 
 
-def test_scaler_state_survives_stop_and_resume_bit_for_bit(dataset, tmp_path):
+def test_scaler_state_survives_stop_and_resume_bit_for_bit(dataset, tmp_path, cpu_fp16):
     """An inf at step 2 backs the scale off (on top of the first steps' own overflows), so a resume
     that forgot the scaler (a fresh one: scale 65536, growth tracker 0) would show."""
-    straight = train_fp16(fp16(dataset, tmp_path / "straight"), [poison_gradients("discriminator", 2)])
+    straight = train(fp16(dataset, tmp_path / "straight"), before_step=[poison_gradients("discriminator", 2)])
     run = tmp_path / "stopped"
     stop_at = STEPS_PER_EPOCH + 2  # mid-epoch
-    train_fp16(fp16(dataset, run, max_steps=stop_at), [poison_gradients("discriminator", 2)])
+    train(fp16(dataset, run, max_steps=stop_at), before_step=[poison_gradients("discriminator", 2)])
     at_stop = checkpoints.load_checkpoint(run / "last.pt")["scaler"]
     fresh = torch.amp.GradScaler("cpu").state_dict()
     assert at_stop["scale"] < fresh["scale"] and at_stop["_growth_tracker"] == stop_at - 3  # steps 3.. succeeded
@@ -162,7 +167,7 @@ def test_scaler_state_survives_stop_and_resume_bit_for_bit(dataset, tmp_path):
     def first_scaler(ctx: StepContext) -> None:
         seen.setdefault("scaler", ctx.scaler.state_dict())
 
-    resumed = train_fp16(TrainConfig.from_run(run, max_steps=0), [first_scaler])  # `train --resume RUN --max-steps 0`
+    resumed = train(TrainConfig.from_run(run, max_steps=0), before_step=[first_scaler])  # `train --resume RUN --max-steps 0`
     assert resumed.finished and resumed.steps == straight.steps
     assert seen["scaler"] == at_stop  # the resumed run took up the saved scaler
 

@@ -18,7 +18,7 @@ import pytest
 from PIL import Image, ImageFile
 from skimage.morphology import skeletonize
 
-from app_support import TINY_SIZE, bad_uploads, drawn_shoe, free_port, png_bytes, tiny_weights, white_png
+from app_support import TINY_SIZE, bad_uploads, drawn_shoe, tiny_weights
 from edges2shoes_utils.apps import cli
 from edges2shoes_utils.apps.web_app import (DEFAULT_HOST, INSTALL_HINT, SESSIONS_KEPT, Handlers, build_app,
                                             import_gradio, launch_app, use_private_folders)
@@ -26,6 +26,8 @@ from edges2shoes_utils.apps.web_app_inputs import UploadLimits, canvas_drawing, 
 from edges2shoes_utils.apps.web_app_service import BLANK_CANVAS, ShoeService
 from edges2shoes_utils.inference import Sketch2Shoe, sample_sketches
 from edges2shoes_utils.util.errors import SketchError
+from edges2shoes_utils.bench.app_traffic import png_bytes, white_png
+from edges2shoes_utils.util.servers import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 # gradio's own queue code trips pandas 3 deprecation warnings; they are not ours to fix
@@ -33,17 +35,6 @@ pytestmark = [pytest.mark.filterwarnings("ignore:.*no_silent_downcasting"),
               pytest.mark.filterwarnings("ignore:The copy keyword is deprecated")]
 gradio = pytest.importorskip("gradio")
 gradio_client = pytest.importorskip("gradio_client")
-
-
-@pytest.fixture(scope="module")
-def gradio_env(tmp_path_factory):
-    """No analytics; gradio's folders in this test's tmp (not the machine's shared /tmp/gradio)."""
-    folder = tmp_path_factory.mktemp("gradio")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
-        patch.setenv("GRADIO_TEMP_DIR", str(folder))
-        patch.setenv("GRADIO_EXAMPLES_CACHE", str(folder / "examples"))
-        yield folder
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +53,8 @@ def bad_files(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def server(gradio_env, model):
+def app(gradio_env, model):
+    """The app serving on 127.0.0.1 (gradio Blocks)."""
     blocks = build_app(model)
     launch_app(blocks, port=free_port(), block=False, quiet=True)
     try:
@@ -72,8 +64,8 @@ def server(gradio_env, model):
 
 
 @pytest.fixture(scope="module")
-def client(server, tmp_path_factory):
-    return gradio_client.Client(server.local_url, verbose=False,
+def client(app, tmp_path_factory):
+    return gradio_client.Client(app.local_url, verbose=False,
                                 download_files=str(tmp_path_factory.mktemp("downloads")))
 
 
@@ -231,15 +223,15 @@ def test_gradio_folder_set_for_several_apps_gets_a_folder_of_this_process_inside
     assert use_private_folders() == folder  # the same process keeps its folder
 
 
-def test_the_server_keeps_a_bounded_number_of_sessions(server):
+def test_the_server_keeps_a_bounded_number_of_sessions(app):
     # every API call is a gradio session with its own copy of the page's config; gradio's default
     # keeps 10,000 of them, which the app soak saw as memory growing by about 45 KB a request
-    assert server.state_holder.capacity == SESSIONS_KEPT <= 1000
+    assert app.state_holder.capacity == SESSIONS_KEPT <= 1000
 
 
-def test_the_app_listens_on_localhost_unless_told_otherwise(server):
+def test_the_app_listens_on_localhost_unless_told_otherwise(app):
     assert DEFAULT_HOST == "127.0.0.1"
-    assert server.server_name == "127.0.0.1" and server.local_url.startswith("http://127.0.0.1:")
+    assert app.server_name == "127.0.0.1" and app.local_url.startswith("http://127.0.0.1:")
     args = cli.build_parser().parse_args(["app", "--weights", "w.pt"])
     assert (args.host, args.share, args.mode) == ("127.0.0.1", False, "train")
 
@@ -281,7 +273,7 @@ def test_a_bad_upload_gets_an_api_error_naming_the_problem_and_the_server_keeps_
         assert shoe.size == (TINY_SIZE, TINY_SIZE)
 
 
-def test_a_file_over_the_upload_limit_is_refused_by_the_server(server, client, tmp_path):
+def test_a_file_over_the_upload_limit_is_refused_by_the_server(app, client, tmp_path):
     import httpx
 
     big = tmp_path / "big.png"
@@ -289,17 +281,17 @@ def test_a_file_over_the_upload_limit_is_refused_by_the_server(server, client, t
     with pytest.raises(ValueError, match="exceeds the maximum file size"):  # gradio_client checks first
         _generate(client, big)
     with big.open("rb") as handle:  # and the server refuses it too, when a client does not check
-        response = httpx.post(f"{server.local_url}gradio_api/upload", timeout=60,
+        response = httpx.post(f"{app.local_url}gradio_api/upload", timeout=60,
                               files={"files": ("big.png", handle, "image/png")})
     assert response.status_code == 413 and "maximum allowed size" in response.text
     with Image.open(_generate(client, sample_sketches()[0])[0]) as shoe:
         assert shoe.size == (TINY_SIZE, TINY_SIZE)
 
 
-def test_the_file_route_serves_what_the_app_made_and_nothing_else_from_disk(server, client, tmp_path):
+def test_the_file_route_serves_what_the_app_made_and_nothing_else_from_disk(app, client, tmp_path):
     import httpx
 
-    raw = gradio_client.Client(server.local_url, verbose=False, download_files=False)
+    raw = gradio_client.Client(app.local_url, verbose=False, download_files=False)
     shoe = raw.submit(gradio_client.handle_file(str(sample_sketches()[0])), api_name="/generate").result(timeout=120)[0]
     made = httpx.get(shoe["url"], timeout=30)
     assert made.status_code == 200
@@ -307,7 +299,7 @@ def test_the_file_route_serves_what_the_app_made_and_nothing_else_from_disk(serv
     secret = tmp_path / "secret.png"
     secret.write_bytes(png_bytes(drawn_shoe(64)))
     for path in ("/etc/passwd", REPO / "pyproject.toml", sample_sketches()[0], secret):
-        response = httpx.get(f"{server.local_url}gradio_api/file={path}", timeout=30)
+        response = httpx.get(f"{app.local_url}gradio_api/file={path}", timeout=30)
         assert response.status_code == 403, (path, response.status_code)
 
 

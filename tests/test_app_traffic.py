@@ -25,7 +25,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from app_support import TINY_SIZE, free_port, tiny_weights
+from app_support import TINY_SIZE, tiny_weights
+from edges2shoes_utils.util.servers import free_port
 from edges2shoes_utils.bench.app_traffic import (SERVER_ERROR, generate, sample, served_app, start_generate_and_leave,
                                                   wait_until_serving)
 from edges2shoes_utils.inference import Sketch2Shoe, sample_sketches

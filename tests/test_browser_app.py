@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import io
 import os
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -20,9 +19,10 @@ import pytest
 from PIL import Image
 from skimage.morphology import skeletonize
 
-from app_support import SHOE_OUTLINE, SOLE_LINE, TINY_SIZE, free_port, tiny_weights
+from app_support import SHOE_OUTLINE, SOLE_LINE, TINY_SIZE, tiny_weights
 from edges2shoes_utils.apps.web_app import build_app, launch_app
 from edges2shoes_utils.inference import Sketch2Shoe, sample_sketches
+from edges2shoes_utils.util.servers import free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow,
               # gradio's own queue code trips pandas 3 deprecation warnings; they are not ours to fix
@@ -31,48 +31,19 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow,
 
 REPO = Path(__file__).resolve().parents[1]
 README_SCREENSHOT = REPO / "docs" / "images" / "app.png"
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 DRAWING_SPAN = 360  # page pixels the drawn shoe spans (the 512 canvas shows at about 100%)
 WAIT_MS = 90_000
 
 
-def _missing(what: str) -> None:
-    if IN_CI:
-        pytest.fail(f"{what} is not installed: .ci/run should have installed it")
-    pytest.skip(f"{what} is not installed")
-
-
 @pytest.fixture(scope="module")
-def browser():
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _missing("playwright")
-    chromium = next((found for name in ("chromium", "chromium-browser") if (found := shutil.which(name))), None)
-    if chromium is None:
-        _missing("Chromium (apt-get install chromium)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture(scope="module")
-def app_url(tmp_path_factory):
+def app_url(gradio_env, tmp_path_factory):
     pytest.importorskip("gradio")  # the app's optional extra
-    folder = tmp_path_factory.mktemp("app")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
-        patch.setenv("GRADIO_TEMP_DIR", str(folder / "gradio"))
-        patch.setenv("GRADIO_EXAMPLES_CACHE", str(folder / "gradio" / "examples"))
-        model = Sketch2Shoe.from_weights(tiny_weights(folder), device="cpu", seed=0)
-        blocks = launch_app(build_app(model), port=free_port(), block=False, quiet=True)
-        try:
-            yield blocks.local_url
-        finally:
-            blocks.close()
+    model = Sketch2Shoe.from_weights(tiny_weights(tmp_path_factory.mktemp("app")), device="cpu", seed=0)
+    blocks = launch_app(build_app(model), port=free_port(), block=False, quiet=True)
+    try:
+        yield blocks.local_url
+    finally:
+        blocks.close()
 
 
 # --------------------------------------------------------------------------------------------------

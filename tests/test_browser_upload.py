@@ -1,6 +1,8 @@
 """The Colab upload notebook, used the way a person uses it: served by Voila, driven by a real
 headless Chromium (Debian's package) through Playwright, with a file picked in the browser's own
-file chooser. Screenshots before and after the upload go to the test's output folder.
+file chooser. Voila serves a copy of the notebook, up to its drawing app, with tiny weights made on
+the spot injected as its `WEIGHTS` parameter, as the notebook tests run it. Screenshots before and after the upload go to the
+test's output folder.
 
 Outside CI the test skips when Chromium or Playwright is missing; in CI (CI=true) it fails loudly.
 """
@@ -10,33 +12,25 @@ from __future__ import annotations
 import base64
 import io
 import os
-import shutil
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import nbformat
 import pytest
 from PIL import Image
 
-from local_servers import free_port, logged_process
+from app_support import TINY_SIZE, tiny_weights
+from edges2shoes_utils.util.servers import free_port, logged_process
+from notebook_runner import with_parameters
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK = REPO / "notebooks" / "colab_sketch_to_shoe.ipynb"
 SKETCHES = REPO / "edges2shoes_utils" / "assets" / "sketches"
-SMOKE_IMAGE_SIZE = 64  # the smoke generator's size (notebook_support.smoke_generator_weights)
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-
-
-def _chromium_path() -> str | None:
-    for name in ("chromium", "chromium-browser"):
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
 
 
 def _wait_for_port(port: int, process: subprocess.Popen, log: Path, timeout: float = 60.0) -> None:
@@ -61,35 +55,18 @@ def output_dir() -> Path:
 
 
 @pytest.fixture(scope="module")
-def browser():
-    chromium = _chromium_path()
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        if IN_CI:
-            raise
-        pytest.skip("playwright is not installed")
-    if chromium is None:
-        if IN_CI:
-            pytest.fail("Chromium is not installed: .ci/run should have installed Debian's chromium")
-        pytest.skip("Chromium is not installed (apt-get install chromium)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=chromium,
-            args=["--disable-gpu", "--disable-background-networking", "--disable-component-update"],
-        )
-        yield browser
-        browser.close()
-
-
-@pytest.fixture(scope="module")
 def voila_url(tmp_path_factory, output_dir):
     work = tmp_path_factory.mktemp("voila")
+    notebook = with_parameters(nbformat.read(NOTEBOOK, as_version=4), {"WEIGHTS": str(tiny_weights(work))})
+    # Up to the upload widget: the drawing app in the "Draw" section has its own browser test
+    # (test_browser_app.py), and inline here it would load the whole gradio page into every visit.
+    draw = next(index for index, cell in enumerate(notebook.cells) if cell.source.startswith("## Draw"))
+    notebook.cells = notebook.cells[:draw]
+    nbformat.write(notebook, work / NOTEBOOK.name)
     port = free_port()
     log = output_dir / "voila.log"
     env = {
         **os.environ,
-        "EDGES2SHOES_SMOKE": "1",
         "JUPYTER_DATA_DIR": str(work / "jupyter-data"),
         "JUPYTER_RUNTIME_DIR": str(work / "jupyter-runtime"),
         "EDGES2SHOES_OUTPUT": str(work / "runs"),
@@ -97,7 +74,7 @@ def voila_url(tmp_path_factory, output_dir):
     }
     voila = [sys.executable, "-m", "voila", NOTEBOOK.name, "--no-browser", f"--port={port}",
              "--Voila.ip=127.0.0.1", "--show_tracebacks=True"]
-    with logged_process(voila, log, env=env, cwd=NOTEBOOK.parent, stop_timeout=10) as process:
+    with logged_process(voila, log, env=env, cwd=work, stop_timeout=10) as process:
         _wait_for_port(port, process, log)
         yield f"http://127.0.0.1:{port}/"
 
@@ -153,7 +130,7 @@ def test_upload_a_sketch_shows_a_generated_shoe(browser, voila_url, output_dir):
 
     generated = Image.open(io.BytesIO(_image_bytes(page, ".e2s-generated")))
     generated.load()
-    assert generated.size == (SMOKE_IMAGE_SIZE, SMOKE_IMAGE_SIZE)
+    assert generated.size == (TINY_SIZE, TINY_SIZE)
     assert page.locator(".e2s-download").count() == 1
     assert sketch.name in page.inner_text(".e2s-status")
     _assert_no_traceback(page)

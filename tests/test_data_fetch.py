@@ -8,9 +8,8 @@ import io
 import re
 import shutil
 import tarfile
-import threading
 from collections import namedtuple
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +19,8 @@ from PIL import Image
 from edges2shoes_utils.apps import cli
 from edges2shoes_utils.data import PairsDataset, archive, official, resolve_dataset_root
 from edges2shoes_utils.util.errors import DataError
-from local_servers import free_port
+from edges2shoes_utils.util.servers import free_port
+from local_servers import http_server
 
 Usage = namedtuple("Usage", "total used free")
 
@@ -110,16 +110,12 @@ class Handler(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def server():
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.files = {"/edges2shoes.tar.gz": TARBALL}
-    httpd.cuts, httpd.served, httpd.ignore_range, httpd.etag = [], [], False, None
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    httpd.url = f"http://127.0.0.1:{httpd.server_address[1]}/edges2shoes.tar.gz"
-    yield httpd
-    httpd.shutdown()
-    httpd.server_close()
+def tarball_server():
+    """The tarball at /edges2shoes.tar.gz; tests change what it serves through its attributes."""
+    with http_server(Handler, files={"/edges2shoes.tar.gz": TARBALL}, cuts=[], served=[], ignore_range=False,
+                     etag=None) as httpd:
+        httpd.url = f"http://127.0.0.1:{httpd.server_address[1]}/edges2shoes.tar.gz"
+        yield httpd
 
 
 @pytest.fixture(autouse=True)
@@ -151,63 +147,63 @@ def listing(folder: Path) -> list[str]:
 # Download, resume, restart.
 
 
-def test_download_unpacks_the_layout_records_the_sha256_and_removes_the_archive(tmp_path, server, capsys):
+def test_download_unpacks_the_layout_records_the_sha256_and_removes_the_archive(tmp_path, tarball_server, capsys):
     out = tmp_path / "edges2shoes"
-    assert official.fetch_official_dataset(out, url=server.url) == out
+    assert official.fetch_official_dataset(out, url=tarball_server.url) == out
     assert_is_the_dataset(out)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["edges2shoes", "edges2shoes.tar.gz.sha256"]
     recorded = (tmp_path / "edges2shoes.tar.gz.sha256").read_text().split()[0]
     assert recorded == hashlib.sha256(TARBALL).hexdigest()
     assert "train 6 images, val 2 images" in capsys.readouterr().err
     assert fetch(out, closed_port_url()) == out  # already there: no network needed
-    assert len(server.served) == 1
+    assert len(tarball_server.served) == 1
 
 
-def test_cut_download_resumes_without_fetching_the_first_half_again(tmp_path, server):
+def test_cut_download_resumes_without_fetching_the_first_half_again(tmp_path, tarball_server):
     half = len(TARBALL) // 2
-    server.cuts = [half]
+    tarball_server.cuts = [half]
     out = tmp_path / "edges2shoes"
     with pytest.raises(DataError, match=rf"stopped after {half} of {len(TARBALL)} bytes.*run the same command again to resume"):
-        fetch(out, server.url, attempts=1)
+        fetch(out, tarball_server.url, attempts=1)
     assert (tmp_path / "edges2shoes.tar.gz.part").stat().st_size == half
     assert not out.exists()
     room_for_the_rest = Usage(10**12, 0, (len(TARBALL) - half) + len(TARBALL) + official.SPACE_MARGIN)
-    fetch(out, server.url, attempts=1, disk_usage=lambda path: room_for_the_rest)  # a fresh start would not fit
-    assert [(start, end, asked) for _, start, end, asked in server.served] == [
+    fetch(out, tarball_server.url, attempts=1, disk_usage=lambda path: room_for_the_rest)  # a fresh start would not fit
+    assert [(start, end, asked) for _, start, end, asked in tarball_server.served] == [
         (0, half, None), (half, len(TARBALL), f"bytes={half}-")]
     assert_is_the_dataset(out)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["edges2shoes", "edges2shoes.tar.gz.sha256"]
 
 
-def test_cut_download_is_resumed_within_the_same_call(tmp_path, server):
-    server.cuts = [1000, 3000]
-    fetch(tmp_path / "edges2shoes", server.url)
-    assert [(start, end) for _, start, end, _ in server.served] == [(0, 1000), (1000, 4000), (4000, len(TARBALL))]
+def test_cut_download_is_resumed_within_the_same_call(tmp_path, tarball_server):
+    tarball_server.cuts = [1000, 3000]
+    fetch(tmp_path / "edges2shoes", tarball_server.url)
+    assert [(start, end) for _, start, end, _ in tarball_server.served] == [(0, 1000), (1000, 4000), (4000, len(TARBALL))]
     assert_is_the_dataset(tmp_path / "edges2shoes")
 
 
-def test_server_ignoring_range_gets_a_clean_restart(tmp_path, server):
+def test_server_ignoring_range_gets_a_clean_restart(tmp_path, tarball_server):
     half = len(TARBALL) // 2
-    server.cuts = [half]
+    tarball_server.cuts = [half]
     out = tmp_path / "edges2shoes"
     with pytest.raises(DataError, match="resume"):
-        fetch(out, server.url, attempts=1)
-    server.ignore_range = True  # answers 200 with the whole file to `Range: bytes=half-`
-    fetch(out, server.url, attempts=1)
-    assert [(start, end, asked) for _, start, end, asked in server.served] == [
+        fetch(out, tarball_server.url, attempts=1)
+    tarball_server.ignore_range = True  # answers 200 with the whole file to `Range: bytes=half-`
+    fetch(out, tarball_server.url, attempts=1)
+    assert [(start, end, asked) for _, start, end, asked in tarball_server.served] == [
         (0, half, None), (0, len(TARBALL), f"bytes={half}-")]
     assert_is_the_dataset(out)
     assert (tmp_path / "edges2shoes.tar.gz.sha256").read_text().split()[0] == hashlib.sha256(TARBALL).hexdigest()
 
 
-def test_a_file_changed_on_the_server_since_the_cut_restarts_instead_of_mixing(tmp_path, server):
-    server.etag, server.cuts = '"v1"', [len(TARBALL) // 2]
+def test_a_file_changed_on_the_server_since_the_cut_restarts_instead_of_mixing(tmp_path, tarball_server):
+    tarball_server.etag, tarball_server.cuts = '"v1"', [len(TARBALL) // 2]
     out = tmp_path / "edges2shoes"
     with pytest.raises(DataError, match="resume"):
-        fetch(out, server.url, attempts=1)
-    server.etag, server.files["/edges2shoes.tar.gz"] = '"v2"', OTHER_TARBALL  # If-Range "v1" no longer holds
-    fetch(out, server.url, attempts=1)
-    assert server.served[1][1:] == (0, len(OTHER_TARBALL), f"bytes={len(TARBALL) // 2}-")
+        fetch(out, tarball_server.url, attempts=1)
+    tarball_server.etag, tarball_server.files["/edges2shoes.tar.gz"] = '"v2"', OTHER_TARBALL  # If-Range "v1" no longer holds
+    fetch(out, tarball_server.url, attempts=1)
+    assert tarball_server.served[1][1:] == (0, len(OTHER_TARBALL), f"bytes={len(TARBALL) // 2}-")
     assert_is_the_dataset(out, {name: tiny_pair(500 + i) for i, name in enumerate(IMAGES)})
 
 
@@ -215,40 +211,40 @@ def test_a_file_changed_on_the_server_since_the_cut_restarts_instead_of_mixing(t
 # Integrity and space.
 
 
-def test_download_whose_sha256_differs_from_the_record_is_refused_and_leaves_nothing(tmp_path, server):
+def test_download_whose_sha256_differs_from_the_record_is_refused_and_leaves_nothing(tmp_path, tarball_server):
     out = tmp_path / "edges2shoes"
-    fetch(out, server.url)
+    fetch(out, tarball_server.url)
     recorded = (tmp_path / "edges2shoes.tar.gz.sha256").read_text()
     out_files = listing(out)
     shutil.rmtree(out)
-    server.files["/edges2shoes.tar.gz"] = OTHER_TARBALL  # the server now hands out other bytes
+    tarball_server.files["/edges2shoes.tar.gz"] = OTHER_TARBALL  # the server now hands out other bytes
     with pytest.raises(DataError, match=r"sha256 is [0-9a-f]{64}, but [0-9a-f]{64} was recorded"):
-        fetch(out, server.url)
+        fetch(out, tarball_server.url)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["edges2shoes.tar.gz.sha256"]  # no archive, part, dataset
     assert (tmp_path / "edges2shoes.tar.gz.sha256").read_text() == recorded
-    server.files["/edges2shoes.tar.gz"] = TARBALL
-    assert listing(fetch(out, server.url)) == out_files
+    tarball_server.files["/edges2shoes.tar.gz"] = TARBALL
+    assert listing(fetch(out, tarball_server.url)) == out_files
 
 
-def test_kept_archive_that_changed_since_is_refused(tmp_path, server):
+def test_kept_archive_that_changed_since_is_refused(tmp_path, tarball_server):
     out = tmp_path / "edges2shoes"
-    fetch(out, server.url, keep_archive=True)
+    fetch(out, tarball_server.url, keep_archive=True)
     (tmp_path / "edges2shoes.tar.gz").write_bytes(OTHER_TARBALL)
     shutil.rmtree(out)
     with pytest.raises(DataError, match="differs from .* recorded at its first download"):
-        fetch(out, server.url)
+        fetch(out, tarball_server.url)
     assert not out.exists()
 
 
-def test_too_little_free_space_is_refused_before_anything_is_written(tmp_path, server):
+def test_too_little_free_space_is_refused_before_anything_is_written(tmp_path, tarball_server):
     out = tmp_path / "edges2shoes"
     enough_to_download_only = Usage(10**12, 0, len(TARBALL) + official.SPACE_MARGIN + 1)
     with pytest.raises(DataError, match=r"only .* free, but the download needs .* and unpacking it about"):
-        fetch(out, server.url, disk_usage=lambda path: enough_to_download_only)
+        fetch(out, tarball_server.url, disk_usage=lambda path: enough_to_download_only)
     assert listing(tmp_path) == []
     calls = []
     plenty = Usage(10**12, 0, 2 * len(TARBALL) + official.SPACE_MARGIN)
-    fetch(out, server.url, disk_usage=lambda path: calls.append(path) or plenty)
+    fetch(out, tarball_server.url, disk_usage=lambda path: calls.append(path) or plenty)
     assert calls and all(Path(path) == tmp_path for path in calls)
     assert_is_the_dataset(out)
 
@@ -291,38 +287,38 @@ def device(tar, outside):
     (hard_link_out, "outside the folder"),
     (device, "a device file"),
 ])
-def test_unsafe_member_is_refused_and_nothing_is_left(tmp_path, server, monkeypatch, attack, reason, with_data_filter):
+def test_unsafe_member_is_refused_and_nothing_is_left(tmp_path, tarball_server, monkeypatch, attack, reason, with_data_filter):
     if with_data_filter and not archive.HAS_DATA_FILTER:
         pytest.skip("this Python's tarfile has no data filter")
     monkeypatch.setattr(archive, "HAS_DATA_FILTER", with_data_filter)
     work = tmp_path / "work"
     outside = work / "outside"  # where an escape would land; it must not appear
-    server.files["/edges2shoes.tar.gz"] = make_tarball(lambda tar: attack(tar, outside))
+    tarball_server.files["/edges2shoes.tar.gz"] = make_tarball(lambda tar: attack(tar, outside))
     out = work / "data" / "edges2shoes"
     out.parent.mkdir(parents=True)
     (out.parent / "mine.txt").write_text("already here")
     before = listing(tmp_path)
     with pytest.raises(DataError, match=reason) as caught:
-        fetch(out, server.url)
+        fetch(out, tarball_server.url)
     assert "refused member" in str(caught.value)
     assert listing(tmp_path) == before  # no escape, no half dataset, no staging, no archive or record
 
 
-def test_links_inside_the_folder_are_kept(tmp_path, server):
-    server.files["/edges2shoes.tar.gz"] = make_tarball(
+def test_links_inside_the_folder_are_kept(tmp_path, tarball_server):
+    tarball_server.files["/edges2shoes.tar.gz"] = make_tarball(
         lambda tar: add_special(tar, "edges2shoes/val/latest.jpg", tarfile.SYMTYPE, "2_AB.jpg"))
-    out = fetch(tmp_path / "edges2shoes", server.url)
+    out = fetch(tmp_path / "edges2shoes", tarball_server.url)
     assert (out / "val" / "latest.jpg").resolve() == (out / "val" / "2_AB.jpg").resolve()
 
 
-def test_archive_without_the_layout_is_refused(tmp_path, server):
-    server.files["/edges2shoes.tar.gz"] = make_tarball(images={"photos/1.jpg": tiny_pair(1)})
+def test_archive_without_the_layout_is_refused(tmp_path, tarball_server):
+    tarball_server.files["/edges2shoes.tar.gz"] = make_tarball(images={"photos/1.jpg": tiny_pair(1)})
     with pytest.raises(DataError, match="no train/ and val/ folders"):
-        fetch(tmp_path / "edges2shoes", server.url)
+        fetch(tmp_path / "edges2shoes", tarball_server.url)
     assert listing(tmp_path) == []
 
 
-def test_interrupted_extraction_leaves_no_half_dataset(tmp_path, server, monkeypatch):
+def test_interrupted_extraction_leaves_no_half_dataset(tmp_path, tarball_server, monkeypatch):
     real_extract = tarfile.TarFile.extract
     calls = []
 
@@ -335,11 +331,11 @@ def test_interrupted_extraction_leaves_no_half_dataset(tmp_path, server, monkeyp
     monkeypatch.setattr(tarfile.TarFile, "extract", crash_on_third)
     out = tmp_path / "edges2shoes"
     with pytest.raises(KeyboardInterrupt):
-        fetch(out, server.url)
+        fetch(out, tarball_server.url)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["edges2shoes.tar.gz", "edges2shoes.tar.gz.sha256"]
     monkeypatch.setattr(tarfile.TarFile, "extract", real_extract)
-    fetch(out, server.url)  # the kept archive is unpacked; nothing is downloaded again
-    assert len(server.served) == 1
+    fetch(out, tarball_server.url)  # the kept archive is unpacked; nothing is downloaded again
+    assert len(tarball_server.served) == 1
     assert_is_the_dataset(out)
 
 
@@ -365,8 +361,8 @@ def test_cli_without_network_exits_2_with_one_line(tmp_path, capsys):
     assert err.count("\n") == 1 and err.startswith("edges2shoes data: error:") and "could not connect" in err
 
 
-def test_cli_fetch_prints_the_folder_and_reads_the_mirror_variable(tmp_path, server, monkeypatch, capsys):
-    monkeypatch.setenv(official.DATASET_URL_ENV, server.url)
+def test_cli_fetch_prints_the_folder_and_reads_the_mirror_variable(tmp_path, tarball_server, monkeypatch, capsys):
+    monkeypatch.setenv(official.DATASET_URL_ENV, tarball_server.url)
     assert cli.main(["data", "fetch", "official", "--out", str(tmp_path / "e2s")]) == 0
     captured = capsys.readouterr()
     assert captured.out.strip() == str(tmp_path / "e2s")
@@ -374,27 +370,27 @@ def test_cli_fetch_prints_the_folder_and_reads_the_mirror_variable(tmp_path, ser
     assert_is_the_dataset(tmp_path / "e2s")
 
 
-def test_cli_refuses_a_folder_that_holds_something_else(tmp_path, server, capsys):
+def test_cli_refuses_a_folder_that_holds_something_else(tmp_path, tarball_server, capsys):
     (tmp_path / "e2s").mkdir()
     (tmp_path / "e2s" / "notes.txt").write_text("mine")
-    assert cli.main(["data", "fetch", "official", "--out", str(tmp_path / "e2s"), "--url", server.url]) == 2
+    assert cli.main(["data", "fetch", "official", "--out", str(tmp_path / "e2s"), "--url", tarball_server.url]) == 2
     assert "is not an edges2shoes dataset" in capsys.readouterr().err
-    assert server.served == [] and listing(tmp_path) == ["e2s", "e2s/notes.txt"]
+    assert tarball_server.served == [] and listing(tmp_path) == ["e2s", "e2s/notes.txt"]
 
 
 def offline_kaggle(handle: str) -> str:
     raise ConnectionError("no network")
 
 
-def test_resolve_uses_the_official_tarball_only_when_asked(tmp_path, server, monkeypatch):
+def test_resolve_uses_the_official_tarball_only_when_asked(tmp_path, tarball_server, monkeypatch):
     monkeypatch.delenv("EDGES2SHOES_DATA", raising=False)
-    monkeypatch.setenv(official.DATASET_URL_ENV, server.url)
+    monkeypatch.setenv(official.DATASET_URL_ENV, tarball_server.url)
     kaggle_input = tmp_path / "kaggle-input"
     kaggle_input.mkdir()
     out = tmp_path / "official"
     with pytest.raises(DataError, match="data fetch official"):
         resolve_dataset_root(downloader=offline_kaggle, kaggle_input=kaggle_input, official_dir=out)
-    assert server.served == []  # not asked: no download
+    assert tarball_server.served == []  # not asked: no download
     found = resolve_dataset_root(downloader=offline_kaggle, kaggle_input=kaggle_input,
                                  download_official=True, official_dir=out)
     assert found == out

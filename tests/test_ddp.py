@@ -21,7 +21,7 @@ from torch import nn
 from edges2shoes_utils.checkpoints import formats as checkpoints
 from edges2shoes_utils.data.synthetic import make_synthetic
 from edges2shoes_utils.training import StepContext, TrainConfig, train
-from local_servers import free_port
+from edges2shoes_utils.util.servers import free_port
 
 pytestmark = pytest.mark.slow
 

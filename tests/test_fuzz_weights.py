@@ -45,19 +45,12 @@ from fuzzing import Fuzz, flipped, random_blobs, spread_positions, truncation_of
 from test_weights import OfficialUnet, randomise
 
 SIDE = 64
-pytestmark = pytest.mark.timeout(120)  # a hang fails the test instead of stalling the suite
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = [pytest.mark.timeout(120),  # a hang fails the test instead of stalling the suite
+              pytest.mark.usefixtures("one_thread")]
 
 
 @pytest.fixture(scope="module")
-def originals(tmp_path_factory) -> dict[str, Path]:
+def originals(one_thread, tmp_path_factory) -> dict[str, Path]:
     """One real file of each kind: a one-step training run's last.pt and generator_0.pt, the official
     layout (ngf 8, 6 levels) in torch's zip format and in the legacy format the official model zoo's
     files use (no checksums), our export, and a safetensors state dict without a checksum."""

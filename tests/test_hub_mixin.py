@@ -18,7 +18,7 @@ import torch
 from edges2shoes_utils.nets import DiscriminatorConfig, GeneratorConfig, PatchGANDiscriminator, UNetGenerator
 from edges2shoes_utils.util.errors import WeightsError
 
-from hub_support import REVISION, hub_cache_entry, hub_uploads, no_credentials  # noqa: F401  (fixtures)
+from hub_support import REVISION, hub_cache_entry
 
 REPO = "someone/tiny-unet"
 

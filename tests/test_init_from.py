@@ -35,7 +35,8 @@ from edges2shoes_utils.util.seeds import seed_everything
 
 from test_huggan import HugganUNet, fake_hub
 from test_weights import Generator, OfficialPatchGAN, OfficialUnet, TFDiscriminator, randomise, save_pickled_module
-from training_support import dataset, one_thread  # noqa: F401  (fixtures; one_thread is autouse)
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # bitwise-reproducible CPU maths (conftest.py)
 
 
 @pytest.fixture

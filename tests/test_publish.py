@@ -30,7 +30,7 @@ from edges2shoes_utils.nets import UNetGenerator
 from edges2shoes_utils.training import TrainConfig, train
 from edges2shoes_utils.util.errors import ConfigError, WeightsError
 
-from hub_support import REVISION, hub_cache_entry, hub_uploads, no_credentials  # noqa: F401  (fixtures)
+from hub_support import REVISION, hub_cache_entry
 
 REPO = "someone/tiny-shoes"
 KAGGLE_MODEL = "someone/tiny-shoes/pyTorch/default"

@@ -27,7 +27,8 @@ from edges2shoes_utils.util.errors import ConfigError, DataError
 from edges2shoes_utils.nets import GeneratorConfig, UNetGenerator
 from edges2shoes_utils.training import TrainConfig, TrainingDiverged, lr_factor, train
 from edges2shoes_utils.training.command_line import config_from_args, configure_cli
-from training_support import dataset, one_thread, single_thread  # noqa: F401  (fixtures; one_thread is autouse)
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # bitwise-reproducible CPU maths (conftest.py)
 
 STEPS_PER_EPOCH = 6  # 12 train pairs, batch 2
 
@@ -55,7 +56,7 @@ def optimizer_tensors(state: dict) -> list[torch.Tensor]:
 
 
 @pytest.fixture(scope="module")
-def straight(dataset, tmp_path_factory):
+def straight(one_thread, dataset, tmp_path_factory):
     """Two epochs without stopping; also records the generator before the first step."""
     initial = {}
 
@@ -63,9 +64,7 @@ def straight(dataset, tmp_path_factory):
         if ctx.step == 0:
             initial.update(snapshot(ctx.generator))
 
-    out = tmp_path_factory.mktemp("straight")
-    with single_thread():  # module-scoped: set up before the function-scoped one_thread
-        result = train(tiny(dataset, out), before_step=[capture])
+    result = train(tiny(dataset, tmp_path_factory.mktemp("straight")), before_step=[capture])
     return result, initial
 
 

@@ -21,8 +21,6 @@ import pytest
 import torch
 
 from app_support import SHOE_OUTLINE, SOLE_LINE
-from test_browser_app import _missing
-from edges2shoes_utils.apps.web_bench import CHROMIUM_FLAGS
 from edges2shoes_utils.apps.web_site import build_site, runtime_folder, serve_site
 from edges2shoes_utils.checkpoints import export_generator, load_generator
 from edges2shoes_utils.evaluation.metrics import psnr_per_image
@@ -41,32 +39,16 @@ IOU_GATE = 0.9  # dark pixels of the page's prepared input against prepare_sketc
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory):
+def site(tmp_path_factory, require):
     try:
         runtime_folder()
     except ConfigError as error:
-        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
-            pytest.fail(str(error))
-        pytest.skip(str(error))
+        require(f"the page's runtime ({error})")
     folder = tmp_path_factory.mktemp("web")
     torch.manual_seed(0)
     weights = export_generator(UNetGenerator(ngf=8, levels=8), folder / "tiny.safetensors")
     build_site(str(weights), folder / "site")
     return folder / "site", load_generator(weights)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _missing("playwright")
-    if not Path("/usr/bin/chromium").exists():
-        _missing("Chromium (apt-get install chromium)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_FLAGS)
-        yield browser
-        browser.close()
 
 
 def _serve(folder: Path, isolate: bool):

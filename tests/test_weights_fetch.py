@@ -7,8 +7,7 @@ import hashlib
 import random
 import subprocess
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,8 @@ from edges2shoes_utils.util.errors import WeightsError
 from edges2shoes_utils.nets import UNetGenerator
 from edges2shoes_utils.checkpoints.fetch import KAGGLE_DATASET, default_cache_dir, fetch_weights
 from edges2shoes_utils.checkpoints.load import load_generator
-from local_servers import free_port
+from edges2shoes_utils.util.servers import free_port
+from local_servers import http_server
 
 PAYLOAD = random.Random(0).randbytes(300_000)
 OTHER = random.Random(1).randbytes(300_000)
@@ -45,14 +45,11 @@ class Handler(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def server():
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.routes = {"/edges2shoes.pth": (PAYLOAD, None), "/cut.pth": (PAYLOAD, 100_000), "/other.pth": (OTHER, None)}
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield httpd, f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+def zoo_server():
+    """A stand-in for the official model zoo: (the server, its base URL)."""
+    routes = {"/edges2shoes.pth": (PAYLOAD, None), "/cut.pth": (PAYLOAD, 100_000), "/other.pth": (OTHER, None)}
+    with http_server(Handler, routes=routes) as httpd:
+        yield httpd, f"http://127.0.0.1:{httpd.server_address[1]}"
 
 
 def closed_port_url() -> str:
@@ -67,8 +64,8 @@ def official(tmp_path: Path, url: str) -> Path:
 # The official model zoo over HTTP.
 
 
-def test_official_download_records_sha256_then_serves_the_cache_offline(tmp_path, server):
-    _, base = server
+def test_official_download_records_sha256_then_serves_the_cache_offline(tmp_path, zoo_server):
+    _, base = zoo_server
     path = official(tmp_path, base + "/edges2shoes.pth")
     assert path == tmp_path / "pix2pix-official" / "edges2shoes_net_G.pth"
     assert path.read_bytes() == PAYLOAD
@@ -78,8 +75,8 @@ def test_official_download_records_sha256_then_serves_the_cache_offline(tmp_path
     assert official(tmp_path, closed_port_url()) == path  # cached: no network needed
 
 
-def test_interrupted_transfer_leaves_no_file(tmp_path, server):
-    _, base = server
+def test_interrupted_transfer_leaves_no_file(tmp_path, zoo_server):
+    _, base = zoo_server
     with pytest.raises(WeightsError, match="nothing was saved|stopped after"):
         official(tmp_path, base + "/cut.pth")
     folder = tmp_path / "pix2pix-official"
@@ -87,8 +84,8 @@ def test_interrupted_transfer_leaves_no_file(tmp_path, server):
     assert list(folder.iterdir()) == []
 
 
-def test_download_with_another_sha256_than_recorded_is_refused(tmp_path, server):
-    _, base = server
+def test_download_with_another_sha256_than_recorded_is_refused(tmp_path, zoo_server):
+    _, base = zoo_server
     official(tmp_path, base + "/edges2shoes.pth")
     target = tmp_path / "pix2pix-official" / "edges2shoes_net_G.pth"
     target.unlink()
@@ -98,8 +95,8 @@ def test_download_with_another_sha256_than_recorded_is_refused(tmp_path, server)
     assert official(tmp_path, base + "/edges2shoes.pth").read_bytes() == PAYLOAD
 
 
-def test_cached_file_that_changed_is_refused(tmp_path, server):
-    _, base = server
+def test_cached_file_that_changed_is_refused(tmp_path, zoo_server):
+    _, base = zoo_server
     path = official(tmp_path, base + "/edges2shoes.pth")
     path.write_bytes(PAYLOAD[:-1] + b"x")
     with pytest.raises(WeightsError, match="differs from .* recorded"):
@@ -113,14 +110,14 @@ def test_no_network_is_one_clear_error(tmp_path):
     assert "could not connect" in message and "edges2shoes_net_G.pth" in message and "EDGES2SHOES_PIX2PIX_URL" in message
 
 
-def test_http_error_is_reported(tmp_path, server):
-    _, base = server
+def test_http_error_is_reported(tmp_path, zoo_server):
+    _, base = zoo_server
     with pytest.raises(WeightsError, match="404"):
         official(tmp_path, base + "/missing.pth")
 
 
-def test_cli_fetch_prints_the_path_and_uses_the_mirror_variable(tmp_path, server, monkeypatch, capsys):
-    _, base = server
+def test_cli_fetch_prints_the_path_and_uses_the_mirror_variable(tmp_path, zoo_server, monkeypatch, capsys):
+    _, base = zoo_server
     monkeypatch.setenv("EDGES2SHOES_PIX2PIX_URL", base + "/edges2shoes.pth")
     assert cli.main(["weights", "fetch", "pix2pix-official", "--cache-dir", str(tmp_path)]) == 0
     printed = Path(capsys.readouterr().out.strip())

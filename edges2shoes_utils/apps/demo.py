@@ -90,7 +90,7 @@ BUDGETS: dict[str, DemoBudget] = {
 
 @dataclass(frozen=True)
 class LearningCheck:
-    """What "it learned" means, on held-out pairs (the issue's acceptance test)."""
+    """What "it learned" means, on held-out pairs: the demo's acceptance test."""
 
     max_ratio_to_untrained: float = 0.6  # trained L1 <= 60% of the untrained generator's
     must_beat_copy_edges: bool = True  # trained L1 < L1 of answering with the edge map itself

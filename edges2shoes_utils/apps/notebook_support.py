@@ -1,11 +1,7 @@
-"""Helpers the notebooks share: where am I running, where do outputs go, and the CI smoke mode.
+"""Helpers the notebooks share: where am I running, where do outputs go, which dataset and run.
 
 The notebooks are thin front doors onto the package: every decision a
 notebook makes that could be wrong lives here, where it is tested, instead of in a cell.
-
-Smoke mode (`EDGES2SHOES_SMOKE=1`) makes a notebook run end to end on CPU in a minute or two: it
-swaps the real dataset for the synthetic mini-set, the paper-size model for a tiny one and hours
-of training for a few steps. CI runs every notebook this way.
 """
 
 from __future__ import annotations
@@ -15,7 +11,6 @@ import os
 import re
 import shlex
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Literal, Mapping, Sequence
@@ -23,15 +18,12 @@ from typing import Iterable, Literal, Mapping, Sequence
 import torch
 
 from ..checkpoints import export_generator, load_generator
-from ..data import PairsDataset, make_synthetic, numeric_key, resolve_dataset_root
-from ..nets import UNetGenerator
+from ..data import PairsDataset, numeric_key, resolve_dataset_root
 from ..training import CHECKPOINT_NAME, TrainConfig
 from ..training.device import pick_device
 from ..util.errors import CheckpointError, ConfigError, DataError
 from ..util.images import image_grid
-from .smoke import smoke_inputs  # noqa: F401 - the evaluation notebook's smoke inputs
 
-SMOKE_ENV = "EDGES2SHOES_SMOKE"
 OUTPUT_ENV = "EDGES2SHOES_OUTPUT"  # overrides the default output folder (tests point it at a tmp dir)
 KAGGLE_WORKING = Path("/kaggle/working")
 
@@ -39,12 +31,6 @@ Environment = Literal["kaggle", "colab", "local"]
 
 # --------------------------------------------------------------------------------------------------
 # Where are we?
-
-
-def smoke_mode(environ: Mapping[str, str] | None = None) -> bool:
-    """True when `EDGES2SHOES_SMOKE` is set to a true-ish value (1, true, yes, on)."""
-    value = (os.environ if environ is None else environ).get(SMOKE_ENV, "")
-    return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
 def detect_environment(
@@ -119,7 +105,7 @@ def accelerator_advice(info: AcceleratorInfo, environment: Environment = "local"
         )
     if info.device == "cpu":
         where = " Turn on a GPU: Settings -> Accelerator -> 'GPU T4 x2'." if environment == "kaggle" else ""
-        return "No GPU visible: training runs on the CPU, which only suits smoke tests and the demo." + where
+        return "No GPU visible: training runs on the CPU, which only suits tiny runs and the demo." + where
     text = f"{info.count} GPU(s): {', '.join(info.names)}."
     if info.count > 1:
         text += (
@@ -130,42 +116,7 @@ def accelerator_advice(info: AcceleratorInfo, environment: Environment = "local"
 
 
 # --------------------------------------------------------------------------------------------------
-# Smoke mode and the run settings.
-
-# Notebook parameters are named after TrainConfig fields, so `TrainConfig(**params)` needs no glue.
-SMOKE_SETTINGS: dict[str, object] = {
-    # small enough for a CPU in CI, big enough that every cell does real work (2 epochs, 12 steps)
-    "epochs": 2,
-    "batch_size": 4,
-    "image_size": 64,
-    "ngf": 8,
-    "ndf": 8,
-    "device": "cpu",
-    "num_workers": 0,
-}
-SMOKE_PAIRS = (24, 4)  # synthetic train and val pairs
-
-
-def apply_smoke(params: Mapping[str, object], smoke: bool | None = None) -> dict[str, object]:
-    """`params` unchanged, or in smoke mode with the tiny settings, a freshly written synthetic set
-    as `data` and, unless `EDGES2SHOES_OUTPUT` says where, a temporary run folder as `out` (so CI
-    never writes into the repository)."""
-    params = dict(params)
-    if not (smoke_mode() if smoke is None else smoke):
-        return params
-    params.update(SMOKE_SETTINGS)
-    n_train, n_val = SMOKE_PAIRS
-    scratch = Path(tempfile.mkdtemp(prefix="edges2shoes-smoke-"))
-    params["data"] = str(smoke_dataset(scratch / "data", n_train=n_train, n_val=n_val, size=int(params["image_size"])))
-    output = os.environ.get(OUTPUT_ENV)
-    params["out"] = str(Path(output) / "smoke_run" if output else scratch / "run")
-    return params
-
-
-def smoke_dataset(folder: str | Path | None = None, *, n_train: int = 24, n_val: int = 4, size: int = 64) -> Path:
-    """Write the synthetic mini-set (the real folder layout) for a smoke run and return its root."""
-    root = Path(folder) if folder is not None else Path(tempfile.mkdtemp(prefix="edges2shoes-smoke-"))
-    return make_synthetic(root, n=n_train, size=size, seed=0, n_val=n_val)
+# The dataset and the run settings.
 
 
 def find_dataset(spec: str | os.PathLike | None = None, *, downloader=None) -> Path:
@@ -206,15 +157,6 @@ def export_final_generator(run_dir: str | Path) -> Path:
         raise CheckpointError(f"{run_dir}: no generator_<epoch>.pt to export; has an epoch finished?")
     generator = load_generator(epochs[0])
     return export_generator(generator, run_dir / "generator.safetensors", metadata={"source": epochs[0].name})
-
-
-def smoke_generator_weights(folder: str | Path | None = None, *, levels: int = 6, ngf: int = 8, seed: int = 0) -> Path:
-    """A tiny generator export (64x64 by default, seeded random weights) made on the spot: what the
-    sketch notebook loads in smoke mode, where no weights can be downloaded."""
-    folder = Path(folder) if folder is not None else Path(tempfile.mkdtemp(prefix="edges2shoes-smoke-"))
-    torch.manual_seed(seed)
-    generator = UNetGenerator(ngf=ngf, levels=levels)
-    return export_generator(generator, folder / "smoke_generator.safetensors", metadata={"source": "smoke"})
 
 
 # --------------------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """What `bench gpu` measures and how long it may take: the sizes (paper or `--quick`) and the budget.
 
-The full plan is the issue's: the paper-size networks at 256x256, training at batch 4, 16 and 64 in
+The full plan: the paper-size networks at 256x256, training at batch 4, 16 and 64 in
 fp16 (with a GradScaler), bf16 and TF32, inference at batch 1 and 64, the loader with 1, 2, 4 and 8
 workers, and a torchrun launch over every visible GPU. `--quick` is the CPU dry run: the same code
 paths on tiny sizes (ngf 8, 64x64, batch 1-2), so a test can prove every section works in seconds.

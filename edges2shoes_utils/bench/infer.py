@@ -34,6 +34,7 @@ from typing import Callable
 import torch
 from PIL import Image, ImageDraw
 
+from ..evaluation.metrics import psnr_per_image
 from ..inference import MODES, Sketch2Shoe
 from ..nets import GeneratorConfig, UNetGenerator, count_parameters
 from ..training.device import cpu_has_native_bf16, pick_device
@@ -189,9 +190,8 @@ def _row(mode: str, path: str, precision: str, samples: list[float], plain_ms: f
 
 
 def psnr(output: torch.Tensor, reference: torch.Tensor) -> float:
-    """PSNR in dB of two images in [-1, 1], measured on the [0, 1] scale (peak 1)."""
-    mse = ((output.float() - reference.float()) / 2.0).pow(2).mean().item()
-    return math.inf if mse == 0 else 10.0 * math.log10(1.0 / mse)
+    """PSNR in dB of a whole batch in [-1, 1] against another (range 2: the same as on [0, 1])."""
+    return float(psnr_per_image(output.reshape(1, -1), reference.reshape(1, -1), data_range=2.0)[0])
 
 
 # --------------------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from ..nets import PatchGANDiscriminator, UNetGenerator
 from ..training import StepParts, TrainConfig, train_step
 
 PAPER_GFLOP_PER_IMAGE = 93.3  # one training step per 256x256 image, paper-size G and D (FlopCounterMode)
-# matrix-product throughput of a quiet 2-core AMD EPYC development machine (AVX512-BF16), GFLOP/s
+# matrix-product throughput of the reference development CPU when idle, GFLOP/s (docs/benchmarks.md)
 REFERENCE_CPU_GFLOPS = {"fp32": 139.0, "bf16": 388.0}
 T4_FP16_TFLOPS = 65.0  # T4 fp16 tensor-core peak (NVIDIA datasheet)
 T4_UTILISATION = (0.25, 0.35)  # realistic share of peak for conv nets of this size

@@ -72,7 +72,7 @@ HUGGAN_URL = f"https://huggingface.co/{HUGGAN_REPO}"
 # model.safetensors in later huggingface_hub versions; the first one found is used.
 HUGGAN_FILES = ("pytorch_model.bin", "model.safetensors")
 HUGGAN_REVISION_ENV = "EDGES2SHOES_HUGGAN_REVISION"
-# The commit to pin. Not known here (no network when this was written): the first download records
+# The commit to pin, where one is known: unset, the first download records
 # the commit huggingface_hub resolved, and later fetches ask for that one, which also works offline
 # from the cache. Set this (or $EDGES2SHOES_HUGGAN_REVISION) to pin a commit for every user.
 HUGGAN_REVISION: str | None = None

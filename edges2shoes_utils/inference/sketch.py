@@ -256,10 +256,9 @@ def _sample(values: np.ndarray) -> np.ndarray:
 
 
 def _median(values: np.ndarray) -> float:
-    """np.median's value, read off a full sort: numpy's vectorised sort (AVX2 / AVX-512) runs three
-    to five times faster than its selection on these arrays (a quarter-megapixel sample took 0.3-0.6
-    ms to sort against 1.5-2 ms to partition on an Intel Xeon), most of all on arrays full of ties
-    (paper clipped to exactly 0)."""
+    """np.median's value, read off a full sort: numpy's vectorised sort (AVX2 / AVX-512) is several
+    times faster than its selection on these arrays (docs/benchmarks.md), most of all on arrays full
+    of ties (paper clipped to exactly 0)."""
     return _middle(np.sort(values, axis=None))
 
 

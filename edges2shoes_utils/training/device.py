@@ -23,6 +23,10 @@ from ..util.errors import ConfigError
 Amp = Literal["auto", "fp16", "bf16", "off"]
 AMP_CHOICES: tuple[str, ...] = ("auto", "fp16", "bf16", "off")  # training's --amp
 PRECISION_CHOICES: tuple[str, ...] = ("auto", "fp32", "bf16", "fp16")  # the inference fast path's
+# fp16 on a CPU is refused: no fast kernels there, about ten times slower than fp32. The test suite
+# sets this (monkeypatch) to run the T4's code path, fp16 autocast with a GradScaler that scales,
+# skips and backs off, on a machine without a GPU; no flag or option reaches it.
+CPU_FP16_ALLOWED = False
 
 
 def pick_device(preference: str = "auto", local_rank: int = 0) -> torch.device:
@@ -120,8 +124,6 @@ def resolve_precision(
     device: torch.device,
     cpu_bf16: bool = False,
     capability: Callable[[torch.device], tuple[int, int]] | None = None,
-    *,
-    allow_cpu_fp16: bool = False,
 ) -> Precision:
     """The number format for `amp` on `device`; training's --amp and the fast path's precision.
 
@@ -131,9 +133,7 @@ def resolve_precision(
     `cpu_has_native_bf16()`), else fp32. `fp16` is refused on CPU (no fast kernels there); `bf16`
     on a GPU without native bf16 is allowed but slow.
 
-    `allow_cpu_fp16` exists for tests only (no flag reaches it): fp16 autocast with a CPU
-    GradScaler is the T4's code path (scaling, skipped steps, back-off) on a machine without a GPU,
-    about ten times slower than fp32 there, so users keep getting the refusal.
+    The refusal lifts only while `CPU_FP16_ALLOWED` is set (see there).
     """
     if amp not in AMP_CHOICES and amp not in PRECISION_CHOICES:
         raise ConfigError(f"precision must be one of auto, fp32 (or off), bf16, fp16, not {amp!r}")
@@ -141,7 +141,7 @@ def resolve_precision(
     if amp in ("off", "fp32"):
         return Precision(kind, None, False)
     if kind == "cpu":
-        if amp == "fp16" and allow_cpu_fp16:
+        if amp == "fp16" and CPU_FP16_ALLOWED:
             return Precision("cpu", torch.float16, True)
         if amp == "fp16":
             raise ConfigError("fp16 is for GPUs; on a CPU use bf16 or fp32 (in training: --amp bf16, "

@@ -85,14 +85,11 @@ def train(
     config: TrainConfig,
     *,
     before_step: Sequence[Callable[[StepContext], None]] = (),
-    _allow_cpu_fp16: bool = False,
 ) -> TrainResult:
     """Train pix2pix as `config` says; under torchrun, one process per GPU with DDP.
 
     Raises TrainingDiverged on a NaN/inf loss (the last good last.pt is kept), re-raises
     KeyboardInterrupt after saving last.pt on Ctrl-C / SIGTERM, ConfigError / DataError on bad input.
-    `_allow_cpu_fp16` is for tests only: it lets `amp="fp16"` run on the CPU (fp16 autocast and a
-    CPU GradScaler, the T4's code path), which users are refused (see `device.resolve_precision`).
     """
     config.validate()
     info = dist_info_from_env()
@@ -101,7 +98,7 @@ def train(
     created = init_process_group(info, device)
     try:
         config, start = prepare_initial_weights(config, info)  # --init: published weights, their architecture
-        return _Run(config, info, device, list(before_step), _allow_cpu_fp16, start).run()
+        return _Run(config, info, device, list(before_step), start).run()
     finally:
         destroy_process_group(created)
 
@@ -144,7 +141,7 @@ class _Run:
     """One training run in this process: its networks, data feed, position and log."""
 
     def __init__(
-        self, config: TrainConfig, info: DistInfo, device: torch.device, hooks: list, allow_cpu_fp16: bool = False,
+        self, config: TrainConfig, info: DistInfo, device: torch.device, hooks: list,
         start: InitialWeights | None = None,
     ) -> None:
         self.config, self.info, self.device, self.hooks = config, info, device, hooks
@@ -152,7 +149,7 @@ class _Run:
         self.checkpoint_path = self.run_dir / CHECKPOINT_NAME
         self.log = RunLog(self.run_dir, info, config.progress)
         configure_backends(device)
-        self.precision = resolve_precision(config.amp, device, config.cpu_bf16, allow_cpu_fp16=allow_cpu_fp16)
+        self.precision = resolve_precision(config.amp, device, config.cpu_bf16)
         self.channels_last = config.channels_last and device.type == "cuda"
 
         resume_state = read_resume_state(config, info, self.checkpoint_path)

@@ -2,10 +2,8 @@
 
 glibc's malloc gives each thread that allocates its own arena, up to eight per core. A web server
 hands requests to a pool of threads; the sketch clean-up's buffers freed in one arena and allocated
-again in another leave every arena holding its own peak. Measured with the paper-size app and 8
-clients on a 2-core Xeon: resident memory grew 110-165 MB over the first 200 requests and kept
-growing by about 40 MB per 200 after that; with two arenas, 22 MB and then about 10 MB per 200
-(throughput the same within the run-to-run noise).
+again in another leave every arena holding its own peak, so resident memory keeps growing. Two
+arenas keep that growth a fraction of the default's at the same throughput (docs/benchmarks.md).
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
 The real edges2shoes set (Isola et al. 2017, arXiv 1611.07004; photos from UT Zappos50K) pairs a
 product photo of a shoe, seen from the side on a white background, with an edge map that an edge
 detector (HED) found in that photo, cleaned up into thin dark lines on white. This package makes the
-same kind of pairs offline, in the same layout, so that training, evaluation, the notebooks' smoke
-mode, the demo and the tests run without a download:
+same kind of pairs offline, in the same layout, so that training, evaluation, the notebooks, the
+demo and the tests run without a download:
 
 * the photo is a side view of a shoe of one of several kinds (sneaker, boot, heel, loafer, sandal),
   each with its own shapes, details, palette and material (mesh, canvas, leather, suede, patent),
