@@ -87,12 +87,10 @@ def test_train_graph_equals_pytorch_train_mode_with_the_same_masks(generator, ex
 def test_train_reference_is_the_plain_runners_train_mode(generator):
     """reference_output's train mode is the project's train-mode runner, fed the runner's own masks."""
     from edges2shoes_utils.inference.fastpath import build_runner
-    from edges2shoes_utils.inference.layers import NoiseSource
 
     edges = torch.rand(1, 3, SIZE, SIZE) * 2 - 1
     shapes = WebGraph(generator, "train").mask_shapes(SIZE)
-    source = NoiseSource([5])
-    masks = [source.mask(torch.empty(shape), 0.5).numpy() for shape in shapes]
+    masks = draw_masks(shapes, 5)
     runner = build_runner(generator, mode="train", fast=False, device="cpu")
     expected = runner.run(edges, seeds=[5])
     assert (reference_output(generator, edges, "train", masks).clamp(-1, 1) - expected).abs().max() < 1e-5

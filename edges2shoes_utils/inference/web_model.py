@@ -40,6 +40,7 @@ from ..nets import UNetGenerator
 from ..util.atomic import atomic_open, atomic_write_text
 from ..util.errors import WeightsError
 from ..data.synthetic import make_pair
+from ..nets.runner import NoiseSource
 from .layers import _subpixel_weight, transposed_algorithms
 from .sketch import prepare_sketch, sample_sketches
 
@@ -362,9 +363,10 @@ def check_quality(generator: UNetGenerator, model: WebModel, seed: int = 0) -> d
 
 
 def draw_masks(shapes: Sequence[Sequence[int]], seed: int, p: float = DROPOUT_P) -> list[np.ndarray]:
-    """Dropout masks for the train graph: each element 0 with probability p, else 1 / (1 - p)."""
-    rng = np.random.default_rng(seed)
-    return [((rng.random(tuple(s)) >= p) / (1.0 - p)).astype(np.float32) for s in shapes]
+    """Dropout masks for the train graph: each element 0 with probability p, else 1 / (1 - p), drawn
+    as the PyTorch runners draw them (`nets.runner.NoiseSource`), so a seed gives the same shoe."""
+    source = NoiseSource([seed])
+    return [source.mask(torch.empty(tuple(shape)), p).numpy() for shape in shapes]
 
 
 def reference_output(generator: UNetGenerator, edges: torch.Tensor, mode: str,
