@@ -16,10 +16,9 @@ from edges2shoes_utils.apps import cli
 from edges2shoes_utils.apps.web_site import build_site, runtime_folder
 from edges2shoes_utils.checkpoints import export_generator
 from edges2shoes_utils.evaluation.metrics import psnr_per_image
-from edges2shoes_utils.inference import layers
 from edges2shoes_utils.inference.sketch import sample_sketches
 from edges2shoes_utils.inference.web_model import (
-    WEB_MODES, WebGraph, check_quality, depth_to_space, draw_masks, export_web_model, psnr_db, quantize_per_channel,
+    WEB_MODES, WebGraph, check_quality, draw_masks, export_web_model, psnr_db, quantize_per_channel,
     reference_output, run_web_model,
 )
 from edges2shoes_utils.nets import UNetGenerator
@@ -58,11 +57,6 @@ def int8(generator, tmp_path_factory):
     return export_web_model(generator, tmp_path_factory.mktemp("int8"))
 
 
-def test_depth_to_space_matches_the_fast_paths_layout():
-    phases = torch.randn(2, 4 * 5, 7, 9)
-    assert torch.equal(depth_to_space(phases), layers._depth_to_space(phases).contiguous())
-
-
 def test_eval_graph_equals_pytorch_eval(generator, exact):
     edges = torch.rand(1, 3, SIZE, SIZE) * 2 - 1
     expected = generator.eval()(edges).detach()
@@ -96,12 +90,16 @@ def test_train_reference_is_the_plain_runners_train_mode(generator):
     assert (reference_output(generator, edges, "train", masks).clamp(-1, 1) - expected).abs().max() < 1e-5
 
 
-def test_graphs_have_no_transposed_convolution_and_int8_weights_behind_dequantize(int8, exact):
+def test_every_convolution_weight_is_int8_behind_dequantize(int8, exact, generator):
     for mode in WEB_MODES:
         graph = onnx.load(str(int8.graph(mode)), load_external_data=False).graph
         ops = [node.op_type for node in graph.node]
-        assert "ConvTranspose" not in ops
-        assert ops.count("DequantizeLinear") == ops.count("Conv") > 0
+        assert ops.count("ConvTranspose") == generator.config.levels
+        assert ops.count("DequantizeLinear") == ops.count("Conv") + ops.count("ConvTranspose") > 0
+        axes = {node.op_type: {n.output[0]: a.i for n in graph.node if n.op_type == "DequantizeLinear"
+                               for a in n.attribute if a.name == "axis"}.get(node.input[1])
+                for node in graph.node if node.op_type in ("Conv", "ConvTranspose")}
+        assert axes == {"Conv": 0, "ConvTranspose": 1}
         norms = {"InstanceNormalization"} if mode == "train" else {"BatchNormalization"}
         assert norms <= set(ops)
     # One shared weights file, a quarter of the fp32 one (int8 against fp32).
@@ -116,6 +114,9 @@ def test_quantization_error_is_within_half_a_step():
     error = np.abs(values * scales[:, None, None, None] - weight)
     assert (error <= scales[:, None, None, None] / 2 + 1e-7).all()
     assert np.abs(values).max() == 127
+    # A transposed convolution's output channels are axis 1: one scale per column of that axis.
+    values_t, scales_t = quantize_per_channel(weight.transpose(1, 0, 2, 3), axis=1)
+    assert np.array_equal(values_t, values.transpose(1, 0, 2, 3)) and np.array_equal(scales_t, scales)
 
 
 def test_int8_model_meets_the_quality_gate(generator, int8):

@@ -1,7 +1,7 @@
 """What each change to the browser's model costs, timed with onnxruntime on this CPU (Python, not
 WASM: the ratios, not the milliseconds, carry over), against the plain fp32 ONNX export in the same
-run: sub-pixel transposed convolutions, train mode (instance norm + dropout masks), int8 weights
-with DequantizeLinear folded at load or run at every call.
+run: the page's graphs in train mode (instance norm + dropout masks) and eval mode, with fp32 or int8
+weights, the DequantizeLinear folded at load or run at every call.
 
     python tools/web_costs.py WEIGHTS [--threads 2 1] [--runs 10] [--browser SITE]
 
@@ -61,11 +61,11 @@ def main() -> None:
         base = median_ms(plain, {"edges": edges}, threads, args.runs)
         rows = {
             "plain fp32 export (ConvTranspose, eval)": base,
-            "sub-pixel, eval, fp32": median_ms(exact.graph("eval"), {"edges": edges}, threads, args.runs),
-            "sub-pixel, train, fp32": median_ms(exact.graph("train"), {"edges": edges, **masks}, threads, args.runs),
-            "sub-pixel, eval, int8 folded at load": median_ms(int8.graph("eval"), {"edges": edges}, threads, args.runs),
-            "sub-pixel, train, int8 folded at load": median_ms(int8.graph("train"), {"edges": edges, **masks}, threads, args.runs),
-            "sub-pixel, train, int8 dequantized every run": median_ms(int8.graph("train"), {"edges": edges, **masks}, threads, args.runs, fold=False),
+            "page eval, fp32": median_ms(exact.graph("eval"), {"edges": edges}, threads, args.runs),
+            "page train, fp32": median_ms(exact.graph("train"), {"edges": edges, **masks}, threads, args.runs),
+            "page eval, int8 folded at load": median_ms(int8.graph("eval"), {"edges": edges}, threads, args.runs),
+            "page train, int8 folded at load": median_ms(int8.graph("train"), {"edges": edges, **masks}, threads, args.runs),
+            "page train, int8 dequantized every run": median_ms(int8.graph("train"), {"edges": edges, **masks}, threads, args.runs, fold=False),
         }
         for name, ms in rows.items():
             print(f"{threads} thread(s)  {name:48s} {ms:8.1f} ms  {ms / base:5.2f}x plain")
@@ -73,11 +73,11 @@ def main() -> None:
             shapes = tuple(exact.mask_shapes("train"))
             graphs = [
                 Graph("plain fp32 export (ConvTranspose, eval)", plain),
-                Graph("sub-pixel, eval, fp32", exact.graph("eval"), exact.folder / exact.manifest["weights"]),
-                Graph("sub-pixel, train, fp32", exact.graph("train"), exact.folder / exact.manifest["weights"], mask_shapes=shapes),
-                Graph("sub-pixel, eval, int8 folded at load", int8.graph("eval"), int8.folder / int8.manifest["weights"], fold=True),
-                Graph("sub-pixel, train, int8 folded at load", int8.graph("train"), int8.folder / int8.manifest["weights"], fold=True, mask_shapes=shapes),
-                Graph("sub-pixel, train, int8 dequantized every run", int8.graph("train"), int8.folder / int8.manifest["weights"], mask_shapes=shapes),
+                Graph("page eval, fp32", exact.graph("eval"), exact.folder / exact.manifest["weights"]),
+                Graph("page train, fp32", exact.graph("train"), exact.folder / exact.manifest["weights"], mask_shapes=shapes),
+                Graph("page eval, int8 folded at load", int8.graph("eval"), int8.folder / int8.manifest["weights"], fold=True),
+                Graph("page train, int8 folded at load", int8.graph("train"), int8.folder / int8.manifest["weights"], fold=True, mask_shapes=shapes),
+                Graph("page train, int8 dequantized every run", int8.graph("train"), int8.folder / int8.manifest["weights"], mask_shapes=shapes),
                 Graph("plain fp32 export again", plain),
             ]
             timed = time_graphs(args.browser / "ort", graphs, threads, runs=args.runs)

@@ -8,14 +8,15 @@ The static page (`apps/web_site.py`) runs pix2pix's generator (Isola et al. 2017
   dropout layer is a multiplication by a mask the page draws and feeds in (inputs `dropout_0`, ...,
   in the order the forward pass meets them; values 0 or 1 / (1 - p)). Eval mode is a second graph
   (running statistics, no dropout).
-* **Transposed convolutions in the sub-pixel form** (`layers._subpixel_weight`): an ordinary 2x2
-  convolution with four phases of output channels, then a depth-to-space of slices. onnxruntime's
-  quantiser does not handle ConvTranspose; an ordinary convolution's weight is a plain per-output-
-  channel tensor.
-* **Weight-only int8.** Every convolution weight is stored as int8 with one scale per output channel,
-  behind a `DequantizeLinear` node; arithmetic stays in float. The paper-size generator's 218 MB of
-  fp32 weights become about a quarter of that. The two graphs keep their int8 weights in one shared
-  external-data file, so the page downloads them once whichever mode it runs.
+* **Weight-only int8.** Every convolution and transposed-convolution weight is stored as int8 with
+  one scale per output channel (axis 0 of a Conv weight, axis 1 of a ConvTranspose one), behind a
+  `DequantizeLinear` node; arithmetic stays in float, and the page has onnxruntime fold the
+  dequantisation into float weights once, at load. The paper-size generator's 218 MB of fp32 weights
+  become about a quarter of that. The two graphs keep their int8 weights in one shared external-data
+  file, so the page downloads them once whichever mode it runs. (onnxruntime's own quantiser skips
+  ConvTranspose; storing weights this way needs no quantiser. The transposed convolutions stay
+  ConvTranspose: onnxruntime-web's WASM kernels ran the sub-pixel form, a 2x2 convolution plus a
+  depth-to-space of slices, slower than them.)
 """
 
 from __future__ import annotations
@@ -41,7 +42,6 @@ from ..util.atomic import atomic_open, atomic_write_text
 from ..util.errors import WeightsError
 from ..data.synthetic import make_pair
 from ..nets.runner import NoiseSource
-from .layers import _subpixel_weight, transposed_algorithms
 from .sketch import prepare_sketch, sample_sketches
 
 WEB_MODES: tuple[str, ...] = ("train", "eval")
@@ -53,33 +53,6 @@ DROPOUT_P = 0.5
 
 # --------------------------------------------------------------------------------------------------
 # Layers of the exported graphs.
-
-
-def depth_to_space(phases: torch.Tensor) -> torch.Tensor:
-    """(N, 4C, H + 1, W + 1) sub-pixel phases -> (N, C, 2H, 2W), as `layers._depth_to_space` lays
-    them out (pixel (2m + py, 2l + px) from phase (py, px) at (m + py, l + px)), with slices and
-    stacks an ONNX exporter can trace (the fast path's strided view cannot be)."""
-    n, c4, h1, w1 = phases.shape
-    c, h, w = c4 // 4, h1 - 1, w1 - 1
-    rows = []
-    for py in (0, 1):
-        columns = [phases[:, (2 * py + px) * c:(2 * py + px + 1) * c, py:py + h, px:px + w] for px in (0, 1)]
-        rows.append(torch.stack(columns, dim=-1))  # (N, C, H, W, 2)
-    return torch.stack(rows, dim=3).reshape(n, c, 2 * h, 2 * w)  # (N, C, H, 2, W, 2)
-
-
-class SubpixelTransposedConv(nn.Module):
-    """A pix2pix transposed convolution (kernel 4, stride 2, padding 1) as a 2x2 convolution over the
-    input padded by one, then depth-to-space: the same arithmetic, an ordinary convolution weight."""
-
-    def __init__(self, conv: nn.ConvTranspose2d) -> None:
-        super().__init__()
-        self.register_buffer("weight", _subpixel_weight(conv.weight.detach().float()))
-        bias = None if conv.bias is None else conv.bias.detach().float().repeat(4)
-        self.register_buffer("bias", bias)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return depth_to_space(F.conv2d(x, self.weight, self.bias, 1, 1))
 
 
 class ImageStatNorm(nn.Module):
@@ -149,9 +122,7 @@ class WebGraph(nn.Module):
 
 def _swap_layers(module: nn.Module, mode: str, feed: MaskFeed) -> None:
     for name, child in module.named_children():
-        if isinstance(child, nn.ConvTranspose2d) and "subpixel" in transposed_algorithms(child):
-            setattr(module, name, SubpixelTransposedConv(child))
-        elif isinstance(child, nn.BatchNorm2d) and mode == "train":
+        if isinstance(child, nn.BatchNorm2d) and mode == "train":
             setattr(module, name, ImageStatNorm(child))
         elif isinstance(child, nn.Dropout):
             setattr(module, name, MaskedDropout(feed) if mode == "train" else nn.Identity())
@@ -256,27 +227,33 @@ def _to_onnx(graph: WebGraph, size: int, mask_shapes: Sequence[tuple[int, ...]])
     return onnx.load_from_string(buffer.getvalue())
 
 
-def quantize_per_channel(weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Symmetric int8 with one scale per output channel (axis 0): (int8 values, float32 scales),
-    weight ~= values * scales[:, None, None, None]."""
-    flat = weight.reshape(weight.shape[0], -1).astype(np.float64)
+def quantize_per_channel(weight: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Symmetric int8 with one scale per output channel (along `axis`): (int8 values, float32
+    scales), weight ~= values * scales broadcast along `axis`."""
+    moved = np.moveaxis(weight, axis, 0)
+    flat = moved.reshape(moved.shape[0], -1).astype(np.float64)
     peak = np.abs(flat).max(axis=1)
     scales = np.where(peak > 0, peak / 127.0, 1.0)
     values = np.clip(np.rint(flat / scales[:, None]), -127, 127).astype(np.int8)
-    return values.reshape(weight.shape), scales.astype(np.float32)
+    return np.moveaxis(values.reshape(moved.shape), 0, axis), scales.astype(np.float32)
+
+
+# The output-channel axis of each weight kind: Conv (out, in, kh, kw), ConvTranspose (in, out, kh, kw).
+_OUTPUT_AXIS = {"Conv": 0, "ConvTranspose": 1}
 
 
 def _quantize_weights(model) -> None:
-    """Replace every convolution's fp32 weight initializer by int8 behind a DequantizeLinear."""
+    """Replace every (transposed) convolution's fp32 weight initializer by int8 behind a DequantizeLinear."""
     from onnx import helper, numpy_helper  # lazy: optional dependency
 
     graph = model.graph
     initializers = {init.name: init for init in graph.initializer}
     nodes = []
     for node in graph.node:
-        weight = initializers.get(node.input[1]) if node.op_type == "Conv" else None
+        axis = _OUTPUT_AXIS.get(node.op_type)
+        weight = initializers.get(node.input[1]) if axis is not None else None
         if weight is not None and weight.data_type == 1:  # FLOAT
-            values, scales = quantize_per_channel(numpy_helper.to_array(weight))
+            values, scales = quantize_per_channel(numpy_helper.to_array(weight), axis)
             name = weight.name
             graph.initializer.remove(weight)
             del initializers[name]
@@ -286,7 +263,7 @@ def _quantize_weights(model) -> None:
                 numpy_helper.from_array(np.zeros(len(scales), np.int8), f"{name}_zero"),
             ])
             nodes.append(helper.make_node("DequantizeLinear", [f"{name}_int8", f"{name}_scale", f"{name}_zero"],
-                                          [name], name=f"{name}_dequantize", axis=0))
+                                          [name], name=f"{name}_dequantize", axis=axis))
         nodes.append(node)
     del graph.node[:]
     graph.node.extend(nodes)
@@ -395,5 +372,5 @@ def reference_output(generator: UNetGenerator, edges: torch.Tensor, mode: str,
 
 
 __all__ = ["WEB_MODES", "WEB_FORMAT", "MANIFEST", "WebModel", "export_web_model", "draw_masks",
-           "reference_output", "quantize_per_channel", "depth_to_space", "check_quality", "quality_inputs",
+           "reference_output", "quantize_per_channel", "check_quality", "quality_inputs",
            "run_web_model"]
