@@ -16,7 +16,7 @@ from typing import Callable
 import pytest
 import torch
 
-from edges2shoes_utils.checkpoints import formats as checkpoints
+from edges2shoes_utils.checkpoints import formats
 from edges2shoes_utils.training import StepContext, TrainConfig, train
 from edges2shoes_utils.training import device
 from edges2shoes_utils.training.device import resolve_precision
@@ -116,7 +116,7 @@ def test_fp16_losses_stay_finite_over_dozens_of_steps(dataset, tmp_path, cpu_fp1
     assert all(math.isfinite(s) and s >= 1 for s in seen["scales"])
     moved = [k for k, v in parameters(result.generator).items() if not torch.equal(v, seen["initial"][k])]
     assert len(moved) == len(seen["initial"])
-    saved = checkpoints.load_checkpoint(tmp_path / "last.pt")["scaler"]
+    saved = formats.load_checkpoint(tmp_path / "last.pt")["scaler"]
     assert math.isfinite(saved["scale"]) and saved["scale"] >= 1
 
 
@@ -158,7 +158,7 @@ def test_scaler_state_survives_stop_and_resume_bit_for_bit(dataset, tmp_path, cp
     run = tmp_path / "stopped"
     stop_at = STEPS_PER_EPOCH + 2  # mid-epoch
     train(fp16(dataset, run, max_steps=stop_at), before_step=[poison_gradients("discriminator", 2)])
-    at_stop = checkpoints.load_checkpoint(run / "last.pt")["scaler"]
+    at_stop = formats.load_checkpoint(run / "last.pt")["scaler"]
     fresh = torch.amp.GradScaler("cpu").state_dict()
     assert at_stop["scale"] < fresh["scale"] and at_stop["_growth_tracker"] == stop_at - 3  # steps 3.. succeeded
 
@@ -171,7 +171,7 @@ def test_scaler_state_survives_stop_and_resume_bit_for_bit(dataset, tmp_path, cp
     assert resumed.finished and resumed.steps == straight.steps
     assert seen["scaler"] == at_stop  # the resumed run took up the saved scaler
 
-    ours, theirs = checkpoints.load_checkpoint(run / "last.pt"), checkpoints.load_checkpoint(straight.checkpoint)
+    ours, theirs = formats.load_checkpoint(run / "last.pt"), formats.load_checkpoint(straight.checkpoint)
     assert ours["scaler"] == theirs["scaler"]
     for name in ("generator", "discriminator"):
         assert_same(ours[name], theirs[name])

@@ -22,7 +22,7 @@ from app_support import TINY_SIZE, bad_uploads, drawn_shoe, tiny_weights
 from edges2shoes_utils.apps import cli
 from edges2shoes_utils.apps.web_app import (DEFAULT_HOST, INSTALL_HINT, SESSIONS_KEPT, Handlers, build_app,
                                             import_gradio, launch_app, use_private_folders)
-from edges2shoes_utils.apps.web_app_inputs import UploadLimits, canvas_drawing, check_upload, fit_on_canvas
+from edges2shoes_utils.apps.web_app_inputs import UploadLimits, drawing_from_canvas, check_upload, fit_on_canvas
 from edges2shoes_utils.apps.web_app_service import BLANK_CANVAS, ShoeService
 from edges2shoes_utils.inference import Sketch2Shoe, sample_sketches
 from edges2shoes_utils.util.errors import SketchError
@@ -86,14 +86,14 @@ def _dark_lines_on_white(image: Image.Image) -> tuple[float, float]:
 
 def test_the_canvas_value_is_read_as_the_drawing_on_white():
     drawing = np.asarray(drawn_shoe(128))
-    assert canvas_drawing(None) is None
-    assert canvas_drawing({"background": None, "layers": [], "composite": None}) is None
-    assert canvas_drawing({"composite": np.full((128, 128, 3), 255, np.uint8)}) is None  # blank
-    assert np.array_equal(canvas_drawing({"composite": drawing}), drawing)
+    assert drawing_from_canvas(None) is None
+    assert drawing_from_canvas({"background": None, "layers": [], "composite": None}) is None
+    assert drawing_from_canvas({"composite": np.full((128, 128, 3), 255, np.uint8)}) is None  # blank
+    assert np.array_equal(drawing_from_canvas({"composite": drawing}), drawing)
     # a transparent canvas (RGBA) is read as strokes on white paper, not on black
     rgba = np.zeros((128, 128, 4), np.uint8)
     rgba[..., 3] = np.where(drawing[..., 0] < 128, 255, 0)
-    assert np.array_equal(canvas_drawing(rgba), np.where(drawing < 128, 0, 255).astype(np.uint8))
+    assert np.array_equal(drawing_from_canvas(rgba), np.where(drawing < 128, 0, 255).astype(np.uint8))
 
 
 def test_an_upload_is_fitted_on_the_white_canvas_keeping_its_shape():

@@ -23,7 +23,7 @@ from edges2shoes_utils.apps.cli import main
 from edges2shoes_utils.bench import gpu_launch
 from edges2shoes_utils.bench.gpu import JSON_NAME, MARKDOWN_NAME, SECTIONS
 from edges2shoes_utils.bench.gpu_plan import NOT_RUN_BUDGET, Budget, RunContext, make_plan
-from edges2shoes_utils.bench.gpu_report import datasheet_peak
+from edges2shoes_utils.bench.hardware import datasheet_peak
 from edges2shoes_utils.bench.gpu_sections import budgeted_rows, guarded, section_status
 
 REPO = Path(__file__).resolve().parents[1]

@@ -17,7 +17,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 import edges2shoes_utils
-from edges2shoes_utils.checkpoints import formats as checkpoints
+from edges2shoes_utils.checkpoints import formats
 from edges2shoes_utils.checkpoints.exports import export_generator, load_exported_generator
 from edges2shoes_utils.checkpoints.formats import (
     load_checkpoint,
@@ -134,10 +134,10 @@ def test_training_checkpoint_contents_load_weights_only(tmp_path):
 def test_rng_states_round_trip_through_a_file(tmp_path):
     random.gauss(0, 1)  # leave a cached Gaussian in both generators: part of their state
     np.random.randn()
-    path = save_checkpoint(tmp_path / "rng.pt", {"rng": checkpoints.rng_states()})
+    path = save_checkpoint(tmp_path / "rng.pt", {"rng": formats.rng_states()})
     expected = (random.random(), random.gauss(0, 1), np.random.rand(), np.random.randn(), torch.rand(3))
     scramble_rngs()
-    checkpoints.set_rng_states(load_checkpoint(path)["rng"])
+    formats.set_rng_states(load_checkpoint(path)["rng"])
     got = (random.random(), random.gauss(0, 1), np.random.rand(), np.random.randn(), torch.rand(3))
     assert got[:4] == expected[:4]
     assert torch.equal(got[4], expected[4])

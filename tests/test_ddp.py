@@ -18,7 +18,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch import nn
 
-from edges2shoes_utils.checkpoints import formats as checkpoints
+from edges2shoes_utils.checkpoints import formats
 from edges2shoes_utils.data.synthetic import make_synthetic
 from edges2shoes_utils.training import StepContext, TrainConfig, train
 from edges2shoes_utils.util.servers import free_port
@@ -76,7 +76,7 @@ def test_two_processes_train_one_model(tmp_path):
         assert len(set(together.tolist())) == 8
 
     # Rank 0 wrote one run folder whose last checkpoint holds the shared weights.
-    state = checkpoints.load_checkpoint(run / "last.pt")
+    state = formats.load_checkpoint(run / "last.pt")
     assert state["step"] == 4 and state["extra"]["world_size"] == 2
     for name, value in ranks[0]["final"].items():
         assert torch.equal(state["generator"][name], value)
@@ -130,9 +130,9 @@ def _resume_worker(rank: int, world: int, port: int, settings: dict, stop_at: in
         straight = _run(TrainConfig(**settings, out=str(root / "straight")))
         _run(TrainConfig(**settings, out=str(root / "stopped"), max_steps=stop_at))
         if rank == 0:
-            state = checkpoints.load_checkpoint(root / "stopped" / "last.pt")
+            state = formats.load_checkpoint(root / "stopped" / "last.pt")
             state["extra"].pop("rank_rng")
-            checkpoints.save_checkpoint(root / "rank0-only" / "last.pt", state)
+            formats.save_checkpoint(root / "rank0-only" / "last.pt", state)
         dist.barrier()
         resumed = _run(TrainConfig.from_run(root / "stopped", max_steps=0))
         rank0_only = _run(TrainConfig.from_run(root / "rank0-only", max_steps=0))
@@ -163,7 +163,7 @@ def test_resume_gives_each_rank_its_own_dropout_noise(tmp_path):
     for step in after_stop:  # ...and the two ranks' masks differ
         assert not torch.equal(ranks[0]["resumed"]["masks"][step], ranks[1]["resumed"]["masks"][step])
 
-    saved = checkpoints.load_checkpoint(tmp_path / "stopped" / "last.pt")
+    saved = formats.load_checkpoint(tmp_path / "stopped" / "last.pt")
     assert len(saved["extra"]["rank_rng"]) == 2
     assert not torch.equal(saved["extra"]["rank_rng"][0]["torch"], saved["extra"]["rank_rng"][1]["torch"])
 

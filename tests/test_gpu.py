@@ -23,7 +23,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from edges2shoes_utils.checkpoints import formats as checkpoints  # noqa: E402
+from edges2shoes_utils.checkpoints import formats  # noqa: E402
 from edges2shoes_utils.data.pairs import PairsDataset  # noqa: E402
 from edges2shoes_utils.evaluation import evaluate  # noqa: E402
 from edges2shoes_utils.evaluation.metrics import psnr_per_image  # noqa: E402
@@ -120,7 +120,7 @@ def test_training_steps_in_each_precision(dataset, tmp_path, backend_flags, amp)
     assert next(result.generator.parameters()).is_cuda
     if amp == "off":  # fp32 weights and activations, TF32 tensor-core maths
         assert torch.backends.cudnn.allow_tf32 and torch.backends.cuda.matmul.allow_tf32
-    scaler = checkpoints.load_checkpoint(result.checkpoint)["scaler"]
+    scaler = formats.load_checkpoint(result.checkpoint)["scaler"]
     if expected == torch.float16:
         assert math.isfinite(scaler["scale"]) and scaler["scale"] >= 1
 
@@ -174,7 +174,7 @@ def test_exact_resume_on_the_gpu(dataset, tmp_path, backend_flags, amp):
     assert resumed.finished and resumed.steps == straight.steps == 2 * STEPS_PER_EPOCH
     assert not torch.backends.cudnn.benchmark
 
-    ours, theirs = checkpoints.load_checkpoint(resumed.checkpoint), checkpoints.load_checkpoint(straight.checkpoint)
+    ours, theirs = formats.load_checkpoint(resumed.checkpoint), formats.load_checkpoint(straight.checkpoint)
     assert "cuda" in ours["rng"]
     for name in ("generator", "discriminator", "scaler"):
         assert_same(ours[name] or {}, theirs[name] or {})

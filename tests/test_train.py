@@ -20,7 +20,7 @@ import pytest
 import torch
 from PIL import Image
 
-from edges2shoes_utils.checkpoints import formats as checkpoints
+from edges2shoes_utils.checkpoints import formats
 from edges2shoes_utils.training.device import check_cuda_supported, resolve_precision
 from edges2shoes_utils.training.distributed import DistInfo, ResumableSampler
 from edges2shoes_utils.util.errors import ConfigError, DataError
@@ -210,7 +210,7 @@ def test_a_run_writes_everything_a_user_looks_at(straight, dataset):
     assert not torch.equal(first["encoder.0.conv.weight"], saved["state_dict"]["encoder.0.conv.weight"])
     assert torch.load(run / "discriminator_1.pt", weights_only=True)["state_dict"]
 
-    state = checkpoints.load_checkpoint(run / "last.pt")
+    state = formats.load_checkpoint(run / "last.pt")
     assert (state["epoch"], state["step"], state["extra"]["samples_done"]) == (2, 2 * STEPS_PER_EPOCH, 0)
 
 
@@ -286,7 +286,7 @@ def test_stop_and_resume_equals_never_stopping(straight, dataset, tmp_path, stop
     assert resumed.finished and resumed.steps == result.steps
     assert_same_tensors(snapshot(resumed.generator), snapshot(result.generator))
     assert_same_tensors(snapshot(resumed.discriminator), snapshot(result.discriminator))
-    ours, theirs = checkpoints.load_checkpoint(tmp_path / "last.pt"), checkpoints.load_checkpoint(result.run_dir / "last.pt")
+    ours, theirs = formats.load_checkpoint(tmp_path / "last.pt"), formats.load_checkpoint(result.run_dir / "last.pt")
     for name in ("opt_g", "opt_d"):
         for a, b in zip(optimizer_tensors(ours[name]), optimizer_tensors(theirs[name]), strict=True):
             assert torch.equal(a, b)
@@ -297,10 +297,10 @@ def test_stop_and_resume_equals_never_stopping(straight, dataset, tmp_path, stop
 
 def test_resume_mid_epoch_refuses_a_different_process_count(dataset, tmp_path):
     train(tiny(dataset, tmp_path, max_steps=STEPS_PER_EPOCH + 3))
-    state = checkpoints.load_checkpoint(tmp_path / "last.pt")
+    state = formats.load_checkpoint(tmp_path / "last.pt")
     assert state["extra"]["samples_done"] > 0
     state["extra"]["world_size"] = 2  # as if saved by a T4 x2 run
-    checkpoints.save_checkpoint(tmp_path / "last.pt", state)
+    formats.save_checkpoint(tmp_path / "last.pt", state)
     with pytest.raises(ConfigError, match="same number of GPUs"):
         train(tiny(dataset, tmp_path, resume=str(tmp_path)))
 
@@ -314,7 +314,7 @@ def test_ctrl_c_saves_and_resume_continues_exactly(straight, dataset, tmp_path):
 
     with pytest.raises(KeyboardInterrupt):
         train(tiny(dataset, tmp_path), before_step=[interrupt])
-    state = checkpoints.load_checkpoint(tmp_path / "last.pt")
+    state = formats.load_checkpoint(tmp_path / "last.pt")
     assert (state["epoch"], state["step"], state["extra"]["samples_done"]) == (1, 7, 2)
     resumed = train(tiny(dataset, tmp_path, resume=str(tmp_path)))
     assert_same_tensors(snapshot(resumed.generator), snapshot(result.generator))
@@ -330,7 +330,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(dataset, tmp_path, ba
     config = tiny(dataset, tmp_path, checkpoint_every=2, log_interval=1)
     with pytest.raises(TrainingDiverged, match=r"NaN or infinite.*last\.pt"):
         train(config, before_step=[poison])
-    state = checkpoints.load_checkpoint(tmp_path / "last.pt")
+    state = formats.load_checkpoint(tmp_path / "last.pt")
     assert state["step"] == 4
     for name in ("generator", "discriminator"):
         assert all(torch.isfinite(t).all() for t in state[name].values() if t.is_floating_point())
@@ -358,7 +358,7 @@ def _wait_for_step(path: Path, step: int, proc: subprocess.Popen, timeout: float
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert proc.poll() is None, proc.communicate()
-        if path.exists() and checkpoints.load_checkpoint(path)["step"] >= step:
+        if path.exists() and formats.load_checkpoint(path)["step"] >= step:
             return
         time.sleep(0.2)
     proc.kill()
@@ -377,7 +377,7 @@ def test_sigint_saves_and_exits_cleanly(dataset, tmp_path):
     assert "Traceback" not in err
     saved = re.search(r"step (\d+): saved", out)
     assert saved, out
-    state = checkpoints.load_checkpoint(run / "last.pt")
+    state = formats.load_checkpoint(run / "last.pt")
     assert state["step"] == int(saved.group(1)) >= STEPS_PER_EPOCH
     assert state["extra"]["samples_done"] == 2 * (state["step"] - STEPS_PER_EPOCH * state["epoch"])
 
@@ -388,9 +388,9 @@ def test_kill_9_loses_at_most_the_last_step_and_resume_works(dataset, tmp_path):
     _wait_for_step(run / "last.pt", 3, proc)
     proc.send_signal(signal.SIGKILL)  # at whatever moment: maybe in a step, maybe mid-write
     proc.wait(timeout=30)
-    step = checkpoints.load_checkpoint(run / "last.pt")["step"]  # whole and readable
+    step = formats.load_checkpoint(run / "last.pt")["step"]  # whole and readable
     assert step >= 3
     resumed = train(TrainConfig.from_run(run, max_steps=step + 2))
     assert resumed.steps == step + 2
-    assert checkpoints.load_checkpoint(run / "last.pt")["step"] == step + 2
+    assert formats.load_checkpoint(run / "last.pt")["step"] == step + 2
     assert not list(run.glob(".*.tmp"))  # a write cut short by the kill was cleaned up

@@ -85,7 +85,7 @@ def _header_size(path: Path, label: str) -> tuple[int, int]:
 # The canvas.
 
 
-def canvas_drawing(value: Mapping[str, Any] | np.ndarray | None) -> np.ndarray | None:
+def drawing_from_canvas(value: Mapping[str, Any] | np.ndarray | None) -> np.ndarray | None:
     """The picture on the canvas (HxWx3 uint8, strokes over any background), or None when nothing
     is on it. `value` is what gradio's ImageEditor hands over (a dict with background, layers and
     the composite of both) or a plain array."""

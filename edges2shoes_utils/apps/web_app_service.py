@@ -23,7 +23,7 @@ from PIL import Image
 
 from ..inference import Sketch2Shoe, load_image
 from ..util.images import save_image, to_pil
-from .web_app_inputs import DEFAULT_LIMITS, UploadLimits, canvas_drawing, check_upload, fit_on_canvas
+from .web_app_inputs import DEFAULT_LIMITS, UploadLimits, drawing_from_canvas, check_upload, fit_on_canvas
 
 CANVAS_SIZE = 512  # the drawing canvas, in pixels: twice the paper model's input, as pix2pix-turbo's
 BLANK_CANVAS = "The canvas is blank: draw a shoe from the side, toe to the left."
@@ -70,7 +70,7 @@ class ShoeService:
     def from_canvas(self, value: Any, seed: int | float | None) -> Shoe | None:
         """The shoe for what is on the canvas, or None when the canvas is blank. A drawing the
         clean-up cannot use raises SketchError."""
-        drawing = canvas_drawing(value)
+        drawing = drawing_from_canvas(value)
         if drawing is None:
             return None
         return self._generate(drawing, "the canvas", seed)

@@ -23,11 +23,12 @@ from ..util.atomic import atomic_write_text
 from ..training.device import check_cuda_supported, configure_backends, make_adam, pick_device, resolve_precision
 from ..nets import PatchGANDiscriminator, UNetGenerator
 from ..training import StepParts, TrainConfig, train_step
+from .hardware import DATASHEET_TFLOPS
 
 PAPER_GFLOP_PER_IMAGE = 93.3  # one training step per 256x256 image, paper-size G and D (FlopCounterMode)
 # matrix-product throughput of the reference development CPU when idle, GFLOP/s (docs/benchmarks.md)
 REFERENCE_CPU_GFLOPS = {"fp32": 139.0, "bf16": 388.0}
-T4_FP16_TFLOPS = 65.0  # T4 fp16 tensor-core peak (NVIDIA datasheet)
+T4_FP16_TFLOPS = DATASHEET_TFLOPS["T4"]["fp16"]  # its tensor-core peak
 T4_UTILISATION = (0.25, 0.35)  # realistic share of peak for conv nets of this size
 DDP_SCALING = 0.9  # two GPUs over PCIe: ~90% of twice one GPU
 EDGES2SHOES_TRAIN_PAIRS = 49_825

@@ -22,7 +22,7 @@ from typing import Callable
 
 import torch
 
-from ..checkpoints import formats as checkpoints
+from ..checkpoints import formats
 from ..util.errors import ConfigError
 from ..util.seeds import SEED_STRIDE, rank_seed, seed_everything
 from .config import TrainConfig, changes_on_resume, checkpoint_of
@@ -31,7 +31,7 @@ from .networks import Networks
 from .step import LOSS_NAMES
 
 
-RANK_RNG_KEY = "rank_rng"  # extra[...]: every rank's `checkpoints.rng_states()`, indexed by rank (DDP saves)
+RANK_RNG_KEY = "rank_rng"  # extra[...]: every rank's `formats.rng_states()`, indexed by rank (DDP saves)
 
 
 def _zero_sums() -> torch.Tensor:
@@ -65,7 +65,7 @@ class RunState:
 
     @classmethod
     def from_position(cls, position: dict) -> "RunState":
-        """From what `checkpoints.restore_training_state` returns (defaults for older files)."""
+        """From what `formats.restore_training_state` returns (defaults for older files)."""
         extra = position["extra"]
         return cls(
             epoch=int(position["epoch"]),
@@ -128,7 +128,7 @@ def read_resume_state(config: TrainConfig, info: DistInfo, checkpoint_path: Path
             raise ConfigError(problem)
         return None
     path = checkpoint_of(Path(config.resume))
-    state = checkpoints.load_checkpoint(path, map_location="cpu")
+    state = formats.load_checkpoint(path, map_location="cpu")
     changed = changes_on_resume(state.get("config", {}), config, str(path))
     if changed and info.is_main:
         print(f"note: resuming with changed {', '.join(changed)}: the continuation differs from the original run", flush=True)
@@ -145,7 +145,7 @@ def restore_run(
     differ); starts the interrupted epoch over if the dataset shrank below the saved position.
     `seed` (the run's) seeds the ranks that have no saved RNG state of their own.
     """
-    position = checkpoints.restore_training_state(
+    position = formats.restore_training_state(
         state, networks.generator, networks.discriminator, networks.opt_g, networks.opt_d, networks.scaler
     )
     run = RunState.from_position(position)
@@ -168,7 +168,7 @@ def gather_rank_rng(info: DistInfo) -> list[dict] | None:
     checkpoint's `rng` is then the only one). A collective: every rank calls it at the same step."""
     if not info.enabled:
         return None
-    return gather_lists([checkpoints.rng_states()], info)
+    return gather_lists([formats.rng_states()], info)
 
 
 def continuation_seed(seed: int, rank: int, step: int) -> int:
@@ -191,7 +191,7 @@ def restore_rank_rng(
     saved = extra.get(RANK_RNG_KEY) or []
     saved_world = int(extra.get("world_size", 1))
     if len(saved) == info.world_size == saved_world:
-        checkpoints.set_rng_states(saved[info.rank])
+        formats.set_rng_states(saved[info.rank])
         return
     if info.rank:
         seed_everything(continuation_seed(seed, info.rank, step))
@@ -216,12 +216,12 @@ def save_run(
     extra = run.to_extra(world_size)
     if rank_rng is not None:
         extra[RANK_RNG_KEY] = rank_rng
-    state = checkpoints.training_state(
+    state = formats.training_state(
         networks.generator, networks.discriminator, networks.opt_g, networks.opt_d,
-        epoch=run.epoch, step=run.step, config=checkpoints.plain_config(config, json_ready=True),
+        epoch=run.epoch, step=run.step, config=formats.plain_config(config, json_ready=True),
         scaler=networks.scaler, extra=extra,
     )
-    checkpoints.save_checkpoint(path, state)
+    formats.save_checkpoint(path, state)
 
 
 def remove_stale_temporaries(run_dir: Path) -> None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from ..checkpoints import formats as checkpoints
+from ..checkpoints import formats
 from ..nets.losses import DEFAULT_LAMBDA_L1
 from ..nets import DiscriminatorConfig, GeneratorConfig
 from ..util.errors import ConfigError
@@ -160,7 +160,7 @@ class TrainConfig:
             except (OSError, ValueError) as error:
                 raise ConfigError(f"{config_path}: not a readable run config ({error})") from None
         else:
-            saved = checkpoints.load_checkpoint(checkpoint_of(Path(run))).get("config", {})
+            saved = formats.load_checkpoint(checkpoint_of(Path(run))).get("config", {})
         config = cls.from_dict(saved, str(config_path))
         return dataclasses.replace(config, **{"resume": str(run), "out": str(run_dir), **overrides})
 
@@ -196,8 +196,8 @@ def changes_on_resume(saved: dict, config: TrainConfig, where: str) -> list[str]
             f"{where}: a resumed run continues from its own checkpoint, so it cannot start from other weights: "
             f"{'; '.join(changed_init)}. To start from published weights, start a new run (another --out)"
         )
-    now = checkpoints.plain_config(config, json_ready=True)
-    return [k for k in TRAJECTORY_FIELDS if k in saved and checkpoints.plain_config(saved[k], json_ready=True) != now[k]]
+    now = formats.plain_config(config, json_ready=True)
+    return [k for k in TRAJECTORY_FIELDS if k in saved and formats.plain_config(saved[k], json_ready=True) != now[k]]
 
 
 __all__ = [

@@ -18,7 +18,7 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
-from ..checkpoints import formats as checkpoints
+from ..checkpoints import formats
 from ..data.loader import PairBatch
 from ..util.atomic import atomic_write_text
 from ..util.errors import Edges2ShoesError
@@ -177,7 +177,7 @@ class _Run:
         if self.info.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             remove_stale_temporaries(self.run_dir)
-            config_text = json.dumps(checkpoints.plain_config(self.config, json_ready=True), indent=2) + "\n"
+            config_text = json.dumps(formats.plain_config(self.config, json_ready=True), indent=2) + "\n"
             atomic_write_text(self.run_dir / CONFIG_NAME, config_text)
         self.log.message(run_header(
             self.config, self.feed, self.nets.generator, self.nets.discriminator, world_size=self.info.world_size,
@@ -306,7 +306,7 @@ class _Run:
             if sample_images is not None:
                 self.log.save_samples(sample_images, finished_epoch, cell=min(256, config.image_size * 2))
             if config.save_epoch_weights:
-                checkpoints.save_epoch_weights(self.run_dir, finished_epoch, self.nets.generator, self.nets.discriminator)
+                formats.save_epoch_weights(self.run_dir, finished_epoch, self.nets.generator, self.nets.discriminator)
         self._save(weights_checked=True)  # every rank: each hands rank 0 its RNG states
         self.log.message(epoch_summary(record, config.epochs))
 
