@@ -433,3 +433,22 @@ def test_compile_is_refused_where_it_cannot_work():
         Sketch2Shoe(generator, mode="train", compile=True)
     with pytest.raises(ConfigError, match="compile"):
         Sketch2Shoe(generator, mode="eval", fast=False, compile=True)
+
+
+@pytest.mark.parametrize("kind", ["conv", "direct", "subpixel"])
+def test_packed_weights_are_held_once_and_repacked_for_each_new_input_shape(kind):
+    """After the first call the plain weight is dropped; a later input shape repacks from the packed
+    copy and still computes the layer exactly."""
+    torch.manual_seed(0)
+    conv = nn.Conv2d(6, 5, 4, 2, 1) if kind == "conv" else nn.ConvTranspose2d(6, 5, 4, 2, 1)
+    layer = PackedConv(conv, None, torch.float32, torch.device("cpu"), pack=True,
+                       algorithm="direct" if kind == "conv" else kind)
+    if not layer.packed:
+        pytest.skip("this torch build has no oneDNN packed convolutions")
+    seen = set()
+    with torch.no_grad():
+        for size in (8, 6, 8, 10):
+            x = torch.randn(2, 6, size, size).contiguous(memory_format=torch.channels_last)
+            torch.testing.assert_close(layer(x), conv(x), atol=1e-5, rtol=0)
+            seen.add(size)
+            assert layer.weight is None and len(layer._packed) == len(seen)

@@ -83,6 +83,7 @@ class PackedConv(nn.Module):
         self.dilation, self.groups = list(conv.dilation), conv.groups
         self.output_padding = list(conv.output_padding) if self.transposed else []
         self.kernel_size = list(conv.kernel_size)
+        self.weight_shape: tuple[int, ...] = ()  # of the weight as run (after the sub-pixel rearrangement)
         self.post_op, self.post_scalars = "none", []  # an activation fused into the convolution
         self.dtype = dtype
         self.algorithm = algorithm if algorithm in transposed_algorithms(conv) else "direct"
@@ -91,6 +92,7 @@ class PackedConv(nn.Module):
             weight = _subpixel_weight(weight)
             bias = None if bias is None else bias.repeat(4)  # one copy per phase
         weight = weight.to(device=device, dtype=dtype)
+        self.weight_shape = tuple(weight.shape)
         if self.algorithm == "gemm":
             # (in, out, kh, kw) -> (out * kh * kw, in): one matrix product gives every kernel tap's
             # contribution of every input pixel; `F.fold` then adds the overlapping taps into place.
@@ -143,7 +145,9 @@ class PackedConv(nn.Module):
         oneDNN chooses the weight layout per input shape and CPU tier. A weight packed without the
         input's shape gets a guessed layout, and where the guess differs (AVX2's kernels for the
         deep 512-channel layers) every call re-orders the weight again, which costs more than the
-        convolution itself. A few recent shapes are kept; the least recently used goes first.
+        convolution itself. A few recent shapes are kept; the least recently used goes first. Once
+        a packed copy exists the plain weight is dropped (it is read back from a packed copy when a
+        new shape needs one), so a runner holds its weights once.
         """
         key = tuple(x.shape)
         packed = self._packed.get(key)
@@ -151,19 +155,29 @@ class PackedConv(nn.Module):
             self._packed.move_to_end(key)
             return packed
         mk = torch.ops.mkldnn
-        shape = list(key)
+        shape, weight = list(key), self._plain_weight()
         if self.algorithm == "subpixel":
-            packed = mk._reorder_convolution_weight(self.weight, [1, 1], [1, 1], [1, 1], 1, shape)
+            packed = mk._reorder_convolution_weight(weight, [1, 1], [1, 1], [1, 1], 1, shape)
         elif self.transposed:
             packed = mk._reorder_convolution_transpose_weight(
-                self.weight, self.padding, self.output_padding, self.stride, self.dilation, self.groups, shape)
+                weight, self.padding, self.output_padding, self.stride, self.dilation, self.groups, shape)
         else:
             packed = mk._reorder_convolution_weight(
-                self.weight, self.padding, self.stride, self.dilation, self.groups, shape)
+                weight, self.padding, self.stride, self.dilation, self.groups, shape)
         self._packed[key] = packed
         while len(self._packed) > PACKED_SHAPES:
             self._packed.popitem(last=False)
+        if self.groups == 1:
+            self.weight = None
         return packed
+
+    def _plain_weight(self) -> torch.Tensor:
+        """The weight in PyTorch's layout: the buffer, or read back from a packed copy (oneDNN keeps
+        a transposed convolution's weight as (out, in, kh, kw), PyTorch as (in, out, kh, kw))."""
+        if self.weight is not None:
+            return self.weight
+        dense = next(iter(self._packed.values())).to_dense()
+        return dense.transpose(0, 1).contiguous() if self.transposed and self.algorithm != "subpixel" else dense
 
     def _gemm_transposed(self, x: torch.Tensor) -> torch.Tensor:
         """conv_transpose2d as (out * kh * kw, in) @ (in, h * w) per image, then col2im."""
