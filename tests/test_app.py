@@ -110,7 +110,7 @@ def test_a_drawing_becomes_a_shoe_at_the_model_size(service):
     assert result.shoe.size == result.preview.size == (TINY_SIZE, TINY_SIZE)
     dark_share, stroke_width = _dark_lines_on_white(result.preview)
     assert 0.01 < dark_share < 0.3 and stroke_width < 3.0  # thin dark lines on white
-    for path, picture in ((result.path, result.shoe), (result.preview_path, result.preview)):
+    for path, picture in ((result.files["shoe"], result.shoe), (result.files["preview"], result.preview)):
         with Image.open(path) as saved:  # the download is the shoe itself, as a PNG; the preview too
             assert saved.format == "PNG"
             assert np.array_equal(np.asarray(saved.convert("RGB")), np.asarray(picture))
@@ -124,7 +124,8 @@ def test_the_seed_decides_the_dropout_in_train_mode(service, model):
     assert np.array_equal(np.asarray(first.shoe), np.asarray(again.shoe))
     assert not np.array_equal(np.asarray(first.shoe), np.asarray(other.shoe))
     # equal shoes, each in a file of its own answer: never one file that a second request rewrites
-    assert first.path != again.path and first.path.read_bytes() == again.path.read_bytes()
+    first_file, again_file = first.files["shoe"], again.files["shoe"]
+    assert first_file != again_file and first_file.read_bytes() == again_file.read_bytes()
 
 
 def test_eval_mode_ignores_the_seed(model, tmp_path):
@@ -189,10 +190,10 @@ def test_a_blank_or_unusable_canvas_clears_the_output_and_says_why(service):
 
 
 def test_old_shoes_are_pruned(service):
-    result = service.from_canvas({"composite": np.asarray(drawn_shoe())}, 0)
-    assert service.prune(now=result.path.stat().st_mtime + service.keep_seconds - 1) == 0
-    assert service.prune(now=result.path.stat().st_mtime + service.keep_seconds + 1) == 1
-    assert not result.path.exists()
+    shoe_file = service.from_canvas({"composite": np.asarray(drawn_shoe())}, 0).files["shoe"]
+    assert service.prune(now=shoe_file.stat().st_mtime + service.keep_seconds - 1) == 0
+    assert service.prune(now=shoe_file.stat().st_mtime + service.keep_seconds + 1) == 1
+    assert not shoe_file.exists()
 
 
 def test_without_gradio_the_command_says_what_to_install(monkeypatch, capsys, tmp_path):

@@ -22,6 +22,7 @@ from edges2shoes_utils.inference.layers import PackedConv, fold_batch_norm, tran
 from edges2shoes_utils.nets.runner import per_image_batch_norm
 from edges2shoes_utils.inference.sketch2shoe import Sketch2Shoe
 from edges2shoes_utils.nets import UNetGenerator
+from edges2shoes_utils.util.images import to_pil
 from inference_support import drawn_sketch, edge_batch, tiny_generator
 
 
@@ -290,6 +291,26 @@ def test_batching_gives_the_same_images_as_one_by_one(mode, fast):
     batched = pixels(model.generate(x, batch_size=2))
     single = pixels([model.generate(x[i], batch_size=1)[0] for i in range(5)])
     assert np.abs(batched - single).max() <= 1  # at most one 8-bit level of rounding
+
+
+def test_translate_adds_each_shoe_and_the_seed_that_made_it():
+    generator = tiny_generator()
+    x = edge_batch(3)
+    model = Sketch2Shoe(generator, mode="train", seed=None, fast=False)
+    prepared = [model.prepare(x[i], name=f"edge {i}") for i in range(3)]
+    assert all(item.shoe is None and item.seed is None for item in prepared)
+    done = model.translate(prepared, seeds=[4, 5, 6], batch_size=2)
+    assert [item.seed for item in done] == [4, 5, 6] and [item.label for item in done] == ["edge 0", "edge 1", "edge 2"]
+    expected = model.generate_batch(x, [4, 5, 6])
+    assert np.abs(pixels([item.shoe for item in done]) - pixels([to_pil(image) for image in expected])).max() <= 1
+    again = model.translate([prepared[1]], seeds=[done[1].seed])[0]  # the recorded seed gives the shoe back
+    assert np.array_equal(pixels([again.shoe]), pixels([done[1].shoe]))
+    unseeded = model.translate(prepared[:2])
+    assert all(isinstance(item.seed, int) for item in unseeded)
+    with pytest.raises(ConfigError, match="one seed per input"):
+        model.translate(prepared, seeds=[1])
+    eval_done = Sketch2Shoe(generator, mode="eval").translate(prepared)
+    assert [item.seed for item in eval_done] == [None] * 3 and all(item.shoe is not None for item in eval_done)
 
 
 def test_unknown_mode_and_bad_sizes_are_config_errors():

@@ -80,7 +80,7 @@ def test_upload_handler_shows_original_prepared_generated(translate, sketch_byte
     assert generated.size == (SIZE, SIZE) and prepared.size == (SIZE, SIZE)
     assert decode_png(app.panels["Original"].value).mode == "RGB"
     assert 'download="' + name.rsplit(".", 1)[0] + '_shoe.png"' in app.download.value
-    assert app.last is not None and app.last.generated.size == (SIZE, SIZE)
+    assert app.last is not None and app.last.shoe.size == (SIZE, SIZE)
 
 
 def test_setting_the_widget_value_runs_the_handler(translate, sketch_bytes):
@@ -126,6 +126,6 @@ def test_side_by_side_has_three_panels(translate):
 def test_colab_dialog_fallback_reports_bad_files_and_keeps_good_ones(translate, sketch_bytes, capsys):
     name, content = sketch_bytes
     results = upload_with_colab(translate, upload=lambda: {"junk.jpg": b"not an image", name: content})
-    assert len(results) == 1 and results[0].generated.size == (SIZE, SIZE)
+    assert len(results) == 1 and results[0].shoe.size == (SIZE, SIZE)
     printed = capsys.readouterr().out
     assert "junk.jpg" in printed and "Traceback" not in printed

@@ -15,13 +15,13 @@ import base64
 import html
 import io
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 from PIL import Image
 
-from ..inference import load_image
+from ..inference import Translation, load_image
 from ..util.errors import Edges2ShoesError
 from ..util.images import image_grid
 
@@ -37,15 +37,6 @@ class UploadedFile:
     def from_path(cls, path: str | Path) -> "UploadedFile":
         path = Path(path)
         return cls(path.name, path.read_bytes())
-
-
-@dataclass(frozen=True)
-class Translation:
-    """One sketch's journey: what was uploaded, what the model saw, what it made."""
-
-    original: Image.Image
-    prepared: Image.Image
-    generated: Image.Image
 
 
 Translator = Callable[[UploadedFile], Translation]
@@ -92,9 +83,8 @@ def translator_for(model: Any) -> Translator:
 
     def translate(upload: UploadedFile) -> Translation:
         original = load_image(upload.content, upload.name)  # SketchError naming the file if unreadable
-        prepared = model.prepare(upload.content, name=upload.name)
-        generated = model.generate_prepared([prepared])[0]
-        return Translation(original, prepared.preview, generated)
+        [done] = model.translate([model.prepare(upload.content, name=upload.name)])
+        return replace(done, original=original)
 
     return translate
 
@@ -106,7 +96,7 @@ def translate_file(translate: Translator, path: str | Path) -> Translation:
 def side_by_side(result: Translation, cell: int = 256) -> Image.Image:
     """Original | Prepared | Generated as one picture (uint8 pixels: nothing to clip)."""
     return image_grid(
-        {"Original": [result.original], "Prepared": [result.prepared], "Generated": [result.generated]},
+        {"Original": [result.original], "Prepared": [result.preview], "Generated": [result.shoe]},
         cell=cell,
     )
 
@@ -208,13 +198,13 @@ class SketchToShoeApp:
         return result
 
     def show(self, name: str, result: Translation) -> None:
-        for title, image in zip(self.panels, (result.original, result.prepared, result.generated)):
+        for title, image in zip(self.panels, (result.original, result.preview, result.shoe)):
             shown = image.copy()
             shown.thumbnail((self.display_size, self.display_size))
             self.panels[title].value = png_bytes(shown)
         self.results.layout.display = "flex"
         stem = Path(name).stem or "sketch"
-        self.download.value = download_link(result.generated, f"{stem}_shoe.png")
+        self.download.value = download_link(result.shoe, f"{stem}_shoe.png")
         self.status.value = f'<span class="e2s-done">Done: <code>{html.escape(name)}</code></span>'
         self.last = result
 

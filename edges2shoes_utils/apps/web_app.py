@@ -42,11 +42,11 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
-from ..inference import MODES, DEFAULT_MODE, Sketch2Shoe, sample_sketches
+from ..inference import MODES, DEFAULT_MODE, Sketch2Shoe, Translation, sample_sketches
 from ..util.errors import ConfigError, Edges2ShoesError, SketchError
 from ..util.memory import limit_malloc_arenas
 from .web_app_inputs import DEFAULT_LIMITS, UploadLimits
-from .web_app_service import BLANK_CANVAS, CANVAS_SIZE, Shoe, ShoeService
+from .web_app_service import BLANK_CANVAS, CANVAS_SIZE, ShoeService
 
 log = logging.getLogger(__name__)
 
@@ -124,13 +124,13 @@ class Handlers:
     def draw(self, canvas: Any, seed: float | None) -> tuple:
         """The live canvas: blank or unusable drawings clear the output and say why."""
         try:
-            shoe = self.service.from_canvas(canvas, seed)
+            answer = self.service.from_canvas(canvas, seed)
         except Edges2ShoesError as error:
             return self._nothing(str(error))
         except Exception as error:  # the page is the person's only view: no stack dumps there
             log.exception("generation from the canvas failed")
             return self._nothing(f"Generation failed ({type(error).__name__}); try again.")
-        return self._answer(shoe, "the canvas") if shoe else self._nothing(BLANK_CANVAS)
+        return self._answer(answer, "the canvas") if answer else self._nothing(BLANK_CANVAS)
 
     def generate(self, path: str | None, seed: float | None = None) -> tuple:
         """The HTTP API: an image file in, the shoe (then the preview, its PNG, a status line) out."""
@@ -168,14 +168,15 @@ class Handlers:
     def new_seed() -> int:
         return random.randrange(2**31)
 
-    def _answer(self, shoe: Shoe, source: str) -> tuple:
-        how = f"{self.service.mode} mode" + (f", seed {shoe.seed}" if shoe.seed is not None else "")
-        status = f"Shoe from {source} in {shoe.seconds * 1000:.0f} ms ({how})."
+    def _answer(self, answer: Translation, source: str) -> tuple:
+        how = f"{self.service.mode} mode" + (f", seed {answer.seed}" if answer.seed is not None else "")
+        status = f"Shoe from {source} in {answer.seconds * 1000:.0f} ms ({how})."
         # Paths, not pictures: gradio would save a picture under a name made from its content and
         # rewrite that file in place, so equal answers at once would share a file that one rewrites
         # while another's is being sent (a cut-off response). The service's PNGs are this answer's
         # own, inside gradio's folder, served as they are; the shoe's is also the download.
-        return str(shoe.path), str(shoe.preview_path), str(shoe.path), status
+        shoe, preview = str(answer.files["shoe"]), str(answer.files["preview"])
+        return shoe, preview, shoe, status
 
     @staticmethod
     def _nothing(message: str) -> tuple:

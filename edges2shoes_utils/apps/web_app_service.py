@@ -2,8 +2,8 @@
 
 The page and its HTTP API are thin (see `web_app.py`); what they do lives here, without gradio, so
 tests call it directly. A request is a drawing (the canvas, an upload) and a dropout seed; the
-answer is the sketch as the model saw it and the shoe, each also saved as a PNG in a folder of that
-answer's own (see `_save`). The network runs under a lock: its fast path keeps per-call state (the
+answer is a `Translation`: the sketch as the model saw it and the shoe, each also saved as a PNG in a
+folder of that answer's own (its `files`, see `_save`). The network runs under a lock: its fast path keeps per-call state (the
 dropout seeds), and two forwards at once on the same cores would only take turns anyway. Clean-up
 runs outside it.
 """
@@ -15,30 +15,18 @@ import shutil
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from PIL import Image
 
-from ..inference import Sketch2Shoe, load_image
-from ..util.images import save_image, to_pil
+from ..inference import Sketch2Shoe, Translation, load_image
+from ..util.images import save_image
 from .web_app_inputs import DEFAULT_LIMITS, UploadLimits, drawing_from_canvas, check_upload, fit_on_canvas
 
 CANVAS_SIZE = 512  # the drawing canvas, in pixels: twice the paper model's input, as pix2pix-turbo's
 BLANK_CANVAS = "The canvas is blank: draw a shoe from the side, toe to the left."
-
-
-@dataclass(frozen=True)
-class Shoe:
-    """One answer: what the model saw, what it made, and both as PNG files of this answer's own."""
-
-    preview: Image.Image
-    shoe: Image.Image
-    path: Path  # the shoe's PNG, named for the download (shoe.png)
-    preview_path: Path
-    seed: int | None  # the dropout seed (None in eval mode: no dropout)
-    seconds: float
 
 
 class ShoeService:
@@ -67,7 +55,7 @@ class ShoeService:
 
     # ----------------------------------------------------------------------------------------------
 
-    def from_canvas(self, value: Any, seed: int | float | None) -> Shoe | None:
+    def from_canvas(self, value: Any, seed: int | float | None) -> Translation | None:
         """The shoe for what is on the canvas, or None when the canvas is blank. A drawing the
         clean-up cannot use raises SketchError."""
         drawing = drawing_from_canvas(value)
@@ -75,7 +63,7 @@ class ShoeService:
             return None
         return self._generate(drawing, "the canvas", seed)
 
-    def from_upload(self, path: str | Path, seed: int | float | None, name: str | None = None) -> Shoe:
+    def from_upload(self, path: str | Path, seed: int | float | None, name: str | None = None) -> Translation:
         """The shoe for an uploaded file, checked before it is decoded (see `check_upload`)."""
         checked = check_upload(path, name, self.limits)
         return self._generate(checked, name or checked.name, seed)
@@ -88,15 +76,14 @@ class ShoeService:
 
     # ----------------------------------------------------------------------------------------------
 
-    def _generate(self, image: Any, label: str, seed: int | float | None) -> Shoe:
+    def _generate(self, image: Any, label: str, seed: int | float | None) -> Translation:
         started = time.perf_counter()
         prepared = self.model.prepare(image, name=label)
         seed = self._seed(seed)
         with self._lock:
-            batch = self.model.generate_batch(prepared.tensor, seeds=None if seed is None else [seed])
-        shoe = to_pil(batch[0])
-        paths = self._save(shoe=shoe, preview=prepared.preview)
-        return Shoe(prepared.preview, shoe, paths["shoe"], paths["preview"], seed, time.perf_counter() - started)
+            [done] = self.model.translate([prepared], seeds=None if seed is None else [seed])
+        files = self._save(shoe=done.shoe, preview=done.preview)
+        return replace(done, files=files, seconds=time.perf_counter() - started)
 
     def _seed(self, seed: int | float | None) -> int | None:
         if self.model.mode != "train":

@@ -4,7 +4,8 @@
     sketch         prepare_sketch: a drawing cleaned up to look like the dataset's edge maps
     layers         the generator's layers in inference versions (seeded dropout, folded norms, ...)
     fastpath       runners: the generator's forward over those layers, plain or fast
-    sketch2shoe    Sketch2Shoe: load once, generate many, in "train" or "eval" test-time mode
+    sketch2shoe    Sketch2Shoe: load once, generate many, in "train" or "eval" test-time mode;
+                   Translation, one input on its way to a shoe
     command_line   `edges2shoes generate`
 """
 
@@ -14,11 +15,11 @@ from .command_line import OUTPUT_SUFFIXES, generate_files
 from .fastpath import MODES, Mode, PrecisionChoice, Runner, build_runner, choose_runner, compute_dtype
 from .image_input import SUPPORTED_FORMATS, ImageInput, describe_image_source, load_image
 from .sketch import DEFAULT_MARGIN, DEFAULT_STROKE_WIDTH, SAMPLES_DIR, prepare_sketch, sample_sketches
-from .sketch2shoe import DEFAULT_MODE, ImageLike, Prepared, Sketch2Shoe
+from .sketch2shoe import DEFAULT_MODE, ImageLike, Sketch2Shoe, Translation
 
 __all__ = [
     "Sketch2Shoe",
-    "Prepared",
+    "Translation",
     "DEFAULT_MODE",
     "ImageLike",
     "prepare_sketch",

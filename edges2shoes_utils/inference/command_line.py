@@ -18,7 +18,7 @@ from ..util.errors import SketchError
 from ..util.images import image_grid, save_image
 from .fastpath import MODES
 from .image_input import SUPPORTED_FORMATS
-from .sketch2shoe import DEFAULT_MODE, Prepared, Sketch2Shoe
+from .sketch2shoe import DEFAULT_MODE, Sketch2Shoe, Translation
 
 
 def configure_cli(parser: argparse.ArgumentParser) -> None:
@@ -75,20 +75,19 @@ def generate_files(
     input | photo), never over an input or another output. Files that cannot be used are skipped,
     not fatal: returns ([(input, photo, pair)], ["file: reason", ...])."""
     out = Path(out_dir)
-    prepared: list[Prepared] = []
+    prepared: list[Translation] = []
     failed: list[str] = []
     for path in paths:
         try:
             prepared.append(model.prepare(path, prepare=prepare, name=str(path)))
         except SketchError as error:
             failed.append(str(error))
-    photos = model.generate_prepared(prepared, batch_size=batch_size) if prepared else []
+    done = model.translate(prepared, batch_size=batch_size)
     written = []
-    inputs = [Path(p) for p in paths]
-    targets = _output_paths([Path(p.label) for p in prepared], out, avoid=inputs)
-    for item, photo, (photo_target, pair_target) in zip(prepared, photos, targets):
-        photo_path = save_image(photo, photo_target)
-        pair = image_grid({"Sketch (model input)": [item.preview], "Generated": [photo]}, cell=model.image_size)
+    targets = _output_paths([Path(item.label) for item in done], out, avoid=[Path(p) for p in paths])
+    for item, (photo_target, pair_target) in zip(done, targets):
+        photo_path = save_image(item.shoe, photo_target)
+        pair = image_grid({"Sketch (model input)": [item.preview], "Generated": [item.shoe]}, cell=model.image_size)
         pair_path = save_image(pair, pair_target)
         written.append((Path(item.label), photo_path, pair_path))
     return written, failed

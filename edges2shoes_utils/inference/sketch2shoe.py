@@ -26,8 +26,9 @@ The CLI (``python -m edges2shoes_utils generate SKETCH... --weights SOURCE --out
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from typing import Any, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -48,12 +49,24 @@ ImageLike = Any  # path, bytes, PIL image, numpy array or tensor (CHW or 1CHW in
 
 
 @dataclass(frozen=True)
-class Prepared:
-    """One input as the model sees it: a (1, C, S, S) tensor in [-1, 1] and its picture."""
+class Translation:
+    """One input on its way to a shoe: the one result type of `Sketch2Shoe`, the `generate` command,
+    the web app and the notebook's upload widget.
 
+    `prepare` fills in the input as the model sees it: `tensor`, (1, C, S, S) in [-1, 1], and
+    `preview`, its picture. `translate` adds the `shoe` and the dropout `seed` it used (None in eval
+    mode). The rest is for front doors that show more: `original` (the input as handed in, before
+    clean-up), `seconds` (how long the answer took) and `files` (where its pictures were saved, by
+    name)."""
+
+    label: str
     tensor: torch.Tensor
     preview: Image.Image
-    label: str
+    shoe: Image.Image | None = None
+    seed: int | None = None
+    original: Image.Image | None = None
+    seconds: float | None = None
+    files: Mapping[str, Path] = field(default_factory=dict)
 
 
 class Sketch2Shoe:
@@ -120,7 +133,7 @@ class Sketch2Shoe:
         note = f" ({runner.note})" if runner.note else ""
         return f"{self.mode} mode{seed}, {path} on {self.device}{note}"
 
-    def prepare(self, image: ImageLike, *, prepare: bool = True, name: str | None = None) -> Prepared:
+    def prepare(self, image: ImageLike, *, prepare: bool = True, name: str | None = None) -> Translation:
         """One input as the model will see it. Files, bytes, PIL images and arrays go through
         `sketch.prepare_sketch` (or, with prepare=False, are only loaded and resized, for inputs that
         already look like the dataset's edge maps); tensors are taken as model input as they are."""
@@ -132,13 +145,13 @@ class Sketch2Shoe:
             if tensor.dim() != 4 or tensor.shape[0] != 1:
                 raise ConfigError(f"{label}: expected a (C, H, W) or (1, C, H, W) tensor, got {tuple(tensor.shape)}")
             tensor = tensor.float().cpu()
-            return Prepared(tensor, to_pil(tensor), label)
+            return Translation(label, tensor, to_pil(tensor))
         if prepare:
             tensor, preview = prepare_sketch(image, size=self.image_size, name=label)
-            return Prepared(tensor, preview, label)
+            return Translation(label, tensor, preview)
         preview = load_image(image, label).resize((self.image_size, self.image_size), Image.Resampling.LANCZOS)
         array = np.asarray(preview, dtype=np.float32) / 127.5 - 1.0
-        return Prepared(torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0).contiguous(), preview, label)
+        return Translation(label, torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0).contiguous(), preview)
 
     def generate_batch(self, batch: torch.Tensor, seeds: Sequence[int] | None = None) -> torch.Tensor:
         """A (N, C, H, W) batch in [-1, 1] to photos, fp32 in [-1, 1] (clamped), on the CPU."""
@@ -157,21 +170,29 @@ class Sketch2Shoe:
         """(sketch as the model saw it, generated photo) for each input, in order.
 
         Raises SketchError (naming the file) on the first input that cannot be used; to skip bad
-        inputs instead, `prepare` each one yourself and pass the tensors (as the CLI does).
+        inputs instead, `prepare` each one yourself and `translate` the rest (as the CLI does).
         """
         prepared = [self.prepare(item, prepare=prepare) for item in _as_list(images)]
-        photos = self.generate_prepared(prepared, batch_size=batch_size)
-        return [(item.preview, photo) for item, photo in zip(prepared, photos)]
+        return [(done.preview, done.shoe) for done in self.translate(prepared, batch_size=batch_size)]
 
-    def generate_prepared(self, prepared: Sequence[Prepared], *, batch_size: int = 8) -> list[Image.Image]:
-        """Photos for inputs already through `prepare`, batched (consecutive inputs of one size)."""
+    def translate(self, prepared: Sequence[Translation], *, seeds: Sequence[int] | None = None,
+                  batch_size: int = 8) -> list[Translation]:
+        """Inputs already through `prepare`, each with its shoe and dropout seed added; batched
+        (consecutive inputs of one size). `seeds`: one per input in train mode (default: the
+        model's `seed`, else fresh ones)."""
         if batch_size < 1:
             raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
-        photos: list[Image.Image] = []
-        for chunk in _chunks(prepared, batch_size):
-            batch = torch.cat([item.tensor for item in chunk])
-            photos.extend(to_pil(image) for image in self.generate_batch(batch))
-        return photos
+        chosen: list[int | None] = [None] * len(prepared)  # eval mode: no dropout, no seed
+        if self.mode == "train":
+            chosen = [int(seed) for seed in seeds] if seeds is not None else list(self._seeds(len(prepared)))
+        if len(chosen) != len(prepared):
+            raise ConfigError(f"give one seed per input: {len(chosen)} seeds for {len(prepared)} inputs")
+        seeded = [replace(item, seed=seed) for item, seed in zip(prepared, chosen)]
+        done: list[Translation] = []
+        for chunk in _chunks(seeded, batch_size):
+            shoes = self.generate_batch(torch.cat([item.tensor for item in chunk]), [item.seed for item in chunk])
+            done.extend(replace(item, shoe=to_pil(shoe)) for item, shoe in zip(chunk, shoes))
+        return done
 
     def _seeds(self, n: int) -> list[int]:
         if self.seed is not None:
@@ -192,8 +213,8 @@ def _as_list(images: ImageLike | Iterable[ImageLike]) -> list[ImageLike]:
     return list(images)
 
 
-def _chunks(prepared: Sequence[Prepared], size: int) -> Iterator[list[Prepared]]:
-    chunk: list[Prepared] = []
+def _chunks(prepared: Sequence[Translation], size: int) -> Iterator[list[Translation]]:
+    chunk: list[Translation] = []
     for item in prepared:
         if chunk and (len(chunk) == size or item.tensor.shape != chunk[0].tensor.shape):
             yield chunk
@@ -216,4 +237,4 @@ def _resolve_device(device: str | torch.device | None, generator: UNetGenerator 
     return resolved
 
 
-__all__ = ["DEFAULT_MODE", "ImageLike", "Prepared", "Sketch2Shoe"]
+__all__ = ["DEFAULT_MODE", "ImageLike", "Sketch2Shoe", "Translation"]
