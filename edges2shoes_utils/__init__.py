@@ -11,7 +11,7 @@ name comes from the stage folder that owns it. Data flows one way through the st
 
 from __future__ import annotations
 
-from .checkpoints import export_generator, fetch_weights, load_checkpoint, load_discriminator, load_generator
+from .checkpoints import export_generator, fetch_weights, load_discriminator, load_generator
 from .data import PairsDataset, make_dataloader, make_synthetic, resolve_dataset_root
 from .evaluation import evaluate, evaluate_many, write_report
 from .inference import Sketch2Shoe, prepare_sketch, sample_sketches
@@ -42,7 +42,6 @@ __all__ = [
     "resolve_dataset_root",
     "make_synthetic",
     # checkpoints and weights
-    "load_checkpoint",
     "export_generator",
     "load_generator",
     "load_discriminator",

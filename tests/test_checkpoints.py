@@ -18,7 +18,7 @@ from safetensors.torch import save_file
 
 import edges2shoes_utils
 from edges2shoes_utils.checkpoints import formats
-from edges2shoes_utils.checkpoints.exports import export_generator, load_exported_generator
+from edges2shoes_utils.checkpoints.exports import export_generator
 from edges2shoes_utils.checkpoints.formats import (
     load_checkpoint,
     restore_training_state,
@@ -26,6 +26,7 @@ from edges2shoes_utils.checkpoints.formats import (
     save_epoch_weights,
     training_state,
 )
+from edges2shoes_utils.checkpoints.load import load_generator, read_weights
 from edges2shoes_utils.util.errors import CheckpointError
 from edges2shoes_utils.nets.losses import discriminator_loss, generator_loss
 from edges2shoes_utils.nets import DiscriminatorConfig, GeneratorConfig, PatchGANDiscriminator, UNetGenerator
@@ -376,7 +377,9 @@ def test_export_round_trip_gives_identical_outputs(tmp_path, overrides):
     generator.train()(x)  # update the running statistics so buffers must travel too
     path = export_generator(generator, tmp_path / "g.safetensors", metadata={"epoch": 3, "note": "test"})
 
-    loaded = load_exported_generator(path)
+    read = read_weights(path)  # load_generator reads an export with the config it carries, inferring nothing
+    assert read.container == "edges2shoes export" and read.notes == []
+    loaded = load_generator(path)
     assert isinstance(loaded, UNetGenerator)
     assert loaded.config == generator.config
     assert not loaded.training
@@ -390,25 +393,30 @@ def test_export_round_trip_gives_identical_outputs(tmp_path, overrides):
     assert meta["epoch"] == "3" and meta["note"] == "test"
 
 
-def test_load_exported_generator_errors_name_the_file(tmp_path):
+def test_an_unreadable_export_is_refused_naming_the_file(tmp_path):
     missing = tmp_path / "missing.safetensors"
     with pytest.raises(CheckpointError, match="missing.safetensors"):
-        load_exported_generator(missing)
+        load_generator(missing)
 
     junk = tmp_path / "junk.safetensors"
     junk.write_bytes(b"\x00" * 100)
     with pytest.raises(CheckpointError, match="junk.safetensors"):
-        load_exported_generator(junk)
+        load_generator(junk)
 
     no_config = tmp_path / "foreign.safetensors"
     save_file({"w": torch.zeros(2)}, str(no_config))
-    with pytest.raises(CheckpointError, match="foreign.safetensors.*config"):
-        load_exported_generator(no_config)
+    with pytest.raises(CheckpointError, match="foreign.safetensors.*does not fit a pix2pix U-Net"):
+        load_generator(no_config)
+
+    bad_config = tmp_path / "garbled.safetensors"
+    save_file({"w": torch.zeros(2)}, str(bad_config), metadata={"config": "{ngf: 8"})
+    with pytest.raises(CheckpointError, match="garbled.safetensors.*config is not readable JSON"):
+        load_generator(bad_config)
 
     wrong_weights = tmp_path / "mismatch.safetensors"
     save_file({"w": torch.zeros(2)}, str(wrong_weights), metadata={"config": json.dumps({"ngf": 8, "levels": 6})})
     with pytest.raises(CheckpointError, match="mismatch.safetensors"):
-        load_exported_generator(wrong_weights)
+        load_generator(wrong_weights)
 
 
 def test_export_refuses_a_discriminator(tmp_path):

@@ -26,7 +26,8 @@ import pytest
 import torch
 
 import edges2shoes_utils as e2s
-from edges2shoes_utils.checkpoints import load_checkpoint, restore_training_state, save_checkpoint
+from edges2shoes_utils.checkpoints import restore_training_state, save_checkpoint
+from edges2shoes_utils.checkpoints.formats import load_checkpoint
 from edges2shoes_utils.util.seeds import seed_everything
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "v0_1_0"

@@ -21,7 +21,7 @@ from torch import nn
 
 from edges2shoes_utils.apps import cli
 from edges2shoes_utils.checkpoints.fetch import HUGGAN_REPO, fetch_weights
-from edges2shoes_utils.checkpoints.load import load_discriminator, load_generator, read_generator
+from edges2shoes_utils.checkpoints.load import load_discriminator, load_generator, read_weights
 from edges2shoes_utils.inference.sketch2shoe import Sketch2Shoe
 from edges2shoes_utils.nets import UNetGenerator, count_parameters
 from edges2shoes_utils.util.errors import WeightsError
@@ -129,7 +129,7 @@ def test_the_published_architecture_has_its_published_size():
 
 def test_state_dict_loads_and_matches_in_eval_mode(tmp_path):
     theirs, path = saved_huggan(tmp_path)
-    loaded = read_generator(path)
+    loaded = read_weights(path)
     assert loaded.layout == "PyTorch-GAN U-Net (huggan)"
     assert (loaded.config.layout, loaded.config.norm, loaded.config.levels, loaded.config.ngf) == ("pytorch-gan", "instance", 8, 4)
     assert any("dropout" in note for note in loaded.notes)
@@ -168,7 +168,7 @@ def test_pickled_whole_module_loads(tmp_path):
     with notebook_main(HugganUNet, HDown, HUp), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.save(theirs, tmp_path / "generator.pth")
-    loaded = read_generator(tmp_path / "generator.pth")
+    loaded = read_weights(tmp_path / "generator.pth")
     assert loaded.container == "pickled module" and loaded.config.layout == "pytorch-gan"
     assert max_difference(loaded.model, theirs, batch(seed=3, n=1), train=False) < 1e-5
 

@@ -63,7 +63,8 @@ def test_in_function_imports_are_optional_dependencies_with_a_reason():
 
 def test_the_public_core_has_no_test_hooks_or_plumbing():
     """What `import edges2shoes_utils` offers is for users: no private (underscore) parameters in its
-    signatures, and the checkpoint writers the training loop uses stay in `checkpoints`."""
+    signatures, the checkpoint writers the training loop uses stay in `checkpoints`, and one loader
+    per network reads every source."""
     hooks = []
     for name in edges2shoes_utils.__all__:
         thing = getattr(edges2shoes_utils, name)
@@ -71,3 +72,6 @@ def test_the_public_core_has_no_test_hooks_or_plumbing():
             hooks += [f"{name}({p})" for p in inspect.signature(thing).parameters if p.startswith("_")]
     assert not hooks, f"test hooks in public signatures: {hooks}"
     assert not {"save_checkpoint", "save_epoch_weights"} & set(edges2shoes_utils.__all__)
+    # One way to get a network from any file or named source: a loader per network, nothing beside.
+    loaders = sorted(name for name in edges2shoes_utils.__all__ if name.startswith(("load_", "read_")))
+    assert loaders == ["load_discriminator", "load_generator"]

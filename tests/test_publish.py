@@ -23,7 +23,7 @@ from huggingface_hub import constants as hf_constants
 from edges2shoes_utils.apps import cli
 from edges2shoes_utils.checkpoints.exports import export_generator
 from edges2shoes_utils.checkpoints.fetch import fetch_weights
-from edges2shoes_utils.checkpoints.load import load_generator, read_generator
+from edges2shoes_utils.checkpoints.load import load_generator, read_weights
 from edges2shoes_utils.checkpoints.publish import Target, publish, stage
 from edges2shoes_utils.data.synthetic import make_synthetic
 from edges2shoes_utils.nets import UNetGenerator
@@ -269,7 +269,7 @@ def published_by_0_2(folder: Path, generator_file: Path) -> Path:
     """The folder version 0.2's `weights publish` uploaded: our export as generator.safetensors and a
     config.json holding the generator config under `generator` and the file's name under `weights`."""
     folder.mkdir(parents=True)
-    loaded = read_generator(generator_file)
+    loaded = read_weights(generator_file)
     export_generator(loaded.model, folder / "generator.safetensors", metadata={"published_as": f"hub:{REPO}"})
     document = {"format": "edges2shoes/published-generator/v1", "edges2shoes_version": "0.2.0",
                 "weights": "generator.safetensors", "load_with": f"hub:{REPO}",
@@ -285,7 +285,7 @@ def test_hub_name_loads_back_from_the_cache_offline(run, tmp_path, capsys):
     snapshot = hub_cache_entry(Path(hf_constants.HF_HUB_CACHE), REPO, staged.folder)
     assert fetch_weights(f"hub:{REPO}") == snapshot / "model.safetensors"
     assert fetch_weights(f"hub:{REPO}@{REVISION}") == snapshot / "model.safetensors"
-    loaded = read_generator(f"hub:{REPO}")
+    loaded = read_weights(f"hub:{REPO}")
     assert "save_pretrained folder" in loaded.container
     assert_same_weights(loaded.model.state_dict(), tensors(run / "generator_1.pt"))
     assert_same_weights(UNetGenerator.from_pretrained(REPO).state_dict(), loaded.model.state_dict())

@@ -22,7 +22,7 @@ from edges2shoes_utils import checkpoints
 from edges2shoes_utils.apps import cli
 from edges2shoes_utils.util.errors import WeightsError
 from edges2shoes_utils.nets import GeneratorConfig, PatchGANDiscriminator, UNetGenerator, count_parameters
-from edges2shoes_utils.checkpoints.load import LoadOptions, load_discriminator, load_generator, read_discriminator, read_generator
+from edges2shoes_utils.checkpoints.load import LoadOptions, load_discriminator, load_generator, read_weights
 
 REFERENCE = Path("/work/shared/reference/pix2pix_official_state_dict_keys.json")
 if not REFERENCE.is_file():
@@ -212,7 +212,7 @@ def test_paper_size_official_generator_converts_exactly(tmp_path):
     official = randomise(OfficialUnet(), seed=3, norms_only=True)
     state = {k: v for k, v in official.state_dict().items() if not k.endswith("num_batches_tracked")}
     torch.save(state, tmp_path / "latest_net_G.pth")
-    loaded = read_generator(tmp_path / "latest_net_G.pth")
+    loaded = read_weights(tmp_path / "latest_net_G.pth")
     ours = loaded.model
     assert ours.config == GeneratorConfig()  # paper-size, official layout, batch norm, dropout
     assert "official" in loaded.layout
@@ -252,7 +252,7 @@ def test_official_layout_pickled_whole_from_a_notebook(tmp_path):
     official = randomise(OfficialUnet(num_downs=6, ngf=8), seed=15)
     with notebook_main(OfficialUnet, OfficialBlock):
         torch.save(official, tmp_path / "net_G.pt")
-    loaded = read_generator(tmp_path / "net_G.pt")
+    loaded = read_weights(tmp_path / "net_G.pt")
     assert loaded.container == "pickled module" and loaded.model.config.layout == "official"
     assert_same_output(loaded.model, official)
 
@@ -293,7 +293,7 @@ def test_official_discriminator_converts_exactly(tmp_path):
 def test_tf_port_state_dict_loads_with_documented_slope_option(tmp_path, slope):
     port = randomise(Generator(slope=slope), seed=6)
     torch.save(port.state_dict(), tmp_path / "generator_9.pt")
-    loaded = read_generator(tmp_path / "generator_9.pt", leaky_slope=None if slope == 0.3 else slope)
+    loaded = read_weights(tmp_path / "generator_9.pt", leaky_slope=None if slope == 0.3 else slope)
     assert loaded.model.config.layout == "tf" and loaded.model.config.leaky_slope == slope
     assert "TF-tutorial" in loaded.layout
     assert_same_output(loaded.model, port)
@@ -316,12 +316,12 @@ def test_layout_options_as_one_object_or_as_keywords(tmp_path):
     options = LoadOptions(leaky_slope=0.2, skip_first=True)
     assert_same_output(load_generator(tmp_path / "g.pt", options), port)
     assert_same_output(load_generator(tmp_path / "g.pt", LoadOptions(leaky_slope=0.2), skip_first=True), port)
-    loaded = read_generator(tmp_path / "g.pt", options, dropout=False)
+    loaded = read_weights(tmp_path / "g.pt", "generator", options, dropout=False)
     assert loaded.model.config.dropout is False and loaded.model.config.leaky_slope == 0.2
     with pytest.raises(TypeError, match="load_generator.*'leaky'"):
         load_generator(tmp_path / "g.pt", leaky=0.2)
-    with pytest.raises(TypeError, match="read_discriminator.*'skip_first'"):
-        read_discriminator(tmp_path / "g.pt", skip_first=True)
+    with pytest.raises(TypeError, match="read_weights.*'skip_first'"):
+        read_weights(tmp_path / "g.pt", "discriminator", skip_first=True)
     with pytest.raises(dataclasses.FrozenInstanceError):
         options.leaky_slope = 0.3
 
@@ -360,7 +360,7 @@ def test_pickled_notebook_module_loads_with_its_settings(tmp_path, legacy, dropo
     port = randomise(Generator(slope=0.15, dropout=dropout, eps=1e-3), seed=8)
     path = save_pickled_module(port, tmp_path / "generator_9.pt", legacy=legacy)
     assert "Generator" not in vars(sys.modules["__main__"])  # nothing to import it from now
-    loaded = read_generator(path)
+    loaded = read_weights(path)
     config = loaded.model.config
     assert (config.layout, config.leaky_slope, config.dropout, config.levels, config.ngf) == ("tf", 0.15, dropout, 6, 8)
     assert loaded.container == "pickled module"
@@ -471,7 +471,7 @@ def test_our_files_load(tmp_path, layout):
         with torch.no_grad():
             assert (loaded_d(edges, photo) - discriminator(edges, photo)).abs().max() < 1e-6
     torch.save(generator.state_dict(), tmp_path / "bare.pt")  # no config: inferred from shapes
-    bare = read_generator(tmp_path / "bare.pt", leaky_slope=0.25)
+    bare = read_weights(tmp_path / "bare.pt", leaky_slope=0.25)
     assert bare.model.config.layout == layout
     assert_same_output(bare.model, generator)
 
@@ -493,7 +493,7 @@ def test_convert_writes_export_and_onnx_that_match(tmp_path, capsys):
     out, onnx_path = tmp_path / "G.safetensors", tmp_path / "G.onnx"
     code = cli.main(["weights", "convert", str(tmp_path / "net_G.pth"), "--out", str(out), "--onnx", str(onnx_path), "--image-size", "64"])
     assert code == 0
-    assert_same_output(checkpoints.load_exported_generator(out), official)
+    assert_same_output(checkpoints.load_generator(out), official)
     assert json.loads(checkpoints.read_export_metadata(out)["config"])["levels"] == 6
     x = torch.randn(3, 3, 64, 64)
     session = onnxruntime.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
@@ -577,7 +577,7 @@ def save_pickled_discriminator(model: nn.Module, path: Path, legacy: bool = Fals
 def test_tf_discriminator_state_dict_loads_with_documented_slope(tmp_path, slope):
     port = randomise(TFDiscriminator(slope=slope), seed=21)
     torch.save(port.state_dict(), tmp_path / "discriminator_9.pt")
-    loaded = read_discriminator(tmp_path / "discriminator_9.pt", leaky_slope=None if slope == 0.3 else slope)
+    loaded = read_weights(tmp_path / "discriminator_9.pt", "discriminator", leaky_slope=None if slope == 0.3 else slope)
     config = loaded.model.config
     assert (config.ndf, config.n_layers, config.first_bias, config.leaky_slope) == (8, 3, False, slope)
     assert "TF-tutorial PatchGAN" in loaded.layout
@@ -593,7 +593,7 @@ def test_tf_discriminator_pickled_module_loads_with_its_slope(tmp_path, legacy):
     port = randomise(TFDiscriminator(slope=0.15, eps=1e-3), seed=22)
     path = save_pickled_discriminator(port, tmp_path / "discriminator_9.pt", legacy=legacy)
     assert "TFDiscriminator" not in vars(sys.modules["__main__"])
-    loaded = read_discriminator(path)
+    loaded = read_weights(path, "discriminator")
     assert loaded.container == "pickled module" and loaded.model.config.leaky_slope == 0.15
     assert all(m.eps == 1e-3 for m in loaded.model.modules() if isinstance(m, nn.BatchNorm2d))
     assert_same_logits(loaded.model, port)

@@ -14,7 +14,7 @@ from torch import nn
 from ..util.errors import ConfigError, WeightsError
 from . import exports
 from .fetch import CACHE_ENV, OFFICIAL_URL_ENV, fetch_weights, sha256_of
-from .load import LoadedWeights, LoadOptions, read_discriminator, read_generator
+from .load import LoadedWeights, LoadOptions, read_weights
 from .official_export import export_official
 from .onnx_export import check_onnx, export_onnx
 from .publish import CARD_FILE, Target, publish
@@ -107,7 +107,7 @@ def _run_convert(args: argparse.Namespace) -> int:
         return _run_convert_official(args)
     if args.out is None and args.onnx is None:
         raise ConfigError("say what to write: --out G.safetensors and/or --onnx G.onnx")
-    loaded = read_generator(args.source, _load_options(args))
+    loaded = read_weights(args.source, "generator", _load_options(args))
     _print_notes(loaded)
     if args.out is not None:
         if any(isinstance(m, nn.BatchNorm2d) and m.eps != 1e-5 for m in loaded.model.modules()):
@@ -145,8 +145,7 @@ def _print_notes(loaded: LoadedWeights) -> None:
 
 
 def _run_info(args: argparse.Namespace) -> int:
-    read = read_discriminator if args.discriminator else read_generator
-    loaded = read(args.source, _load_options(args))
+    loaded = read_weights(args.source, "discriminator" if args.discriminator else "generator", _load_options(args))
     print(f"file:       {loaded.path}")
     print(f"sha256:     {sha256_of(loaded.path)}")
     print(f"container:  {loaded.container}")

@@ -1,6 +1,7 @@
 """Generator exports: safetensors files whose metadata carries the GeneratorConfig, the package
 version and the sha256 of the tensor data, so an export rebuilds its network without our code's
-defaults and a damaged file is refused. What inference, publishing and `weights convert` write.
+defaults and a damaged file is refused. What inference, publishing and `weights convert` write;
+`load.load_generator` reads them back.
 """
 
 from __future__ import annotations
@@ -11,26 +12,16 @@ import os
 from pathlib import Path
 from typing import Any, Mapping
 
-import torch
 from safetensors import safe_open
-from safetensors.torch import load_file
 from safetensors.torch import save as safetensors_bytes
 from torch import nn
 
-from ..nets import GeneratorConfig, UNetGenerator
+from ..nets import GeneratorConfig
 from ..util.atomic import atomic_open
 from ..util.errors import CheckpointError
 from ..util.version import __version__
 from .formats import plain_config, unwrap_model
-from .integrity import (
-    DIGEST_KEY,
-    check_config_values,
-    reason,
-    refuse_empty,
-    safetensors_digest,
-    verify_safetensors_digest,
-)
-from .layout_mapping import fit_state
+from .integrity import DIGEST_KEY, reason, refuse_empty, safetensors_digest
 
 EXPORT_FORMAT = "edges2shoes/generator-export/v1"
 _DIGEST_PLACEHOLDER = "?" * 64  # as long as a sha256 in hex
@@ -95,28 +86,4 @@ def export_config(path: Path, metadata: Mapping[str, str]) -> dict:
     return config
 
 
-def load_exported_generator(path: str | os.PathLike, *, device: str | torch.device = "cpu") -> UNetGenerator:
-    """Rebuild the UNetGenerator saved by `export_generator` (returned in eval mode), after checking
-    the tensor data against its recorded sha256 and every tensor against the network."""
-    path = Path(path)
-    metadata = read_export_metadata(path)
-    if "config" not in metadata:
-        raise CheckpointError(f"{path}: not an edges2shoes generator export (no generator config in its metadata)")
-    verify_safetensors_digest(path, metadata)
-    try:
-        config = GeneratorConfig(**export_config(path, metadata))
-        check_config_values(config, str(path))
-        generator = UNetGenerator(config)
-    except (TypeError, ValueError, RuntimeError) as exc:
-        raise CheckpointError(f"{path}: its generator config is not usable ({reason(exc)})") from None
-    try:
-        tensors = load_file(str(path), device="cpu")
-    except Exception as exc:
-        raise CheckpointError(f"{path}: not a readable safetensors file ({reason(exc)})") from None
-    state = fit_state(generator, {name: (name, tensor) for name, tensor in tensors.items()}, str(path),
-                      f"edges2shoes U-Net (its own config, ngf {config.ngf}, {config.levels} levels)")
-    generator.load_state_dict(state)
-    return generator.to(device).eval()
-
-
-__all__ = ["EXPORT_FORMAT", "export_generator", "read_export_metadata", "export_config", "load_exported_generator"]
+__all__ = ["EXPORT_FORMAT", "export_generator", "read_export_metadata", "export_config"]

@@ -83,7 +83,9 @@ def _exception_chain(exc: BaseException) -> list[BaseException]:
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict:
-    """Load a .pt file with torch.load(weights_only=True): tensors and plain containers only.
+    """Load a .pt file with torch.load(weights_only=True): tensors and plain containers only. The
+    training loop's reader of its own checkpoints (to resume); a network from any file comes from
+    `load.load_generator` or `load.load_discriminator`.
 
     A file whose unpickling would import or call anything else (a pickled nn.Module, a malicious
     payload) is refused with a CheckpointError naming the file; its code never runs. Missing,

@@ -7,7 +7,8 @@ PatchGAN and the TF tutorial's. Pickles go through `safe_unpickle`; the layout m
 `official_layout`, `tf_unet`, `tf_patchgan` and `huggan_layout` (PyTorch-GAN's U-Net). A named
 source ("kaggle", "pix2pix-official", "huggan") is fetched first (`fetch`). A folder written by
 `save_pretrained` (what `weights publish` uploads, fetched as `hub:`, `kaggle-model:` or given as a
-path) loads through the network's `from_pretrained`.
+path) loads through the network's `from_pretrained`. These two are the way to get a network from any
+source; `read_weights` is the reader behind both, also saying how it read the file.
 """
 
 from __future__ import annotations
@@ -225,8 +226,15 @@ def _from_pretrained(path: Path, role: str, options: LoadOptions) -> LoadedWeigh
                          "save_pretrained folder (config.json + safetensors)", model)
 
 
-def _read(source: str | os.PathLike, role: str, options: LoadOptions) -> LoadedWeights:
-    """Fetch `source` if it is a name, find the `role` network in the file, map it onto ours, build it."""
+def read_weights(source: str | os.PathLike, role: str = "generator", options: LoadOptions | None = None,
+                 **overrides: Any) -> LoadedWeights:
+    """What `load_generator` (role "generator") or `load_discriminator` (role "discriminator")
+    reads, and how it was read: the layout found, the container and what was assumed (what `weights
+    info`, `weights convert`, publishing and a run's start report say). Fetches `source` if it is a
+    name, finds the `role` network in the file, maps it onto ours and builds it (eval mode, CPU)."""
+    if role not in _ROLE_KEYS:
+        raise ConfigError(f"role must be 'generator' or 'discriminator', not {role!r}")
+    options = LoadOptions.of(options, overrides, "read_weights", role)
     path = fetch_weights(source, role=role, cache_dir=options.cache_dir, downloader=options.downloader, epoch=options.epoch)
     if saved_weights(path.parent) == path:
         return _from_pretrained(path, role, options)
@@ -277,11 +285,6 @@ def _convert_generator(payload: Any, saved_config: Mapping | None, source: str, 
     return converted
 
 
-def read_generator(source: str | os.PathLike, options: LoadOptions | None = None, **overrides: Any) -> LoadedWeights:
-    """`load_generator`, also saying which layout was found and what was assumed."""
-    return _read(source, "generator", LoadOptions.of(options, overrides, "read_generator", "generator"))
-
-
 def load_generator(path_or_source: str | os.PathLike, options: LoadOptions | None = None, *,
                    device: str | torch.device = "cpu", **overrides: Any) -> UNetGenerator:
     """A ready UNetGenerator (eval mode, on `device`) from any known weights file or source.
@@ -298,7 +301,7 @@ def load_generator(path_or_source: str | os.PathLike, options: LoadOptions | Non
     Values found in the file win unless given here.
     """
     options = LoadOptions.of(options, overrides, "load_generator", "generator")
-    return _read(path_or_source, "generator", options).model.to(device)
+    return read_weights(path_or_source, "generator", options).model.to(device)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -323,11 +326,6 @@ def _convert_discriminator(payload: Any, saved_config: Mapping | None, source: s
     return converted
 
 
-def read_discriminator(source: str | os.PathLike, options: LoadOptions | None = None, **overrides: Any) -> LoadedWeights:
-    """`load_discriminator`, also saying which layout was found and what was assumed."""
-    return _read(source, "discriminator", LoadOptions.of(options, overrides, "read_discriminator", "discriminator"))
-
-
 def load_discriminator(path_or_source: str | os.PathLike, options: LoadOptions | None = None, *,
                        device: str | torch.device = "cpu", **overrides: Any) -> PatchGANDiscriminator:
     """A PatchGANDiscriminator (eval mode, on `device`) from our files, the official implementation's
@@ -337,7 +335,7 @@ def load_discriminator(path_or_source: str | os.PathLike, options: LoadOptions |
     given. `cache_dir`, `downloader`, `epoch`: where a named source comes from. Generator-only
     options in `options` are ignored."""
     options = LoadOptions.of(options, overrides, "load_discriminator", "discriminator")
-    return _read(path_or_source, "discriminator", options).model.to(device)
+    return read_weights(path_or_source, "discriminator", options).model.to(device)
 
 
 __all__ = [
@@ -345,8 +343,7 @@ __all__ = [
     "LoadedWeights",
     "read_object",
     "find_network",
-    "read_generator",
+    "read_weights",
     "load_generator",
-    "read_discriminator",
     "load_discriminator",
 ]

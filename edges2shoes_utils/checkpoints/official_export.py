@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..util.errors import ConfigError
 from .formats import save_checkpoint
-from .load import LoadedWeights, LoadOptions, read_discriminator, read_generator
+from .load import LoadedWeights, LoadOptions, read_weights
 from .official_layout import (
     official_discriminator_options,
     official_generator_options,
@@ -62,10 +62,10 @@ def export_official(source: str | os.PathLike, out: str | os.PathLike, options: 
     folder = Path(out).expanduser()
     if folder.exists() and not folder.is_dir():
         raise ConfigError(f"{folder}: exists and is not a folder (--to official writes {GENERATOR_FILE} into a folder)")
-    generator = read_generator(source, options)
+    generator = read_weights(source, "generator", options)
     command = official_generator_options(generator.config, str(generator.path))
     discriminator_path = discriminator_source(generator)
-    discriminator = read_discriminator(discriminator_path, options) if discriminator_path else None
+    discriminator = read_weights(discriminator_path, "discriminator", options) if discriminator_path else None
     if discriminator is not None:
         command += official_discriminator_options(discriminator.config, str(discriminator.path))
     states = [to_official_generator(generator.model, str(generator.path))]

@@ -31,7 +31,7 @@ from ..util import kaggle
 from ..util.errors import ConfigError, WeightsError
 from ..util.version import __version__
 from .fetch import HUB_SCHEME, KAGGLE_MODEL_SCHEME
-from .load import read_generator
+from .load import read_weights
 from .model_card import CardFacts, ReportScores, card_fields, public_source
 
 CARD_FILE = "README.md"
@@ -214,7 +214,7 @@ def stage(run_or_file: str | os.PathLike, target: Target, out: str | os.PathLike
     if not re.fullmatch(r"[a-z0-9][a-z0-9.+-]*", license):
         raise ConfigError(f"{license!r} is not a license id such as mit, apache-2.0, cc-by-4.0 or other")
     generator_path, run_dir, epoch = find_generator(run_or_file)
-    loaded = read_generator(generator_path)
+    loaded = read_weights(generator_path)
     training = read_run_config(run_dir)
     scores = find_scores(generator_path, run_dir, report)
     folder = Path(out).expanduser()

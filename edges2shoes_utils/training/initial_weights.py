@@ -24,7 +24,7 @@ from typing import Collection
 from torch import nn
 
 from ..checkpoints.fetch import GENERATOR_ONLY_SOURCES
-from ..checkpoints.load import LoadedWeights, read_discriminator, read_generator
+from ..checkpoints.load import LoadedWeights, read_weights
 from ..nets import DiscriminatorConfig, GeneratorConfig, PatchGANDiscriminator, UNetGenerator
 from ..util.errors import ConfigError, Edges2ShoesError
 from .config import TrainConfig
@@ -50,8 +50,7 @@ def init_sources(config: TrainConfig) -> tuple[str | None, str | None]:
 
 
 def _read(source: str, role: str) -> LoadedWeights:
-    reader = read_generator if role == "generator" else read_discriminator
-    loaded = reader(source)
+    loaded = read_weights(source, role)
     config = loaded.config
     wanted = 3 if role == "generator" else 6
     if config.in_channels != wanted or (role == "generator" and config.out_channels != 3):
