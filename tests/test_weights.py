@@ -20,7 +20,7 @@ from torch import nn
 
 from edges2shoes_utils import checkpoints
 from edges2shoes_utils.apps import cli
-from edges2shoes_utils.util.errors import WeightsError
+from edges2shoes_utils.util.errors import ConfigError, WeightsError
 from edges2shoes_utils.nets import GeneratorConfig, PatchGANDiscriminator, UNetGenerator, count_parameters
 from edges2shoes_utils.checkpoints.load import LoadOptions, load_discriminator, load_generator, read_weights
 
@@ -322,6 +322,8 @@ def test_layout_options_as_one_object_or_as_keywords(tmp_path):
         load_generator(tmp_path / "g.pt", leaky=0.2)
     with pytest.raises(TypeError, match="read_weights.*'skip_first'"):
         read_weights(tmp_path / "g.pt", "discriminator", skip_first=True)
+    with pytest.raises(ConfigError, match="role must be 'generator' or 'discriminator', not 'critic'"):
+        read_weights(tmp_path / "g.pt", "critic")
     with pytest.raises(dataclasses.FrozenInstanceError):
         options.leaky_slope = 0.3
 
