@@ -1,7 +1,7 @@
 """Checkpoints: our file formats, fetching pretrained weights, and reading other projects' files.
 
-`formats` (training checkpoints, epoch files, safetensors exports), `fetch` (named sources and the
-cache), `load` (any known weights file into our networks, through `layout_mapping`,
+`formats` (safe .pt files, epoch files; last.pt's layout is `training.checkpointing`'s), `fetch`
+(named sources and the cache), `load` (any known weights file into our networks, through `layout_mapping`,
 `official_layout`, `tf_layers`, `tf_unet`, `tf_patchgan` and the restricted unpickler
 `safe_unpickle`), `integrity` (checksums, tensor values and saved configs checked before any network
 is built from a file), `onnx_export`, and `command_line` (`edges2shoes weights ...`).
@@ -9,13 +9,7 @@ is built from a file), `onnx_export`, and `command_line` (`edges2shoes weights .
 
 from .fetch import SOURCES, default_cache_dir, fetch_weights, sha256_of
 from .exports import export_generator, load_exported_generator, read_export_metadata
-from .formats import (
-    load_checkpoint,
-    restore_training_state,
-    save_checkpoint,
-    save_epoch_weights,
-    training_state,
-)
+from .formats import load_checkpoint, save_checkpoint, save_epoch_weights
 from .load import LoadedWeights, LoadOptions, load_discriminator, load_generator, read_discriminator, read_generator
 from .onnx_export import check_onnx, export_onnx
 
@@ -31,14 +25,12 @@ __all__ = [
     "default_cache_dir",
     "sha256_of",
     "SOURCES",
-    # Our formats: training state, epoch files, exports.
+    # Our formats: safe .pt files, epoch files, exports (last.pt's layout: training.checkpointing).
     "save_checkpoint",
     "load_checkpoint",
     "save_epoch_weights",
     "export_generator",
     "load_exported_generator",
-    "training_state",
-    "restore_training_state",
     "read_export_metadata",
     "export_onnx",
     "check_onnx",
