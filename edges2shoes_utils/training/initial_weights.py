@@ -11,8 +11,8 @@ continuing the original model past its 10 epochs, starts here.
   refused with a ConfigError.
 - **Fresh optimisers**, a fresh GradScaler, and the run's own seed for data order and dropout.
 - **Records.** config.json keeps the sources as given; last.pt keeps each network's full config, so
-  a resumed run rebuilds the same networks from it (`checkpointing.networks_for_resume`). A resumed run cannot
-  switch to other weights (`config.changes_on_resume` refuses).
+  a resumed run rebuilds the same networks from it (`checkpointing.networks_for_resume`). A resumed
+  run cannot switch to other weights (`config.changes_on_resume` refuses).
 """
 
 from __future__ import annotations

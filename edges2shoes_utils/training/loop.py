@@ -33,7 +33,7 @@ from .checkpointing import (
     save_run,
 )
 from .config import CHECKPOINT_NAME, CONFIG_NAME, TrainConfig, checkpoint_of
-from .device import check_cuda_supported, configure_backends, pick_device, resolve_precision
+from .device import check_cuda_supported, configure_backends, pick_device
 from .distributed import (
     DistInfo,
     all_reduce_sum,
@@ -146,14 +146,11 @@ class _Run:
         self.checkpoint_path = self.run_dir / CHECKPOINT_NAME
         self.log = RunLog(self.run_dir, info, config.progress)
         configure_backends(device)
-        self.precision = resolve_precision(config.amp, device, config.cpu_bf16)
         self.channels_last = config.channels_last and device.type == "cuda"
 
         resume_state = read_resume_state(config, info, self.checkpoint_path)
         start = start if resume_state is None else networks_for_resume(config, resume_state)
-        self.nets = build_networks(
-            config, device, self.precision, info=info, channels_last=self.channels_last, start=start
-        )
+        self.nets = build_networks(config, device, info=info, channels_last=self.channels_last, start=start)
         self.feed = build_feed(config, info)
         if resume_state is None:
             self.state = RunState()
@@ -180,7 +177,7 @@ class _Run:
             atomic_write_text(self.run_dir / CONFIG_NAME, config_text)
         self.log.message(run_header(
             self.config, self.feed, self.nets.generator, self.nets.discriminator, world_size=self.info.world_size,
-            device=self.device, precision=self.precision, channels_last=self.channels_last, run_dir=self.run_dir,
+            device=self.device, precision=self.nets.precision, channels_last=self.channels_last, run_dir=self.run_dir,
         ))
         finished = False
         stops = StopRequests()
