@@ -176,8 +176,8 @@ class _Run:
             config_text = json.dumps(self.config.to_dict(), indent=2) + "\n"
             atomic_write_text(self.run_dir / CONFIG_NAME, config_text)
         self.log.message(run_header(
-            self.config, self.feed, self.nets.generator, self.nets.discriminator, world_size=self.info.world_size,
-            device=self.device, precision=self.nets.precision, channels_last=self.channels_last, run_dir=self.run_dir,
+            self.config, self.feed, self.nets, world_size=self.info.world_size,
+            device=self.device, channels_last=self.channels_last, run_dir=self.run_dir,
         ))
         finished = False
         stops = StopRequests()
