@@ -128,15 +128,15 @@ weights), and their sizes."""
     new_code_cell(
         """import torch
 
-from edges2shoes_utils import PairsDataset, PatchGANDiscriminator, UNetGenerator
+from edges2shoes_utils import PairsDataset
 from edges2shoes_utils.nets import count_parameters
-from edges2shoes_utils.training import LOSS_NAMES, StepParts, train_step
-from edges2shoes_utils.training.device import make_adam, pick_device, resolve_precision
+from edges2shoes_utils.training import LOSS_NAMES, build_networks, train_step
+from edges2shoes_utils.training.device import pick_device
 
 config, _ = nbs.train_config(params)  # the settings `train` will use below
 device = pick_device(config.device)
-generator = UNetGenerator(config.generator_config()).to(device)
-discriminator = PatchGANDiscriminator(config.discriminator_config()).to(device)
+nets = build_networks(config, device)  # G and D, each with its Adam optimiser
+generator, discriminator = nets.generator, nets.discriminator
 print(f"generator G (U-Net, {generator.config.levels} levels): {count_parameters(generator):,} parameters")
 print(f"discriminator D (PatchGAN): {count_parameters(discriminator):,} parameters")"""
     ),
@@ -149,15 +149,8 @@ pairs."""
     new_code_cell(
         """pairs = PairsDataset(data_root, split="train", image_size=config.image_size, direction=config.direction)
 edges, photos = (torch.stack(images).to(device) for images in zip(*(pairs[i] for i in range(config.batch_size))))
-precision = resolve_precision(config.amp, device, config.cpu_bf16)
-parts = StepParts(
-    generator=generator, discriminator=discriminator, discriminator_for_g=discriminator,
-    opt_g=make_adam(generator.parameters(), config.lr, tuple(config.betas), device),
-    opt_d=make_adam(discriminator.parameters(), config.lr, tuple(config.betas), device),
-    scaler=precision.make_scaler(), precision=precision,
-    lambda_l1=config.lambda_l1, gan_mode=config.gan_mode, d_loss_halve=config.d_loss_halve,
-)
-losses = train_step(parts, edges, photos)
+losses = train_step(nets, edges, photos,
+                    lambda_l1=config.lambda_l1, gan_mode=config.gan_mode, d_loss_halve=config.d_loss_halve)
 for name, value in zip(LOSS_NAMES, losses.tolist()):
     print(f"{name:>13}: {value:.4f}")"""
     ),

@@ -43,7 +43,8 @@ def cpu_fp16(monkeypatch):
 
 
 def network_and_optimizer(ctx: StepContext, name: str) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
-    return (ctx.generator, ctx.opt_g) if name == "generator" else (ctx.discriminator, ctx.opt_d)
+    nets = ctx.networks
+    return (nets.generator, nets.opt_g) if name == "generator" else (nets.discriminator, nets.opt_d)
 
 
 def parameters(module: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -101,10 +102,10 @@ def test_fp16_losses_stay_finite_over_dozens_of_steps(dataset, tmp_path, cpu_fp1
 
     def watch(ctx: StepContext) -> None:
         if ctx.step == 0:
-            seen["initial"] = parameters(ctx.generator)
-            ctx.generator.register_forward_hook(lambda m, i, out: seen["dtypes"].add(out.dtype))
-        seen["scales"].append(ctx.scaler.get_scale())
-        seen["enabled"] = ctx.scaler.is_enabled()
+            seen["initial"] = parameters(ctx.networks.generator)
+            ctx.networks.generator.register_forward_hook(lambda m, i, out: seen["dtypes"].add(out.dtype))
+        seen["scales"].append(ctx.networks.scaler.get_scale())
+        seen["enabled"] = ctx.networks.scaler.is_enabled()
 
     # log_interval 1: the loop checks every step's losses and stops with TrainingDiverged on NaN/inf.
     result = train(fp16(dataset, tmp_path, epochs=4), before_step=[watch])
@@ -128,7 +129,7 @@ def test_inf_gradient_skips_that_networks_step_and_backs_off(dataset, tmp_path, 
 
     def record(ctx: StepContext) -> None:
         if ctx.step in (at, at + 1):
-            state = {"scale": ctx.scaler.get_scale(), "backoff": ctx.scaler.get_backoff_factor()}
+            state = {"scale": ctx.networks.scaler.get_scale(), "backoff": ctx.networks.scaler.get_backoff_factor()}
             for name in (poisoned, other):
                 network, optimizer = network_and_optimizer(ctx, name)
                 state[name] = (parameters(network), adam_state(optimizer))
@@ -165,7 +166,7 @@ def test_scaler_state_survives_stop_and_resume_bit_for_bit(dataset, tmp_path, cp
     seen = {}
 
     def first_scaler(ctx: StepContext) -> None:
-        seen.setdefault("scaler", ctx.scaler.state_dict())
+        seen.setdefault("scaler", ctx.networks.scaler.state_dict())
 
     resumed = train(TrainConfig.from_run(run, max_steps=0), before_step=[first_scaler])  # `train --resume RUN --max-steps 0`
     assert resumed.finished and resumed.steps == straight.steps

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import json
 import os
@@ -19,12 +20,15 @@ from safetensors.torch import save_file
 import edges2shoes_utils
 from edges2shoes_utils.checkpoints import formats
 from edges2shoes_utils.checkpoints.exports import export_generator
-from edges2shoes_utils.checkpoints.formats import (
-    load_checkpoint,
-    restore_training_state,
-    save_checkpoint,
-    save_epoch_weights,
-    training_state,
+from edges2shoes_utils.checkpoints.formats import load_checkpoint, save_checkpoint, save_epoch_weights
+from edges2shoes_utils.training import Networks, TrainConfig
+from edges2shoes_utils.training.checkpointing import (
+    RunState,
+    checkpoint_state,
+    restore_networks,
+    rng_states,
+    save_run,
+    set_rng_states,
 )
 from edges2shoes_utils.checkpoints.load import load_generator, read_weights
 from edges2shoes_utils.util.errors import CheckpointError
@@ -35,13 +39,13 @@ from edges2shoes_utils.nets import DiscriminatorConfig, GeneratorConfig, PatchGA
 # A tiny training run (64x64, ngf 8) whose every step uses Python, NumPy and torch randomness.
 
 
-def make_run(seed: int):
+def make_run(seed: int, scaler: torch.amp.GradScaler | None = None) -> Networks:
     torch.manual_seed(seed)
     generator = UNetGenerator(ngf=8, levels=6)
     discriminator = PatchGANDiscriminator(ndf=8)
     opt_g = torch.optim.Adam(generator.parameters(), lr=2e-4, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(discriminator.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    return generator, discriminator, opt_g, opt_d
+    return Networks(generator, discriminator, opt_g, opt_d, scaler=scaler)
 
 
 def fixed_batch(index: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -50,7 +54,8 @@ def fixed_batch(index: int) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.rand(2, 3, 64, 64, generator=gen) * 2 - 1, torch.rand(2, 3, 64, 64, generator=gen) * 2 - 1
 
 
-def train_step(generator, discriminator, opt_g, opt_d, index: int) -> None:
+def train_step(nets: Networks, index: int) -> None:
+    generator, discriminator, opt_g, opt_d = nets.generator, nets.discriminator, nets.opt_g, nets.opt_d
     edges, photo = fixed_batch(index)
     if random.random() < 0.5:  # paired flip decided by Python's RNG
         edges, photo = edges.flip(-1), photo.flip(-1)
@@ -70,54 +75,51 @@ def scramble_rngs(seed: int = 999) -> None:
     np.random.seed(seed)
 
 
-def weights(*modules) -> list[torch.Tensor]:
-    return [t.detach().clone() for m in modules for t in m.state_dict().values()]
+def weights(nets: Networks) -> list[torch.Tensor]:
+    return [t.detach().clone() for m in (nets.generator, nets.discriminator) for t in m.state_dict().values()]
 
 
-def optimizer_tensors(*optimizers) -> list[torch.Tensor]:
-    return [v for opt in optimizers for s in opt.state_dict()["state"].values() for v in s.values()]
+def optimizer_tensors(nets: Networks) -> list[torch.Tensor]:
+    return [v for opt in nets.optimizers for s in opt.state_dict()["state"].values() for v in s.values()]
 
 
 def test_resume_gives_identical_weights(tmp_path):
     run = make_run(0)
     for index in range(3):
-        train_step(*run, index)
-    config = {"run_dir": tmp_path / "run", "lr": 2e-4, "image_size": 64, "lambda_l1": 10.0}
-    path = save_checkpoint(
-        tmp_path / "last.pt", training_state(*run, epoch=1, step=3, config=config, extra={"sampler_position": 3})
-    )
-    train_step(*run, 3)
-    uninterrupted = weights(run[0], run[1])
-    uninterrupted_opt = optimizer_tensors(run[2], run[3])
+        train_step(run, index)
+    config = TrainConfig(out=tmp_path / "run", lr=2e-4, image_size=64, lambda_l1=10.0)
+    position = RunState(epoch=1, step=3, samples_done=6, history=[{"epoch": 0, "g_l1": 0.5}])
+    path = save_run(tmp_path / "last.pt", run, position, config)
+    train_step(run, 3)
+    uninterrupted, uninterrupted_opt = weights(run), optimizer_tensors(run)
 
     resumed = make_run(123)  # different initial weights: everything must come from the file
     scramble_rngs()
-    info = restore_training_state(load_checkpoint(path), *resumed)
-    assert info["epoch"] == 1 and info["step"] == 3
-    assert info["config"] == {**config, "run_dir": str(tmp_path / "run")}
-    assert info["extra"] == {"sampler_position": 3}
-    assert info["version"] == edges2shoes_utils.__version__
-    train_step(*resumed, 3)
-    after = weights(resumed[0], resumed[1])
+    state = load_checkpoint(path)
+    restored = restore_networks(state, resumed)
+    assert (restored.epoch, restored.step, restored.samples_done) == (1, 3, 6)
+    assert restored.history == position.history
+    assert state["config"]["out"] == str(tmp_path / "run") and state["config"]["betas"] == [0.5, 0.999]  # plain data
+    assert TrainConfig.from_dict(state["config"]) == dataclasses.replace(config, out=str(tmp_path / "run"))
+    assert state["version"] == edges2shoes_utils.__version__
+    train_step(resumed, 3)
+    after = weights(resumed)
     assert len(after) == len(uninterrupted)
     assert all(torch.equal(a, b) for a, b in zip(after, uninterrupted))
-    assert all(torch.equal(a, b) for a, b in zip(optimizer_tensors(resumed[2], resumed[3]), uninterrupted_opt))
+    assert all(torch.equal(a, b) for a, b in zip(optimizer_tensors(resumed), uninterrupted_opt))
 
     # Control: the same resume without the saved RNG state takes a different step (dropout, flip,
     # noise), so the equality above really depends on restoring the RNGs.
     control = make_run(123)
-    restore_training_state(load_checkpoint(path), *control)
+    restore_networks(load_checkpoint(path), control)
     scramble_rngs()
-    train_step(*control, 3)
-    assert not all(torch.equal(a, b) for a, b in zip(weights(control[0], control[1]), uninterrupted))
+    train_step(control, 3)
+    assert not all(torch.equal(a, b) for a, b in zip(weights(control), uninterrupted))
 
 
 def test_training_checkpoint_contents_load_weights_only(tmp_path):
-    run = make_run(0)
     scaler = torch.amp.GradScaler("cpu", init_scale=512.0, growth_interval=7)
-    path = save_checkpoint(
-        tmp_path / "ck.pt", training_state(*run, epoch=0, step=0, config={"batch_size": 4}, scaler=scaler)
-    )
+    path = save_run(tmp_path / "ck.pt", make_run(0, scaler), RunState(), TrainConfig(batch_size=4))
     raw = torch.load(path, weights_only=True)
     for key in ("generator", "discriminator", "opt_g", "opt_d", "epoch", "step", "config", "rng", "scaler", "version"):
         assert key in raw
@@ -125,9 +127,10 @@ def test_training_checkpoint_contents_load_weights_only(tmp_path):
     assert raw["generator_config"] == {**GeneratorConfig(ngf=8, levels=6).__dict__}
     assert raw["discriminator_config"] == {**DiscriminatorConfig(ndf=8).__dict__}
     assert raw["version"] == edges2shoes_utils.__version__
+    assert raw["format"] == formats.TRAINING_FORMAT
 
     restored_scaler = torch.amp.GradScaler("cpu")
-    restore_training_state(load_checkpoint(path), *make_run(1), scaler=restored_scaler)
+    restore_networks(load_checkpoint(path), make_run(1, restored_scaler))
     assert restored_scaler.state_dict() == scaler.state_dict()
     assert restored_scaler.get_scale() == 512.0
 
@@ -135,19 +138,18 @@ def test_training_checkpoint_contents_load_weights_only(tmp_path):
 def test_rng_states_round_trip_through_a_file(tmp_path):
     random.gauss(0, 1)  # leave a cached Gaussian in both generators: part of their state
     np.random.randn()
-    path = save_checkpoint(tmp_path / "rng.pt", {"rng": formats.rng_states()})
+    path = save_checkpoint(tmp_path / "rng.pt", {"rng": rng_states()})
     expected = (random.random(), random.gauss(0, 1), np.random.rand(), np.random.randn(), torch.rand(3))
     scramble_rngs()
-    formats.set_rng_states(load_checkpoint(path)["rng"])
+    set_rng_states(load_checkpoint(path)["rng"])
     got = (random.random(), random.gauss(0, 1), np.random.rand(), np.random.randn(), torch.rand(3))
     assert got[:4] == expected[:4]
     assert torch.equal(got[4], expected[4])
 
 
 def test_unsaveable_config_is_refused_before_writing(tmp_path):
-    run = make_run(0)
     with pytest.raises(CheckpointError, match="weights_only"):
-        training_state(*run, epoch=0, step=0, config={"callback": object()})
+        save_run(tmp_path / "last.pt", make_run(0), RunState(), TrainConfig(data=object()))
     with pytest.raises(CheckpointError, match="object"):
         save_checkpoint(tmp_path / "bad.pt", {"thing": object()})
     assert list(tmp_path.iterdir()) == []
@@ -155,13 +157,13 @@ def test_unsaveable_config_is_refused_before_writing(tmp_path):
 
 def test_restore_refuses_wrong_files_and_models(tmp_path):
     run = make_run(0)
-    state = training_state(*run, epoch=0, step=0, config={})
+    state = checkpoint_state(run, RunState(), TrainConfig())
     with pytest.raises(CheckpointError, match="format"):
-        restore_training_state({"generator": {}}, *make_run(1))
+        restore_networks({"generator": {}}, make_run(1))
     bigger = UNetGenerator(ngf=16, levels=6)
-    other = (bigger, run[1], torch.optim.Adam(bigger.parameters()), run[3])
+    other = Networks(bigger, run.discriminator, torch.optim.Adam(bigger.parameters()), run.opt_d)
     with pytest.raises(CheckpointError, match="generator"):
-        restore_training_state(state, *other)
+        restore_networks(state, other)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -26,8 +26,10 @@ import pytest
 import torch
 
 import edges2shoes_utils as e2s
-from edges2shoes_utils.checkpoints import restore_training_state, save_checkpoint
+from edges2shoes_utils.checkpoints import save_checkpoint
 from edges2shoes_utils.checkpoints.formats import load_checkpoint
+from edges2shoes_utils.training import Networks
+from edges2shoes_utils.training.checkpointing import restore_networks
 from edges2shoes_utils.util.seeds import seed_everything
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "v0_1_0"
@@ -87,8 +89,9 @@ def test_old_last_pt_restores_every_state_it_holds():
     opt_g = torch.optim.Adam(generator.parameters(), lr=1.0)
     opt_d = torch.optim.Adam(discriminator.parameters(), lr=1.0)
     seed_everything(12345)  # torch, NumPy and Python: anything but the saved states
-    position = restore_training_state(load_checkpoint(FIXTURES / "last.pt"), generator, discriminator, opt_g, opt_d)
-    assert (position["epoch"], position["step"]) == (raw["epoch"], raw["step"])
+    position = restore_networks(load_checkpoint(FIXTURES / "last.pt"), Networks(generator, discriminator, opt_g, opt_d))
+    assert (position.epoch, position.step) == (raw["epoch"], raw["step"])
+    assert (position.samples_done, position.history) == (raw["extra"]["samples_done"], raw["extra"]["history"])
     assert torch.equal(torch.get_rng_state(), raw["rng"]["torch"])
     saved_np = raw["rng"]["numpy"]
     kind, keys, pos, has_gauss, cached = np.random.get_state()

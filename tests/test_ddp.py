@@ -36,7 +36,7 @@ def _worker(rank: int, world: int, port: int, settings: dict, results: str) -> N
 
     def watch(ctx) -> None:
         if ctx.step == 0:
-            initial.update({k: v.detach().clone() for k, v in ctx.generator.named_parameters()})
+            initial.update({k: v.detach().clone() for k, v in ctx.networks.generator.named_parameters()})
         seen.append(ctx.edges.sum(dim=(1, 2, 3)).clone())  # a fingerprint of each image
 
     result = train(TrainConfig(**settings), before_step=[watch])
@@ -97,7 +97,7 @@ class DropoutMasks:
 
     def __call__(self, ctx: StepContext) -> None:
         if not self.hooked:
-            dropout = next(m for m in ctx.generator.modules() if isinstance(m, nn.Dropout))
+            dropout = next(m for m in ctx.networks.generator.modules() if isinstance(m, nn.Dropout))
             dropout.register_forward_hook(self._record)
             self.hooked = True
         self.step = ctx.step

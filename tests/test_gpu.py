@@ -107,9 +107,9 @@ def test_training_steps_in_each_precision(dataset, tmp_path, backend_flags, amp)
 
     def watch(ctx: StepContext) -> None:
         if ctx.step == 0:
-            seen["initial"] = parameters(ctx.generator)
-            ctx.generator.register_forward_hook(lambda m, i, out: seen["dtypes"].add(out.dtype))
-            seen["scaler"] = ctx.scaler.is_enabled()
+            seen["initial"] = parameters(ctx.networks.generator)
+            ctx.networks.generator.register_forward_hook(lambda m, i, out: seen["dtypes"].add(out.dtype))
+            seen["scaler"] = ctx.networks.scaler.is_enabled()
         assert ctx.edges.is_cuda
 
     result = train(tiny(dataset, tmp_path, amp=amp), before_step=[watch])
@@ -132,9 +132,9 @@ def test_channels_last_on_and_off(dataset, tmp_path, backend_flags, channels_las
 
     def watch(ctx: StepContext) -> None:
         if ctx.step == 0:
-            seen["initial"] = parameters(ctx.generator)
+            seen["initial"] = parameters(ctx.networks.generator)
         seen.setdefault("edges", ctx.edges.is_contiguous(memory_format=layout))
-        weight = dict(ctx.generator.named_parameters())["encoder.1.conv.weight"]  # (16, 8, 4, 4): layouts differ
+        weight = dict(ctx.networks.generator.named_parameters())["encoder.1.conv.weight"]  # (16, 8, 4, 4): layouts differ
         seen.setdefault("weights", weight.is_contiguous(memory_format=layout))
 
     result = train(tiny(dataset, tmp_path, channels_last=channels_last), before_step=[watch])
@@ -153,7 +153,7 @@ def test_torch_compile_trains(dataset, tmp_path, backend_flags):
     seen: dict = {}
 
     def watch(ctx: StepContext) -> None:
-        seen.setdefault("initial", parameters(ctx.generator))
+        seen.setdefault("initial", parameters(ctx.networks.generator))
 
     result = train(tiny(dataset, tmp_path, compile=True), before_step=[watch])
     assert counters["stats"]["unique_graphs"] > 0  # the step really ran through compiled graphs

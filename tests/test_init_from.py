@@ -58,9 +58,10 @@ class FirstStep:
 
     def __call__(self, ctx) -> None:
         if ctx.step == 0:
-            self.generator, self.discriminator = copy.deepcopy(ctx.generator), copy.deepcopy(ctx.discriminator)
+            nets = ctx.networks
+            self.generator, self.discriminator = copy.deepcopy(nets.generator), copy.deepcopy(nets.discriminator)
             self.edges, self.photo = ctx.edges.clone(), ctx.photo.clone()
-            self.optimizer_state = (len(ctx.opt_g.state), len(ctx.opt_d.state))
+            self.optimizer_state = (len(nets.opt_g.state), len(nets.opt_d.state))
 
 
 def step_losses(generator, discriminator, edges, photo, *, train_mode: bool, seed: int = 7) -> torch.Tensor:

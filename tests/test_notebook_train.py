@@ -53,9 +53,9 @@ def test_notebook_structure():
     text = "\n".join(c.source for c in nb.cells)
     assert "T4 x2" in text and "P100" in text
     # the method by hand on the public core, before `train`: the same step function
-    by_hand = next(i for i, c in enumerate(code) if "train_step(parts" in c.source)
+    by_hand = next(i for i, c in enumerate(code) if "train_step(nets" in c.source)
     assert by_hand < next(i for i, c in enumerate(code) if "train(config)" in c.source)
-    assert "from edges2shoes_utils.training import LOSS_NAMES, StepParts, train_step" in code[by_hand - 1].source
+    assert "from edges2shoes_utils.training import LOSS_NAMES, build_networks, train_step" in code[by_hand - 1].source
 
 
 def test_no_cell_a_user_runs_mentions_ci_or_smoke_mode():

@@ -18,7 +18,9 @@ from torch import nn
 
 from edges2shoes_utils.apps import cli
 from edges2shoes_utils.checkpoints.exports import export_generator
-from edges2shoes_utils.checkpoints.formats import save_checkpoint, save_epoch_weights, training_state
+from edges2shoes_utils.checkpoints.formats import save_epoch_weights
+from edges2shoes_utils.training import Networks, TrainConfig
+from edges2shoes_utils.training.checkpointing import RunState, save_run
 from edges2shoes_utils.checkpoints.load import load_discriminator, load_generator
 from edges2shoes_utils.checkpoints.official_layout import to_official_discriminator, to_official_generator
 from edges2shoes_utils.nets import DiscriminatorConfig, GeneratorConfig, PatchGANDiscriminator, UNetGenerator
@@ -146,9 +148,9 @@ def write_run(folder: Path, kind: str, norm: str = "batch", dropout: bool = True
     folder.mkdir(parents=True, exist_ok=True)
     if kind == "epoch":
         return save_epoch_weights(folder, 3, generator, discriminator)[0], generator, discriminator
-    state = training_state(generator, discriminator, torch.optim.Adam(generator.parameters()),
-                           torch.optim.Adam(discriminator.parameters()), epoch=3, step=40, config={"epochs": 5})
-    return save_checkpoint(folder / "last.pt", state), generator, discriminator
+    nets = Networks(generator, discriminator, torch.optim.Adam(generator.parameters()),
+                    torch.optim.Adam(discriminator.parameters()))
+    return save_run(folder / "last.pt", nets, RunState(epoch=3, step=40), TrainConfig(epochs=5)), generator, discriminator
 
 
 def convert(source: Path, out: Path, capsys) -> tuple[str, list[str]]:

@@ -62,7 +62,7 @@ def straight(one_thread, dataset, tmp_path_factory):
 
     def capture(ctx):
         if ctx.step == 0:
-            initial.update(snapshot(ctx.generator))
+            initial.update(snapshot(ctx.networks.generator))
 
     result = train(tiny(dataset, tmp_path_factory.mktemp("straight")), before_step=[capture])
     return result, initial

@@ -23,6 +23,8 @@ from edges2shoes_utils.apps import cli
 from edges2shoes_utils.util.errors import ConfigError, WeightsError
 from edges2shoes_utils.nets import GeneratorConfig, PatchGANDiscriminator, UNetGenerator, count_parameters
 from edges2shoes_utils.checkpoints.load import LoadOptions, load_discriminator, load_generator, read_weights
+from edges2shoes_utils.training import Networks, TrainConfig
+from edges2shoes_utils.training.checkpointing import RunState, save_run
 
 REFERENCE = Path("/work/shared/reference/pix2pix_official_state_dict_keys.json")
 if not REFERENCE.is_file():
@@ -463,8 +465,7 @@ def test_our_files_load(tmp_path, layout):
     export = checkpoints.export_generator(generator, tmp_path / "g.safetensors")
     assert_same_output(load_generator(export), generator)
     opts = [torch.optim.Adam(m.parameters()) for m in (generator, discriminator)]
-    state = checkpoints.training_state(generator, discriminator, *opts, epoch=4, step=10, config={"lr": 2e-4})
-    checkpoints.save_checkpoint(tmp_path / "last.pt", state)
+    save_run(tmp_path / "last.pt", Networks(generator, discriminator, *opts), RunState(epoch=4, step=10), TrainConfig())
     assert_same_output(load_generator(tmp_path / "last.pt"), generator)
     for path in (d_path, tmp_path / "last.pt"):
         loaded_d = load_discriminator(path)

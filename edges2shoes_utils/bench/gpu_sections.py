@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import gc
 import math
 import os
@@ -24,8 +23,8 @@ from ..nets import GeneratorConfig
 from ..training.device import configure_backends
 from ..training.distributed import DistInfo
 from ..training.config import TrainConfig
-from ..training.networks import build_networks, step_parts
-from ..training.step import StepParts, train_step
+from ..training.networks import build_networks, wrap_for_step
+from ..training.step import train_step
 from .data import time_loader
 from .gpu_plan import NOT_RUN_BUDGET, RunContext, precision_for
 from .infer import bench_mode, calibrated_random_generator, sketch_like_input
@@ -98,13 +97,6 @@ def backend_flags() -> Iterator[None]:
 # The training step.
 
 
-def compiled_parts(parts: StepParts, backend: str) -> StepParts:
-    """The parts with each network under torch.compile, as `step_parts` does with `--compile`
-    (there with the default backend, inductor; the CPU dry run uses dynamo's cheap `eager`)."""
-    return dataclasses.replace(parts, **{name: torch.compile(getattr(parts, name), backend=backend)
-                                         for name in ("generator", "discriminator", "discriminator_for_g")})
-
-
 def time_train_row(ctx: RunContext, precision_name: str, batch: int, backend: str | None) -> dict:
     """Build the networks as training does (channels_last), time the first step apart (compiling,
     cuDNN autotuning), then the steady steps; peak GPU memory covers weights, Adam state and activations."""
@@ -113,16 +105,16 @@ def time_train_row(ctx: RunContext, precision_name: str, batch: int, backend: st
     config = TrainConfig(ngf=plan.ngf, ndf=plan.ngf, image_size=plan.image_size, device=device.type)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    nets = build_networks(config, DistInfo(), device, precision, channels_last=True)
-    parts = step_parts(nets, config, DistInfo(), device, precision)
+    nets = build_networks(config, device, precision, channels_last=True)
     if backend:
         torch._dynamo.reset()  # a fresh compile per row, so its time is this row's
-        parts = compiled_parts(parts, backend)
+    # torch.compile as training's --compile does (there with inductor; the CPU dry run uses dynamo's cheap `eager`)
+    nets = wrap_for_step(nets, DistInfo(), device, compile=bool(backend), backend=backend)
     edges, photo = random_pair(batch, plan.image_size, device, channels_last=True)
     started = time.perf_counter()
-    train_step(parts, edges, photo).sum().item()
+    train_step(nets, edges, photo).sum().item()
     first = time.perf_counter() - started
-    seconds = time_steps(parts, edges, photo, plan.steps, max(plan.warmup - 1, 1 if backend else 0), device)
+    seconds = time_steps(nets, edges, photo, plan.steps, max(plan.warmup - 1, 1 if backend else 0), device)
     row = {"status": "ok", "images_per_s": batch / seconds, "ms_per_step": 1000 * seconds, "first_step_s": first,
            "peak_memory_gib": torch.cuda.max_memory_allocated(device) / GIB if device.type == "cuda" else None}
     if backend:

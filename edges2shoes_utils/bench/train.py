@@ -22,7 +22,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from ..util.atomic import atomic_write_text
 from ..training.device import check_cuda_supported, configure_backends, make_adam, pick_device, resolve_precision
 from ..nets import PatchGANDiscriminator, UNetGenerator
-from ..training import StepParts, TrainConfig, train_step
+from ..training import Networks, TrainConfig, train_step
 from .hardware import DATASHEET_TFLOPS
 
 PAPER_GFLOP_PER_IMAGE = 93.3  # one training step per 256x256 image, paper-size G and D (FlopCounterMode)
@@ -83,11 +83,11 @@ def _build(batch: int, size: int, ngf: int, ndf: int, device: torch.device, amp:
     generator.to(device, memory_format=memory_format)
     discriminator.to(device, memory_format=memory_format)
     precision = resolve_precision(amp, device, cpu_bf16=True)
-    parts = StepParts(
-        generator=generator, discriminator=discriminator, discriminator_for_g=discriminator,
+    parts = Networks(
+        generator=generator, discriminator=discriminator,
         opt_g=make_adam(generator.parameters(), 2e-4, (0.5, 0.999), device),
         opt_d=make_adam(discriminator.parameters(), 2e-4, (0.5, 0.999), device),
-        scaler=precision.make_scaler(), precision=precision, g_params=list(generator.parameters()),
+        precision=precision,
     )
     return (parts, *random_pair(batch, size, device, channels_last))
 
@@ -102,7 +102,7 @@ def random_pair(batch: int, size: int, device: torch.device, channels_last: bool
     return edges, photo
 
 
-def time_steps(parts: StepParts, edges, photo, steps: int, warmup: int, device: torch.device) -> float:
+def time_steps(parts: Networks, edges, photo, steps: int, warmup: int, device: torch.device) -> float:
     for _ in range(warmup):
         train_step(parts, edges, photo)
     if device.type == "cuda":

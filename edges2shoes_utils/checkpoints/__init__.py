@@ -1,16 +1,16 @@
 """Checkpoints: our file formats, fetching pretrained weights, and reading other projects' files.
 
-`formats` (training checkpoints, epoch files), `exports` (safetensors exports), `fetch` (named
-sources and the cache), `load` (`load_generator` and `load_discriminator`, the one way to get a
-network from any weights file or named source, through `layout_mapping`, `official_layout`,
-`tf_layers`, `tf_unet`, `tf_patchgan` and the restricted unpickler `safe_unpickle`), `integrity`
-(checksums, tensor values and saved configs checked before any network is built from a file),
-`onnx_export`, and `command_line` (`edges2shoes weights ...`).
+`formats` (safe .pt files, epoch files; last.pt's layout is `training.checkpointing`'s), `exports`
+(safetensors exports), `fetch` (named sources and the cache), `load` (`load_generator` and
+`load_discriminator`, the one way to get a network from any weights file or named source, through
+`layout_mapping`, `official_layout`, `tf_layers`, `tf_unet`, `tf_patchgan` and the restricted
+unpickler `safe_unpickle`), `integrity` (checksums, tensor values and saved configs checked before
+any network is built from a file), `onnx_export`, and `command_line` (`edges2shoes weights ...`).
 """
 
 from .fetch import SOURCES, default_cache_dir, fetch_weights, sha256_of
 from .exports import export_generator, read_export_metadata
-from .formats import restore_training_state, save_checkpoint, save_epoch_weights, training_state
+from .formats import save_checkpoint, save_epoch_weights
 from .load import LoadOptions, load_discriminator, load_generator
 from .onnx_export import check_onnx, export_onnx
 
@@ -23,12 +23,10 @@ __all__ = [
     "default_cache_dir",
     "sha256_of",
     "SOURCES",
-    # Our formats: training state, epoch files, exports.
+    # Our formats: safe .pt files, epoch files, exports (last.pt's layout: training.checkpointing).
     "save_checkpoint",
     "save_epoch_weights",
     "export_generator",
-    "training_state",
-    "restore_training_state",
     "read_export_metadata",
     "export_onnx",
     "check_onnx",

@@ -1,11 +1,10 @@
-"""Our checkpoint formats: resumable training state, per-epoch weights, and generator exports.
+"""Our checkpoint formats: safe .pt reading and writing, per-epoch weights, and generator exports.
 
 Three kinds of file, kept apart like NVlabs' EDM keeps training state apart from network snapshots:
 
-- a *training checkpoint* (`save_checkpoint(path, training_state(...))`): G, D, both optimisers,
-  epoch and step, the full run config, every RNG state, the GradScaler state, any extra loader
-  state and the package version. Restoring it and taking one more step gives bit-identical weights
-  to never having stopped.
+- a *training checkpoint* (last.pt, tagged `TRAINING_FORMAT`): the networks, both optimisers, the
+  GradScaler, every RNG state, the run's position and config. Its layout is defined, written and
+  read in `training.checkpointing`; this stage reads only the networks' weights from it (`load`).
 - *epoch files* `generator_{epoch}.pt` / `discriminator_{epoch}.pt` (epochs count from 0): the
   names of the original edges2shoes notebook, holding a state dict plus the model config.
 - a *generator export* (safetensors, config JSON in its metadata): what inference loads; see
@@ -22,7 +21,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import pickle
-import random
 import re
 import warnings
 from collections import OrderedDict
@@ -38,7 +36,7 @@ from ..util.atomic import atomic_open
 from ..util.errors import CheckpointError
 from .integrity import check_finite_tree, reason, verify_zip_checksums
 
-TRAINING_FORMAT = "edges2shoes/training-checkpoint/v1"
+TRAINING_FORMAT = "edges2shoes/training-checkpoint/v1"  # last.pt (training.checkpointing)
 GENERATOR_EPOCH_FORMAT = "edges2shoes/generator-epoch/v1"
 DISCRIMINATOR_EPOCH_FORMAT = "edges2shoes/discriminator-epoch/v1"
 
@@ -183,45 +181,7 @@ def plain_config(value: Any, json_ready: bool = False) -> Any:
 
 
 # --------------------------------------------------------------------------------------------------
-# RNG states in weights_only-loadable form.
-
-
-def rng_states() -> dict:
-    """Python, NumPy (legacy global), torch CPU and (if present) CUDA generator states."""
-    version, internal, gauss_next = random.getstate()
-    kind, keys, pos, has_gauss, cached = np.random.get_state()
-    states = {
-        "python": {"version": version, "state": torch.tensor(internal, dtype=torch.int64), "gauss_next": gauss_next},
-        "numpy": {
-            "kind": str(kind),
-            "keys": torch.from_numpy(keys.astype(np.int64)),
-            "pos": int(pos),
-            "has_gauss": int(has_gauss),
-            "cached_gaussian": float(cached),
-        },
-        "torch": torch.get_rng_state(),
-    }
-    if torch.cuda.is_available():
-        states["cuda"] = list(torch.cuda.get_rng_state_all())
-    return states
-
-
-def set_rng_states(states: Mapping[str, Any]) -> None:
-    """Restore what `rng_states` captured (CUDA only where this machine has CUDA)."""
-    py = states["python"]
-    random.setstate((py["version"], tuple(int(v) for v in py["state"].tolist()), py["gauss_next"]))
-    npy = states["numpy"]
-    keys = npy["keys"].numpy().astype(np.uint32)
-    np.random.set_state((npy["kind"], keys, npy["pos"], npy["has_gauss"], npy["cached_gaussian"]))
-    torch.set_rng_state(states["torch"].to(torch.uint8).cpu())
-    if "cuda" in states and torch.cuda.is_available():
-        saved = states["cuda"]
-        for device in range(min(len(saved), torch.cuda.device_count())):
-            torch.cuda.set_rng_state(saved[device].cpu(), device)
-
-
-# --------------------------------------------------------------------------------------------------
-# Training checkpoints.
+# Networks as our files store them.
 
 
 def unwrap_model(model: nn.Module) -> nn.Module:
@@ -235,92 +195,10 @@ def unwrap_model(model: nn.Module) -> nn.Module:
         model = inner
 
 
-def _model_config(model: nn.Module) -> dict:
+def network_config(model: nn.Module) -> dict:
+    """A network's architecture config as a dict, stored beside its weights ({} if it has none)."""
     config = getattr(unwrap_model(model), "config", None)
     return dataclasses.asdict(config) if dataclasses.is_dataclass(config) else {}
-
-
-def training_state(
-    generator: nn.Module,
-    discriminator: nn.Module,
-    opt_g: torch.optim.Optimizer,
-    opt_d: torch.optim.Optimizer,
-    *,
-    epoch: int,
-    step: int,
-    config: Mapping[str, Any],
-    scaler: Any = None,
-    extra: Mapping[str, Any] | None = None,
-) -> dict:
-    """Everything needed to continue a run exactly: pass the result to `save_checkpoint`.
-
-    `epoch` and `step` are stored as the training loop counts them and handed back unchanged by
-    `restore_training_state`. `config` is the full run config (paths become strings); `extra`
-    holds anything else the loop needs to resume, such as the sampler's position.
-    """
-    state = {
-        "format": TRAINING_FORMAT,
-        "version": __version__,
-        "torch_version": str(torch.__version__),
-        "epoch": int(epoch),
-        "step": int(step),
-        "config": plain_config(dict(config)),
-        "generator": unwrap_model(generator).state_dict(),
-        "generator_config": _model_config(generator),
-        "discriminator": unwrap_model(discriminator).state_dict(),
-        "discriminator_config": _model_config(discriminator),
-        "opt_g": opt_g.state_dict(),
-        "opt_d": opt_d.state_dict(),
-        "rng": rng_states(),
-        "scaler": scaler.state_dict() if scaler is not None else None,
-        "extra": plain_config(dict(extra or {})),
-    }
-    _check_plain(state, "training state")
-    return state
-
-
-def restore_training_state(
-    state: Mapping[str, Any],
-    generator: nn.Module,
-    discriminator: nn.Module,
-    opt_g: torch.optim.Optimizer,
-    opt_d: torch.optim.Optimizer,
-    scaler: Any = None,
-) -> dict:
-    """Load a training checkpoint's weights, optimiser, scaler and RNG states in place.
-
-    Returns {"epoch", "step", "config", "extra", "version"} for the loop to continue from.
-    Restore after building the models and optimisers and before drawing any random numbers.
-    """
-    if state.get("format") != TRAINING_FORMAT:
-        raise CheckpointError(
-            f"not an edges2shoes training checkpoint (format {state.get('format')!r}, expected {TRAINING_FORMAT!r})"
-        )
-    missing = [k for k in ("generator", "discriminator", "opt_g", "opt_d", "rng", "epoch", "step") if k not in state]
-    if missing:
-        raise CheckpointError(f"training checkpoint lacks {', '.join(missing)}")
-    for name, module, key in (("generator", generator, "generator"), ("discriminator", discriminator, "discriminator")):
-        try:
-            unwrap_model(module).load_state_dict(state[key])
-        except RuntimeError as exc:
-            raise CheckpointError(
-                f"the checkpoint's {name} does not fit this {name} (saved config {state.get(key + '_config')}): {exc}"
-            ) from exc
-    for name, optimizer in (("opt_g", opt_g), ("opt_d", opt_d)):
-        try:
-            optimizer.load_state_dict(state[name])
-        except (ValueError, KeyError, RuntimeError) as exc:
-            raise CheckpointError(f"the checkpoint's optimiser state {name} does not fit this optimiser: {exc}") from exc
-    if scaler is not None and state.get("scaler"):
-        scaler.load_state_dict(state["scaler"])
-    set_rng_states(state["rng"])
-    return {
-        "epoch": state["epoch"],
-        "step": state["step"],
-        "config": state.get("config", {}),
-        "extra": state.get("extra", {}),
-        "version": state.get("version"),
-    }
 
 
 # --------------------------------------------------------------------------------------------------
@@ -350,7 +228,7 @@ def save_epoch_weights(
             "format": fmt,
             "version": __version__,
             "epoch": int(epoch),
-            "config": _model_config(model),
+            "config": network_config(model),
             "state_dict": _cpu_state_dict(model),
         }
         paths.append(save_checkpoint(run_dir / f"{name}_{epoch}.pt", state))
@@ -360,10 +238,9 @@ def save_epoch_weights(
 __all__ = [
     "save_checkpoint",
     "load_checkpoint",
-    "training_state",
-    "restore_training_state",
     "save_epoch_weights",
-    "rng_states",
-    "set_rng_states",
     "plain_config",
+    "unwrap_model",
+    "network_config",
+    "TRAINING_FORMAT",
 ]

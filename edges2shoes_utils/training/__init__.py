@@ -33,10 +33,10 @@ The parts, in the order a run uses them:
     device.py         CUDA or CPU, GPU checks, mixed precision
     distributed.py    torchrun's environment, the process group, DDP wrapping, the resumable sampler
     initial_weights.py  --init: published weights to start from, their architecture
-    networks.py       G and D with their optimisers and scaler; wrapped for DDP and compile
+    networks.py       Networks: G and D with their optimisers and scaler; wrapped for DDP and compile
     feed.py           the training data: order and jitter as functions of the seed
     step.py           one pix2pix step (shared with the benchmark), the learning-rate schedule
-    checkpointing.py  last.pt: where the run stands, saving and resuming
+    checkpointing.py  last.pt: its layout, where the run stands, saving and resuming
     run_log.py        messages, the progress bar, losses.csv/json/png, sample grids
     interrupts.py     Ctrl-C and SIGTERM: stop between steps
     loop.py           train(): the epochs, the steps, sync points, NaN/inf checks
@@ -47,7 +47,8 @@ from __future__ import annotations
 
 from .config import CHECKPOINT_NAME, CONFIG_NAME, TrainConfig
 from .loop import StepContext, TrainingDiverged, TrainResult, train
-from .step import LOSS_NAMES, StepParts, lr_factor, train_step
+from .networks import Networks, build_networks
+from .step import LOSS_NAMES, lr_factor, train_step
 
 __all__ = [
     "TrainConfig",
@@ -55,7 +56,8 @@ __all__ = [
     "TrainResult",
     "StepContext",
     "TrainingDiverged",
-    "StepParts",
+    "Networks",
+    "build_networks",
     "train_step",
     "lr_factor",
     "LOSS_NAMES",

@@ -1,9 +1,19 @@
-"""last.pt: what it holds beyond the weights, how a run comes back from it, and what a kill leaves.
+"""last.pt, the resumable training checkpoint: what it holds, and how a run writes it and comes back.
 
-The checkpoint (`checkpoints.formats.training_state`) holds the weights, both optimisers, the
-GradScaler, every RNG state and the run config; `RunState` adds where the run stands: the epoch in
-progress, the samples of it already trained on, the loss history and the epoch's running sums.
-Restoring all of it and training on gives the same weights as never having stopped.
+One dict, written atomically and loadable with `torch.load(..., weights_only=True)`:
+
+    format, version, torch_version   `TRAINING_FORMAT`, and the versions that wrote it
+    epoch, step                      the epoch in progress (from 0) and the optimiser steps done
+    config                           the run's TrainConfig as plain data
+    generator, discriminator         the bare networks' state dicts, and their architecture configs
+    generator_config, ...            (`discriminator_config`), which inference rebuilds them from
+    opt_g, opt_d, scaler             both Adam states and the GradScaler's
+    rng                              Python, NumPy, torch and CUDA generator states (rank 0's)
+    extra                            where the run stands (`RunState`), the number of processes, and
+                                     under DDP every rank's RNG states
+
+Restoring all of it and training on gives the same weights as never having stopped. The
+checkpoints stage reads only the weights of such a file (`checkpoints.load`, by its format tag).
 
 Under DDP each rank draws its own dropout noise, so one RNG state is not enough: a save gathers
 every rank's (`gather_rank_rng`, a collective) into `extra["rank_rng"]`, indexed by rank, and each
@@ -16,22 +26,28 @@ boundary) it continues from a fresh seed of (seed, rank, step), and the run says
 from __future__ import annotations
 
 import contextlib
+import random
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Mapping
 
+import numpy as np
 import torch
 
 from ..checkpoints import formats
-from ..util.errors import ConfigError
+from ..checkpoints.formats import TRAINING_FORMAT
+from ..nets import DiscriminatorConfig, GeneratorConfig, PatchGANDiscriminator, UNetGenerator
+from ..util.errors import CheckpointError, ConfigError
 from ..util.seeds import SEED_STRIDE, rank_seed, seed_everything
+from ..util.version import __version__
 from .config import TrainConfig, changes_on_resume, checkpoint_of
 from .distributed import DistInfo, broadcast_object, gather_lists
+from .initial_weights import InitialWeights, init_sources
 from .networks import Networks
 from .step import LOSS_NAMES
 
-
-RANK_RNG_KEY = "rank_rng"  # extra[...]: every rank's `formats.rng_states()`, indexed by rank (DDP saves)
+RANK_RNG_KEY = "rank_rng"  # extra[...]: every rank's `rng_states()`, indexed by rank (DDP saves)
+_REQUIRED = ("generator", "discriminator", "opt_g", "opt_d", "rng", "epoch", "step")
 
 
 def _zero_sums() -> torch.Tensor:
@@ -64,12 +80,12 @@ class RunState:
         }
 
     @classmethod
-    def from_position(cls, position: dict) -> "RunState":
-        """From what `formats.restore_training_state` returns (defaults for older files)."""
-        extra = position["extra"]
+    def from_checkpoint(cls, state: Mapping[str, Any]) -> "RunState":
+        """From a training checkpoint (defaults for what older files lack)."""
+        extra = state.get("extra", {})
         return cls(
-            epoch=int(position["epoch"]),
-            step=int(position["step"]),
+            epoch=int(state["epoch"]),
+            step=int(state["step"]),
             samples_done=int(extra.get("samples_done", 0)),
             history=list(extra.get("history", [])),
             epoch_sums=torch.tensor(extra.get("epoch_sums", [0.0] * len(LOSS_NAMES)), dtype=torch.float64),
@@ -110,6 +126,89 @@ class RunState:
         self.epoch_skipped = []
 
 
+# --------------------------------------------------------------------------------------------------
+# RNG states in weights_only-loadable form.
+
+
+def rng_states() -> dict:
+    """Python, NumPy (legacy global), torch CPU and (if present) CUDA generator states."""
+    version, internal, gauss_next = random.getstate()
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    states = {
+        "python": {"version": version, "state": torch.tensor(internal, dtype=torch.int64), "gauss_next": gauss_next},
+        "numpy": {
+            "kind": str(kind),
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached),
+        },
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        states["cuda"] = list(torch.cuda.get_rng_state_all())
+    return states
+
+
+def set_rng_states(states: Mapping[str, Any]) -> None:
+    """Restore what `rng_states` captured (CUDA only where this machine has CUDA)."""
+    py = states["python"]
+    random.setstate((py["version"], tuple(int(v) for v in py["state"].tolist()), py["gauss_next"]))
+    npy = states["numpy"]
+    keys = npy["keys"].numpy().astype(np.uint32)
+    np.random.set_state((npy["kind"], keys, npy["pos"], npy["has_gauss"], npy["cached_gaussian"]))
+    torch.set_rng_state(states["torch"].to(torch.uint8).cpu())
+    if "cuda" in states and torch.cuda.is_available():
+        saved = states["cuda"]
+        for device in range(min(len(saved), torch.cuda.device_count())):
+            torch.cuda.set_rng_state(saved[device].cpu(), device)
+
+
+# --------------------------------------------------------------------------------------------------
+# Writing.
+
+
+def checkpoint_state(
+    networks: Networks, run: RunState, config: TrainConfig, world_size: int = 1, rank_rng: list[dict] | None = None
+) -> dict:
+    """Everything last.pt holds, taken now (this process's RNG states included).
+
+    `rank_rng` (from `gather_rank_rng`): every rank's RNG states, stored beside rank 0's `rng`."""
+    extra = run.to_extra(world_size)
+    if rank_rng is not None:
+        extra[RANK_RNG_KEY] = rank_rng
+    return {
+        "format": TRAINING_FORMAT,
+        "version": __version__,
+        "torch_version": str(torch.__version__),
+        "epoch": int(run.epoch),
+        "step": int(run.step),
+        "config": config.to_dict(),
+        "generator": networks.generator.state_dict(),
+        "generator_config": formats.network_config(networks.generator),
+        "discriminator": networks.discriminator.state_dict(),
+        "discriminator_config": formats.network_config(networks.discriminator),
+        "opt_g": networks.opt_g.state_dict(),
+        "opt_d": networks.opt_d.state_dict(),
+        "rng": rng_states(),
+        "scaler": networks.scaler.state_dict(),
+        "extra": formats.plain_config(extra),
+    }
+
+
+def save_run(
+    path: Path, networks: Networks, run: RunState, config: TrainConfig, world_size: int = 1,
+    rank_rng: list[dict] | None = None,
+) -> Path:
+    """Write last.pt atomically (`checkpoint_state`); anything weights_only could not load is
+    refused before a byte is written."""
+    return formats.save_checkpoint(path, checkpoint_state(networks, run, config, world_size, rank_rng))
+
+
+# --------------------------------------------------------------------------------------------------
+# Reading.
+
+
 def read_resume_state(config: TrainConfig, info: DistInfo, checkpoint_path: Path) -> dict | None:
     """The checkpoint `config.resume` names, checked against `config`; None for a new run.
 
@@ -135,21 +234,63 @@ def read_resume_state(config: TrainConfig, info: DistInfo, checkpoint_path: Path
     return state
 
 
+def networks_for_resume(config: TrainConfig, state: Mapping[str, Any]) -> InitialWeights | None:
+    """For resuming a run that started from published weights: fresh networks of the configs its
+    last.pt saved (their layouts are not TrainConfig fields), for the checkpoint to fill."""
+    if init_sources(config) == (None, None):
+        return None
+    try:
+        generator = UNetGenerator(GeneratorConfig(**state["generator_config"]))
+        discriminator = PatchGANDiscriminator(DiscriminatorConfig(**state["discriminator_config"]))
+    except (KeyError, TypeError, ValueError) as error:
+        raise ConfigError(f"{config.resume}: its network configs are missing or unreadable ({error}); "
+                          "it cannot be resumed") from None
+    return InitialWeights(generator, discriminator)
+
+
+def restore_networks(state: Mapping[str, Any], networks: Networks) -> RunState:
+    """Load a training checkpoint's weights, optimisers, scaler and (rank 0's) RNG states into
+    `networks` and this process, in place; returns where the run stood.
+
+    Restore after building the networks and before drawing any random numbers."""
+    if state.get("format") != TRAINING_FORMAT:
+        raise CheckpointError(
+            f"not an edges2shoes training checkpoint (format {state.get('format')!r}, expected {TRAINING_FORMAT!r})"
+        )
+    missing = [k for k in _REQUIRED if k not in state]
+    if missing:
+        raise CheckpointError(f"training checkpoint lacks {', '.join(missing)}")
+    for name in ("generator", "discriminator"):
+        try:
+            getattr(networks, name).load_state_dict(state[name])
+        except RuntimeError as exc:
+            raise CheckpointError(
+                f"the checkpoint's {name} does not fit this {name} (saved config {state.get(name + '_config')}): {exc}"
+            ) from exc
+    for name in ("opt_g", "opt_d"):
+        try:
+            getattr(networks, name).load_state_dict(state[name])
+        except (ValueError, KeyError, RuntimeError) as exc:
+            raise CheckpointError(f"the checkpoint's optimiser state {name} does not fit this optimiser: {exc}") from exc
+    if state.get("scaler"):
+        networks.scaler.load_state_dict(state["scaler"])
+    set_rng_states(state["rng"])
+    return RunState.from_checkpoint(state)
+
+
 def restore_run(
-    state: dict, networks: Networks, info: DistInfo, samples_per_epoch: int, checkpoint_path: Path,
+    state: Mapping[str, Any], networks: Networks, info: DistInfo, samples_per_epoch: int, checkpoint_path: Path,
     log: Callable[[str], None], seed: int = 0,
 ) -> RunState:
-    """Load `state` into `networks` (and this rank's RNG states) and return where the run stood.
+    """`restore_networks`, then this rank's own RNG states; returns where the run stood.
 
     Refuses a mid-epoch checkpoint taken with another number of processes (the data split would
     differ); starts the interrupted epoch over if the dataset shrank below the saved position.
     `seed` (the run's) seeds the ranks that have no saved RNG state of their own.
     """
-    position = formats.restore_training_state(
-        state, networks.generator, networks.discriminator, networks.opt_g, networks.opt_d, networks.scaler
-    )
-    run = RunState.from_position(position)
-    saved_world = int(position["extra"].get("world_size", info.world_size))
+    run = restore_networks(state, networks)
+    extra = state.get("extra", {})
+    saved_world = int(extra.get("world_size", info.world_size))
     if run.samples_done and saved_world != info.world_size:
         raise ConfigError(
             f"{checkpoint_path}: saved mid-epoch by {saved_world} process(es), resumed with "
@@ -159,8 +300,12 @@ def restore_run(
     if run.samples_done > samples_per_epoch:
         log("note: the dataset shrank since the checkpoint; starting the interrupted epoch over")
         run.samples_done = 0
-    restore_rank_rng(position["extra"], info, seed, run.step, checkpoint_path, log)
+    restore_rank_rng(extra, info, seed, run.step, checkpoint_path, log)
     return run
+
+
+# --------------------------------------------------------------------------------------------------
+# Every rank's RNG states under DDP.
 
 
 def gather_rank_rng(info: DistInfo) -> list[dict] | None:
@@ -168,7 +313,7 @@ def gather_rank_rng(info: DistInfo) -> list[dict] | None:
     checkpoint's `rng` is then the only one). A collective: every rank calls it at the same step."""
     if not info.enabled:
         return None
-    return gather_lists([formats.rng_states()], info)
+    return gather_lists([rng_states()], info)
 
 
 def continuation_seed(seed: int, rank: int, step: int) -> int:
@@ -178,9 +323,9 @@ def continuation_seed(seed: int, rank: int, step: int) -> int:
 
 
 def restore_rank_rng(
-    extra: dict, info: DistInfo, seed: int, step: int, checkpoint_path: Path, log: Callable[[str], None]
+    extra: Mapping[str, Any], info: DistInfo, seed: int, step: int, checkpoint_path: Path, log: Callable[[str], None]
 ) -> None:
-    """Give this rank its own saved RNG states back (`restore_training_state` set rank 0's on all).
+    """Give this rank its own saved RNG states back (`restore_networks` set rank 0's on all).
 
     With no state of its own (see the module docstring) rank 0 keeps the checkpoint's `rng`, and
     every other rank is seeded with `continuation_seed`: the ranks' dropout masks still differ, but
@@ -191,7 +336,7 @@ def restore_rank_rng(
     saved = extra.get(RANK_RNG_KEY) or []
     saved_world = int(extra.get("world_size", 1))
     if len(saved) == info.world_size == saved_world:
-        formats.set_rng_states(saved[info.rank])
+        set_rng_states(saved[info.rank])
         return
     if info.rank:
         seed_everything(continuation_seed(seed, info.rank, step))
@@ -206,24 +351,6 @@ def restore_rank_rng(
     )
 
 
-def save_run(
-    path: Path, networks: Networks, run: RunState, config: TrainConfig, world_size: int,
-    rank_rng: list[dict] | None = None,
-) -> None:
-    """Write last.pt atomically: weights, optimisers, scaler, RNG states, config and `run`.
-
-    `rank_rng` (from `gather_rank_rng`): every rank's RNG states, stored beside rank 0's `rng`."""
-    extra = run.to_extra(world_size)
-    if rank_rng is not None:
-        extra[RANK_RNG_KEY] = rank_rng
-    state = formats.training_state(
-        networks.generator, networks.discriminator, networks.opt_g, networks.opt_d,
-        epoch=run.epoch, step=run.step, config=formats.plain_config(config, json_ready=True),
-        scaler=networks.scaler, extra=extra,
-    )
-    formats.save_checkpoint(path, state)
-
-
 def remove_stale_temporaries(run_dir: Path) -> None:
     """Temporary files a killed process left behind mid-write (the real files are intact)."""
     for folder in (run_dir, run_dir / "samples"):
@@ -236,11 +363,16 @@ def remove_stale_temporaries(run_dir: Path) -> None:
 __all__ = [
     "RANK_RNG_KEY",
     "RunState",
+    "rng_states",
+    "set_rng_states",
+    "checkpoint_state",
+    "save_run",
     "read_resume_state",
+    "networks_for_resume",
+    "restore_networks",
     "restore_run",
     "gather_rank_rng",
     "continuation_seed",
     "restore_rank_rng",
-    "save_run",
     "remove_stale_temporaries",
 ]

@@ -135,7 +135,8 @@ class TrainConfig:
         return DiscriminatorConfig(ndf=self.ndf, norm=self.norm)
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """Plain JSON-ready data (tuples as lists, paths as strings): config.json and last.pt's `config`."""
+        return formats.plain_config(self, json_ready=True)
 
     @classmethod
     def from_dict(cls, values: dict, where: str = "config") -> "TrainConfig":
@@ -196,7 +197,7 @@ def changes_on_resume(saved: dict, config: TrainConfig, where: str) -> list[str]
             f"{where}: a resumed run continues from its own checkpoint, so it cannot start from other weights: "
             f"{'; '.join(changed_init)}. To start from published weights, start a new run (another --out)"
         )
-    now = formats.plain_config(config, json_ready=True)
+    now = config.to_dict()
     return [k for k in TRAJECTORY_FIELDS if k in saved and formats.plain_config(saved[k], json_ready=True) != now[k]]
 
 

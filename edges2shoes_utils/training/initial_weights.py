@@ -11,8 +11,8 @@ continuing the original model past its 10 epochs, starts here.
   refused with a ConfigError.
 - **Fresh optimisers**, a fresh GradScaler, and the run's own seed for data order and dropout.
 - **Records.** config.json keeps the sources as given; last.pt keeps each network's full config, so
-  a resumed run rebuilds the same networks from it (`networks_for_resume`). A resumed run cannot
-  switch to other weights (`config.changes_on_resume` refuses).
+  a resumed run rebuilds the same networks from it (`checkpointing.networks_for_resume`). A resumed
+  run cannot switch to other weights (`config.changes_on_resume` refuses).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from torch import nn
 
 from ..checkpoints.fetch import GENERATOR_ONLY_SOURCES
 from ..checkpoints.load import LoadedWeights, read_weights
-from ..nets import DiscriminatorConfig, GeneratorConfig, PatchGANDiscriminator, UNetGenerator
+from ..nets import DiscriminatorConfig, GeneratorConfig
 from ..util.errors import ConfigError, Edges2ShoesError
 from .config import TrainConfig
 from .distributed import DistInfo, broadcast_object
@@ -159,20 +159,6 @@ def check_explicit_architecture(config: TrainConfig, explicit: Collection[str]) 
         adopt_architecture(config, g_config, d_config, eps, explicit)
 
 
-def networks_for_resume(config: TrainConfig, state: dict) -> InitialWeights | None:
-    """For resuming a run that started from published weights: fresh networks of the configs its
-    last.pt saved (their layouts are not TrainConfig fields), for the checkpoint to fill."""
-    if init_sources(config) == (None, None):
-        return None
-    try:
-        generator = UNetGenerator(GeneratorConfig(**state["generator_config"]))
-        discriminator = PatchGANDiscriminator(DiscriminatorConfig(**state["discriminator_config"]))
-    except (KeyError, TypeError, ValueError) as error:
-        raise ConfigError(f"{config.resume}: its network configs are missing or unreadable ({error}); "
-                          "it cannot be resumed") from None
-    return InitialWeights(generator, discriminator)
-
-
 __all__ = [
     "InitialWeights",
     "init_sources",
@@ -180,6 +166,5 @@ __all__ = [
     "adopt_architecture",
     "prepare_initial_weights",
     "check_explicit_architecture",
-    "networks_for_resume",
     "ADOPTED_FIELDS",
 ]

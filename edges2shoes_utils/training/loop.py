@@ -26,13 +26,14 @@ from ..util.seeds import rank_seed
 from .checkpointing import (
     RunState,
     gather_rank_rng,
+    networks_for_resume,
     read_resume_state,
     remove_stale_temporaries,
     restore_run,
     save_run,
 )
 from .config import CHECKPOINT_NAME, CONFIG_NAME, TrainConfig, checkpoint_of
-from .device import check_cuda_supported, configure_backends, pick_device, resolve_precision
+from .device import check_cuda_supported, configure_backends, pick_device
 from .distributed import (
     DistInfo,
     all_reduce_sum,
@@ -43,9 +44,9 @@ from .distributed import (
     init_process_group,
 )
 from .feed import build_feed
-from .initial_weights import InitialWeights, networks_for_resume, prepare_initial_weights
+from .initial_weights import InitialWeights, prepare_initial_weights
 from .interrupts import StopRequests
-from .networks import build_networks, step_parts
+from .networks import Networks, build_networks, wrap_for_step
 from .run_log import RunLog, describe_losses, epoch_summary, run_header, sample_grid_images
 from .step import LOSS_NAMES, lr_factor, set_learning_rate, train_step
 
@@ -62,11 +63,7 @@ class StepContext:
     step: int  # optimiser steps done so far (global)
     edges: torch.Tensor  # the batch about to be trained on (on the device; may be modified)
     photo: torch.Tensor
-    generator: nn.Module  # the bare networks
-    discriminator: nn.Module
-    opt_g: torch.optim.Optimizer | None = None  # their optimisers and the loss scaler, as the step uses them
-    opt_d: torch.optim.Optimizer | None = None
-    scaler: torch.amp.GradScaler | None = None
+    networks: Networks  # what the step is about to update: the bare G and D, optimisers, scaler
 
 
 @dataclass
@@ -149,12 +146,11 @@ class _Run:
         self.checkpoint_path = self.run_dir / CHECKPOINT_NAME
         self.log = RunLog(self.run_dir, info, config.progress)
         configure_backends(device)
-        self.precision = resolve_precision(config.amp, device, config.cpu_bf16)
         self.channels_last = config.channels_last and device.type == "cuda"
 
         resume_state = read_resume_state(config, info, self.checkpoint_path)
         start = start if resume_state is None else networks_for_resume(config, resume_state)
-        self.nets = build_networks(config, info, device, self.precision, self.channels_last, start)
+        self.nets = build_networks(config, device, info=info, channels_last=self.channels_last, start=start)
         self.feed = build_feed(config, info)
         if resume_state is None:
             self.state = RunState()
@@ -169,7 +165,7 @@ class _Run:
                 f"resumed {checkpoint_of(Path(config.resume))}: epoch {self.state.epoch + 1}/{config.epochs}, "
                 f"{self.state.samples_done} samples into it, step {self.state.step}"
             )
-        self.parts = step_parts(self.nets, config, info, device, self.precision)
+        self.nets = wrap_for_step(self.nets, info, device, config.compile)
         self.window = LossWindow()
         self.consistent = True  # the in-memory state is at a step boundary (safe to save)
 
@@ -177,11 +173,11 @@ class _Run:
         if self.info.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             remove_stale_temporaries(self.run_dir)
-            config_text = json.dumps(formats.plain_config(self.config, json_ready=True), indent=2) + "\n"
+            config_text = json.dumps(self.config.to_dict(), indent=2) + "\n"
             atomic_write_text(self.run_dir / CONFIG_NAME, config_text)
         self.log.message(run_header(
-            self.config, self.feed, self.nets.generator, self.nets.discriminator, world_size=self.info.world_size,
-            device=self.device, precision=self.precision, channels_last=self.channels_last, run_dir=self.run_dir,
+            self.config, self.feed, self.nets, world_size=self.info.world_size,
+            device=self.device, channels_last=self.channels_last, run_dir=self.run_dir,
         ))
         finished = False
         stops = StopRequests()
@@ -244,11 +240,12 @@ class _Run:
             edges, photo = self._on_device(batch)
             for hook in self.hooks:
                 self.consistent = True  # hooks run before anything changes
-                nets = self.nets
-                hook(StepContext(state.epoch, state.step, edges, photo, nets.generator, nets.discriminator,
-                                 nets.opt_g, nets.opt_d, nets.scaler))
+                hook(StepContext(state.epoch, state.step, edges, photo, self.nets))
                 self.consistent = False
-            self.window.add(train_step(self.parts, edges, photo))
+            self.window.add(train_step(
+                self.nets, edges, photo,
+                lambda_l1=config.lambda_l1, gan_mode=config.gan_mode, d_loss_halve=config.d_loss_halve,
+            ))
             state.step += 1
             # sampler positions used: good pairs plus the bad files reported with this batch
             state.samples_done += edges.shape[0] + len(batch.skipped)

@@ -1,13 +1,16 @@
-"""The two networks as training holds them: built from the config with their optimisers and loss
-scaler, then wrapped (DDP, torch.compile) into the parts one step needs.
+"""The two networks as training holds them: G and D with their optimisers, the loss scaler and the
+number format they train in (`Networks`), built from the config and wrapped for DDP and compile.
 
-The initial weights are a function of the seed alone: every RNG is seeded just before the networks
-are built, so every DDP rank starts from the same weights and a run repeats exactly.
+One `Networks` is what `train_step` trains, what last.pt saves and restores (`checkpointing`) and
+what `before_step` hooks see. The initial weights are a function of the seed alone: every RNG is
+seeded just before the networks are built, so every DDP rank starts from the same weights and a run
+repeats exactly.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -16,21 +19,44 @@ from ..nets import PatchGANDiscriminator, UNetGenerator
 from ..util.errors import ConfigError
 from ..util.seeds import seed_everything
 from .config import TrainConfig
-from .device import Precision, make_adam
+from .device import Precision, make_adam, resolve_precision
 from .distributed import DistInfo, wrap_ddp
 from .initial_weights import InitialWeights
-from .step import StepParts
 
 
 @dataclass
 class Networks:
-    """The bare networks (what checkpoints hold and hooks see), their optimisers and the scaler."""
+    """G and D (bare: what checkpoints hold and hooks see), their Adam optimisers, the GradScaler and
+    the precision the step runs in (default plain fp32, with a scaler that does nothing).
+
+    The step may run them wrapped (`wrap_for_step`: DDP, torch.compile); the wrappers share the
+    bare networks' parameters, so the optimisers and checkpoints never see a difference."""
 
     generator: nn.Module
     discriminator: nn.Module
     opt_g: torch.optim.Optimizer
     opt_d: torch.optim.Optimizer
-    scaler: torch.amp.GradScaler
+    precision: Precision | None = None
+    scaler: torch.amp.GradScaler | None = None
+    # How `train_step` calls them (None: the bare networks). D as G's loss sees it is never under DDP,
+    # so G's backward never waits for D's gradient sync.
+    step_generator: nn.Module | None = field(default=None, repr=False)
+    step_discriminator: nn.Module | None = field(default=None, repr=False)
+    discriminator_for_g: nn.Module | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.precision is None:
+            self.precision = resolve_precision("fp32", next(self.generator.parameters()).device)
+        if self.scaler is None:
+            self.scaler = self.precision.make_scaler()
+        if self.step_generator is None:
+            self.step_generator = self.generator
+        if self.step_discriminator is None:
+            self.step_discriminator = self.discriminator
+        if self.discriminator_for_g is None:
+            self.discriminator_for_g = self.discriminator
+        # G's backward asks for these gradients only (`inputs=`), so none is spent on D's weights.
+        self.g_params = [p for p in self.generator.parameters() if p.requires_grad]
 
     @property
     def optimizers(self) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
@@ -44,12 +70,15 @@ class Networks:
 
 
 def build_networks(
-    config: TrainConfig, info: DistInfo, device: torch.device, precision: Precision, channels_last: bool,
-    start: InitialWeights | None = None,
+    config: TrainConfig, device: torch.device, precision: Precision | None = None, *,
+    info: DistInfo | None = None, channels_last: bool = False, start: InitialWeights | None = None,
 ) -> Networks:
     """Seed every RNG with `config.seed`, then build G and D (SyncBatchNorm with `--sync-bn` under
-    DDP), move them to `device` and give each an Adam optimiser. `start` (`initial_weights`): the
-    networks to use instead of fresh ones, e.g. published weights."""
+    DDP), move them to `device` and give each an Adam optimiser. `precision`: default the config's
+    (`--amp`, `--cpu-bf16`) on `device`. `start` (`initial_weights`): the networks to use instead
+    of fresh ones, e.g. published weights."""
+    info = info or DistInfo()
+    precision = precision or resolve_precision(config.amp, device, config.cpu_bf16)
     seed_everything(config.seed)
     start = start or InitialWeights()
     generator: nn.Module = start.generator if start.generator is not None else UNetGenerator(config.generator_config())
@@ -73,25 +102,26 @@ def build_networks(
         discriminator=discriminator,
         opt_g=make_adam(generator.parameters(), config.lr, tuple(config.betas), device),
         opt_d=make_adam(discriminator.parameters(), config.lr, tuple(config.betas), device),
-        scaler=precision.make_scaler(),
+        precision=precision,
     )
 
 
-def step_parts(networks: Networks, config: TrainConfig, info: DistInfo, device: torch.device, precision: Precision) -> StepParts:
-    """What `train_step` runs: the networks under DDP when there are several processes, compiled
-    with `--compile`; G's loss goes through the bare D so G's backward never syncs D's gradients."""
+def wrap_for_step(
+    networks: Networks, info: DistInfo, device: torch.device, compile: bool, backend: str | None = None
+) -> Networks:
+    """`networks` as `train_step` should run them: under DDP when there are several processes, and
+    torch.compile'd with `compile` (`backend`: default inductor); G's loss goes through the bare
+    (or compiled bare) D."""
     generator, discriminator = networks.generator, networks.discriminator
     for_g = discriminator
     if info.enabled:
         generator, discriminator = wrap_ddp(generator, device), wrap_ddp(discriminator, device)
-    if config.compile:
-        generator, discriminator, for_g = (torch.compile(m) for m in (generator, discriminator, for_g))
-    return StepParts(
-        generator=generator, discriminator=discriminator, discriminator_for_g=for_g,
-        opt_g=networks.opt_g, opt_d=networks.opt_d, scaler=networks.scaler, precision=precision,
-        lambda_l1=config.lambda_l1, gan_mode=config.gan_mode,
-        d_loss_halve=config.d_loss_halve, g_params=list(networks.generator.parameters()),
+    if compile:
+        generator, discriminator, for_g = (torch.compile(m, backend=backend or "inductor")
+                                           for m in (generator, discriminator, for_g))
+    return dataclasses.replace(
+        networks, step_generator=generator, step_discriminator=discriminator, discriminator_for_g=for_g
     )
 
 
-__all__ = ["Networks", "build_networks", "step_parts"]
+__all__ = ["Networks", "build_networks", "wrap_for_step"]

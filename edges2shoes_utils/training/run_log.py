@@ -23,9 +23,9 @@ from ..util.atomic import atomic_write_text
 from ..util.images import image_grid, plot_curves, save_image
 from ..util.seeds import image_seed
 from .config import TrainConfig
-from .device import Precision
 from .distributed import DistInfo
 from .feed import TrainingFeed
+from .networks import Networks
 from .step import LOSS_NAMES, LOSS_TITLES
 
 
@@ -103,16 +103,16 @@ class RunLog:
 
 
 def run_header(
-    config: TrainConfig, feed: TrainingFeed, generator: nn.Module, discriminator: nn.Module, *,
-    world_size: int, device: torch.device, precision: Precision, channels_last: bool, run_dir: Path,
+    config: TrainConfig, feed: TrainingFeed, nets: Networks, *,
+    world_size: int, device: torch.device, channels_last: bool, run_dir: Path,
 ) -> str:
     """The two lines a run opens with: the data and batch, then the networks and the machinery."""
     c = config
     return (
         f"pix2pix on {feed.root}: {len(feed.dataset)} training pairs, {c.image_size}x{c.image_size}, "
         f"{feed.steps_per_epoch} steps per epoch of {c.batch_size} x {world_size} process(es)\n"
-        f"G {count_parameters(generator):,} parameters (ngf {c.ngf}, {c.resolved_levels()} levels), "
-        f"D {count_parameters(discriminator):,} (ndf {c.ndf}); device {device}, {precision.name}, "
+        f"G {count_parameters(nets.generator):,} parameters (ngf {c.ngf}, {c.resolved_levels()} levels), "
+        f"D {count_parameters(nets.discriminator):,} (ndf {c.ndf}); device {device}, {nets.precision.name}, "
         f"{'channels_last, ' if channels_last else ''}{'compiled, ' if c.compile else ''}"
         f"{feed.num_workers} loader worker(s); lambda_l1 {c.lambda_l1}, lr {c.lr}; run folder {run_dir}"
     )

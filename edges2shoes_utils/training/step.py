@@ -7,61 +7,44 @@ staying close to the photo in L1. The step returns its four losses as one tensor
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Iterable
 
 import torch
-from torch import nn
 
-from ..nets.losses import DEFAULT_LAMBDA_L1, discriminator_loss, generator_loss
-from .device import Precision
+from ..nets.losses import DEFAULT_LAMBDA_L1, GanMode, discriminator_loss, generator_loss
+from .networks import Networks
 
 LOSS_NAMES = ("g_adversarial", "g_l1", "d_real", "d_fake")  # the order train_step returns them in
 LOSS_TITLES = {"g_adversarial": "G adversarial", "g_l1": "G L1", "d_real": "D real", "d_fake": "D fake"}
 
 
-@dataclass
-class StepParts:
-    """What one step needs. `discriminator` may be wrapped in DDP (it is trained); `discriminator_for_g`
-    is the bare network G's loss runs through, so G's backward never triggers D's gradient sync."""
-
-    generator: nn.Module
-    discriminator: nn.Module
-    discriminator_for_g: nn.Module
-    opt_g: torch.optim.Optimizer
-    opt_d: torch.optim.Optimizer
-    scaler: torch.amp.GradScaler
-    precision: Precision
-    lambda_l1: float = DEFAULT_LAMBDA_L1
-    gan_mode: str = "bce"
-    d_loss_halve: bool = False
-    g_params: list = field(default_factory=list)
-
-
-def train_step(parts: StepParts, edges: torch.Tensor, photo: torch.Tensor) -> torch.Tensor:
+def train_step(
+    nets: Networks, edges: torch.Tensor, photo: torch.Tensor, *,
+    lambda_l1: float = DEFAULT_LAMBDA_L1, gan_mode: GanMode = "bce", d_loss_halve: bool = False,
+) -> torch.Tensor:
     """One pix2pix step; returns the detached losses [G adversarial, G L1, D real, D fake].
 
     G runs forward once. D sees (edges, photo) and (edges, fake.detach()) and steps; then the
     updated D judges the same `fake` for G's loss, whose backward computes gradients for G's
     parameters only (`inputs=`), so no work is spent on D's weight gradients. No host sync.
+    The objective's settings (`lambda_l1`, `gan_mode`, `d_loss_halve`) are TrainConfig's fields.
     """
-    with parts.precision.autocast():
-        fake = parts.generator(edges)
-        real_logits = parts.discriminator(edges, photo)
-        fake_logits = parts.discriminator(edges, fake.detach())
-    d_loss = discriminator_loss(real_logits, fake_logits, mode=parts.gan_mode, halve=parts.d_loss_halve)
-    parts.opt_d.zero_grad(set_to_none=True)
-    parts.scaler.scale(d_loss.total).backward()
-    parts.scaler.step(parts.opt_d)
+    with nets.precision.autocast():
+        fake = nets.step_generator(edges)
+        real_logits = nets.step_discriminator(edges, photo)
+        fake_logits = nets.step_discriminator(edges, fake.detach())
+    d_loss = discriminator_loss(real_logits, fake_logits, mode=gan_mode, halve=d_loss_halve)
+    nets.opt_d.zero_grad(set_to_none=True)
+    nets.scaler.scale(d_loss.total).backward()
+    nets.scaler.step(nets.opt_d)
 
-    with parts.precision.autocast():
-        judged = parts.discriminator_for_g(edges, fake)
-    g_loss = generator_loss(judged, fake, photo, lambda_l1=parts.lambda_l1, mode=parts.gan_mode)
-    parts.opt_g.zero_grad(set_to_none=True)
-    g_params = parts.g_params or [p for p in parts.generator.parameters() if p.requires_grad]
-    parts.scaler.scale(g_loss.total).backward(inputs=g_params)
-    parts.scaler.step(parts.opt_g)
-    parts.scaler.update()
+    with nets.precision.autocast():
+        judged = nets.discriminator_for_g(edges, fake)
+    g_loss = generator_loss(judged, fake, photo, lambda_l1=lambda_l1, mode=gan_mode)
+    nets.opt_g.zero_grad(set_to_none=True)
+    nets.scaler.scale(g_loss.total).backward(inputs=nets.g_params)
+    nets.scaler.step(nets.opt_g)
+    nets.scaler.update()
     return torch.stack([g_loss.adversarial, g_loss.l1, d_loss.real, d_loss.fake]).detach().float()
 
 
@@ -83,4 +66,4 @@ def lr_factor(epoch: int, epochs: int, decay_epochs: int) -> float:
     return (epochs - epoch) / (decay_epochs + 1)
 
 
-__all__ = ["LOSS_NAMES", "LOSS_TITLES", "StepParts", "train_step", "lr_factor", "set_learning_rate"]
+__all__ = ["LOSS_NAMES", "LOSS_TITLES", "train_step", "lr_factor", "set_learning_rate"]
