@@ -149,7 +149,7 @@ pairs."""
     new_code_cell(
         """pairs = PairsDataset(data_root, split="train", image_size=config.image_size, direction=config.direction)
 edges, photos = (torch.stack(images).to(device) for images in zip(*(pairs[i] for i in range(config.batch_size))))
-precision = resolve_precision(config.amp, device, config.cpu_bf16)
+precision = resolve_precision(config.precision, device)
 parts = StepParts(
     generator=generator, discriminator=discriminator, discriminator_for_g=discriminator,
     opt_g=make_adam(generator.parameters(), config.lr, tuple(config.betas), device),

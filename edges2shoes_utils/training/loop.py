@@ -149,7 +149,7 @@ class _Run:
         self.checkpoint_path = self.run_dir / CHECKPOINT_NAME
         self.log = RunLog(self.run_dir, info, config.progress)
         configure_backends(device)
-        self.precision = resolve_precision(config.amp, device, config.cpu_bf16)
+        self.precision = resolve_precision(config.precision, device)
         self.channels_last = config.channels_last and device.type == "cuda"
 
         resume_state = read_resume_state(config, info, self.checkpoint_path)
@@ -352,7 +352,7 @@ class _Run:
         if not self.nets.weights_finite():
             raise TrainingDiverged(
                 f"the weights became NaN or infinite by step {self.state.step} (epoch {self.state.epoch}); training stopped "
-                f"and the last good checkpoint {self.checkpoint_path} is kept. Try --amp off or a lower --lr"
+                f"and the last good checkpoint {self.checkpoint_path} is kept. Try --precision fp32 or a lower --lr"
             )
 
     def _diverged(self, means: torch.Tensor) -> None:
@@ -364,7 +364,7 @@ class _Run:
         raise TrainingDiverged(
             f"a loss became NaN or infinite by step {self.state.step} (epoch {self.state.epoch}; "
             f"{describe_losses(means.tolist())}); training stopped and "
-            f"{kept}. Try --amp off, a lower --lr, or check the data; resume with --resume {self.run_dir}"
+            f"{kept}. Try --precision fp32, a lower --lr, or check the data; resume with --resume {self.run_dir}"
         )
 
 
