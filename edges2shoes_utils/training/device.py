@@ -24,14 +24,14 @@ from __future__ import annotations
 import contextlib
 import warnings
 from dataclasses import dataclass
-from typing import Callable, ContextManager, Literal, Sequence
+from typing import Callable, ContextManager, Literal, Sequence, get_args
 
 import torch
 
 from ..util.errors import ConfigError
 
 PrecisionName = Literal["auto", "fp32", "bf16", "fp16"]
-PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16", "fp16")
+PRECISIONS: tuple[str, ...] = get_args(PrecisionName)
 # Words of earlier versions and the word each reads as: training's `--amp` took auto, bf16 and fp16
 # in today's sense, and "off" for fp32. (`bench train`'s "mixed" depends on the device; read there.)
 LEGACY_PRECISIONS: dict[str, str] = {"off": "fp32"}
@@ -117,12 +117,13 @@ def cpu_has_native_bf16() -> bool:
     return native and (supported is None or bool(supported()))
 
 
+# The autocast dtype of each word but auto (None: no autocast).
 _DTYPES: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def dtype_name(dtype: torch.dtype | None) -> str:
     """The word for a compute dtype: fp32 (also for None, no autocast), bf16, fp16."""
-    return {None: "fp32", torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}[dtype]
+    return {**{v: k for k, v in _DTYPES.items()}, torch.float32: "fp32"}[dtype]
 
 
 @dataclass(frozen=True)
