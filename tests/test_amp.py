@@ -2,7 +2,7 @@
 
 PyTorch's CPU autocast takes float16 and `torch.amp.GradScaler("cpu")` scales, unscales, skips and
 backs off exactly as on CUDA, so the loop's mixed-precision logic is proven here without a GPU.
-Users still get `--amp fp16 --device cpu` refused; the tests lift the refusal with the `cpu_fp16`
+Users still get `--precision fp16 --device cpu` refused; the tests lift the refusal with the `cpu_fp16`
 fixture (`training.device.CPU_FP16_ALLOWED`). fp16 arithmetic on a CPU without fp16 hardware is about ten times slower than
 fp32, hence 32x32 images (a 5-level U-Net, ngf = ndf = 8) instead of the usual 64x64.
 """
@@ -31,7 +31,7 @@ def fp16(dataset: Path, out: Path, **overrides) -> TrainConfig:
     settings = dict(
         data=str(dataset), out=str(out), epochs=2, batch_size=2, image_size=32, ngf=8, ndf=8, levels=5,
         num_workers=0, log_interval=1, checkpoint_every=0, progress=False, sample_count=0,
-        save_epoch_weights=False, device="cpu", amp="fp16",
+        save_epoch_weights=False, device="cpu", precision="fp16",
     )
     return TrainConfig(**{**settings, **overrides})
 

@@ -79,7 +79,7 @@ def test_cpu_dry_run_fills_every_section_without_the_optional_packages(tmp_path)
     assert tests["skipped"] >= 1 and tests["passed"] == tests["failed"] == tests["errors"] == 0
 
     train = sections["train"]["rows"]
-    assert {(r["precision"], r["batch"]) for r in train} == {(p, b) for p in ("fp16", "bf16", "tf32") for b in (1, 2)}
+    assert {(r["precision"], r["batch"]) for r in train} == {(p, b) for p in ("fp16", "bf16", "fp32") for b in (1, 2)}
     for row in train + sections["train_compiled"]["rows"]:
         assert row["images_per_s"] > 0 and row["ms_per_step"] > 0 and row["channels_last"] is True
         assert row["peak_memory_gib"] is None  # a CPU run has no CUDA allocator to ask
@@ -210,7 +210,7 @@ def test_the_gpu_tests_section_says_why_it_did_not_run(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("name, precision, peak", [
     ("NVIDIA H200", "bf16", 989.0), ("Tesla T4", "fp16", 65.0), ("Tesla T4", "bf16", None),
-    ("NVIDIA A100-SXM4-80GB", "tf32", 156.0), ("NVIDIA GeForce RTX 4090", "fp16", None), (None, "fp16", None),
+    ("NVIDIA A100-SXM4-80GB", "fp32", 156.0), ("NVIDIA GeForce RTX 4090", "fp16", None), (None, "fp16", None),
 ])
 def test_datasheet_peaks_are_found_by_model_name(name, precision, peak):
     assert datasheet_peak(name, precision) == peak
@@ -219,7 +219,7 @@ def test_datasheet_peaks_are_found_by_model_name(name, precision, peak):
 def test_the_full_plan_is_the_issues(tmp_path):
     plan = make_plan(False, torch.device("cpu"))
     assert (plan.ngf, plan.image_size, plan.levels) == (64, 256, 8)
-    assert plan.train_batches == (4, 16, 64) and plan.precisions == ("fp16", "bf16", "tf32")
+    assert plan.train_batches == (4, 16, 64) and plan.precisions == ("fp16", "bf16", "fp32")
     assert plan.infer_batches == (1, 64) and plan.loader_workers == (1, 2, 4, 8)
     assert plan.compile_backend == "inductor" and len(plan.compile_rows) == 9
     assert make_plan(True, torch.device("cpu")).compile_backend == "eager"

@@ -16,6 +16,7 @@ wherever it does.
 
 from __future__ import annotations
 
+import argparse
 import json
 import random
 import shutil
@@ -30,6 +31,8 @@ from edges2shoes_utils.checkpoints import save_checkpoint
 from edges2shoes_utils.checkpoints.formats import load_checkpoint
 from edges2shoes_utils.training import Networks
 from edges2shoes_utils.training.checkpointing import restore_networks
+from edges2shoes_utils.training.command_line import config_from_args, configure_cli
+from edges2shoes_utils.training.config import OLD_SPELLINGS
 from edges2shoes_utils.util.seeds import seed_everything
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "v0_1_0"
@@ -148,11 +151,93 @@ def test_old_last_pt_resumes_like_a_run_that_never_stopped(tmp_path, two_threads
 
 
 def test_config_json_keeps_the_0_1_0_types(tmp_path):
-    """config.json written today has the same keys and JSON types as 0.1.0's (bools stay bools)."""
+    """config.json written today has 0.1.0's keys and JSON types (bools stay bools), except that its
+    number format is `precision`, where 0.1.0 wrote `amp` and `cpu_bf16`."""
     data = tmp_path / "data"
     e2s.make_synthetic(data, n=4, n_val=2, size=64, seed=0)
     e2s.train(e2s.TrainConfig(data=str(data), out=str(tmp_path / "run"), epochs=1, **TINY))
     old = json.loads((FIXTURES / "config.json").read_text())
     new = json.loads((tmp_path / "run" / "config.json").read_text())
-    assert set(old) <= set(new)
-    assert {k: type(v) for k, v in old.items()} == {k: type(new[k]) for k in old}
+    kept = set(old) - set(OLD_SPELLINGS)
+    assert set(OLD_SPELLINGS) <= set(old) and not set(OLD_SPELLINGS) & set(new)
+    assert kept | {"precision"} <= set(new) and new["precision"] == "auto"
+    assert {k: type(old[k]) for k in kept} == {k: type(new[k]) for k in kept}
+
+
+# --------------------------------------------------------------------------------------------------
+# 0.1.0's number format: `amp` (auto, fp16, bf16, off) and `cpu_bf16`, now `precision`.
+
+
+def _old_run(tmp_path: Path, **changes) -> Path:
+    """A copy of the 0.1.0 run folder, its config.json edited as 0.1.0 would have written it with other flags."""
+    run = tmp_path / "old"
+    shutil.copytree(FIXTURES, run)
+    config = json.loads((run / "config.json").read_text())
+    assert {"amp", "cpu_bf16"} <= set(config) and "precision" not in config  # as 0.1.0 wrote it
+    (run / "config.json").write_text(json.dumps({**config, **changes}, indent=2))
+    return run
+
+
+@pytest.mark.parametrize("amp, cpu_bf16, device, precision", [
+    ("auto", False, "cpu", "auto"), ("off", False, "cpu", "fp32"), ("off", True, "cpu", "fp32"),
+    ("bf16", False, "cuda", "bf16"), ("fp16", False, "cuda", "fp16"), ("auto", True, "cpu", "bf16"),
+    ("auto", True, "cuda", "auto"),  # cpu_bf16 said nothing about GPUs
+])
+def test_old_config_json_reads_as_precision(tmp_path, amp, cpu_bf16, device, precision):
+    run = _old_run(tmp_path, amp=amp, cpu_bf16=cpu_bf16, device=device)
+    with pytest.warns(FutureWarning, match=f"old spelling of precision '{precision}'"):
+        config = e2s.TrainConfig.from_run(run)
+    assert config.precision == precision and "amp" not in config.to_dict()
+
+
+def test_old_last_pt_config_reads_as_precision(tmp_path):
+    run = tmp_path / "old"
+    shutil.copytree(FIXTURES, run)
+    (run / "config.json").unlink()  # from_run falls back to the config inside last.pt
+    assert _raw("last.pt")["config"]["amp"] == "auto"
+    with pytest.warns(FutureWarning, match="amp 'auto', cpu_bf16 False"):
+        assert e2s.TrainConfig.from_run(run).precision == "auto"
+
+
+def test_resuming_an_old_run_keeps_its_precision(tmp_path):
+    """A 0.1.0 run started with `--amp auto --cpu-bf16` on a CPU resumes in bf16, and its config.json
+    then says so in today's words."""
+    data = tmp_path / "data"
+    e2s.make_synthetic(data, n=4, n_val=2, size=64, seed=0)
+    run = _old_run(tmp_path, amp="auto", cpu_bf16=True)
+    outputs: set = set()
+
+    def watch(ctx) -> None:
+        if ctx.step == 2:  # the first step after the resume (0.1.0's epoch had 2)
+            ctx.generator.register_forward_hook(lambda module, inputs, output: outputs.add(output.dtype))
+
+    with pytest.warns(FutureWarning, match="precision 'bf16'"):
+        config = e2s.TrainConfig.from_run(run, data=str(data), epochs=2)
+    result = e2s.train(config, before_step=[watch])
+    assert result.epochs_completed == 2 and outputs == {torch.bfloat16}
+    written = json.loads((run / "config.json").read_text())
+    assert written["precision"] == "bf16" and not set(OLD_SPELLINGS) & set(written)
+
+
+@pytest.mark.parametrize("flags, precision", [
+    (["--amp", "off"], "fp32"), (["--amp", "fp16"], "fp16"), (["--amp", "bf16"], "bf16"),
+    (["--cpu-bf16", "--device", "cpu"], "bf16"), (["--amp", "auto", "--cpu-bf16", "--device", "cpu"], "bf16"),
+    (["--no-cpu-bf16", "--device", "cpu"], "auto"), (["--amp", "off", "--cpu-bf16", "--device", "cpu"], "fp32"),
+])
+def test_old_flags_still_read(flags, precision):
+    parser = argparse.ArgumentParser()
+    configure_cli(parser)
+    with pytest.warns(FutureWarning, match="old spelling"):
+        assert config_from_args(parser.parse_args(flags)).precision == precision
+    assert "--amp" not in parser.format_help() and "--cpu-bf16" not in parser.format_help()
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--amp", "fp32x"])
+
+
+def test_an_old_flag_overrides_a_resumed_runs_precision(tmp_path):
+    run = _old_run(tmp_path, amp="bf16")
+    parser = argparse.ArgumentParser()
+    configure_cli(parser)
+    with pytest.warns(FutureWarning):
+        config = config_from_args(parser.parse_args(["--resume", str(run), "--amp", "off"]))
+    assert config.precision == "fp32"

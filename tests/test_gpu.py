@@ -95,14 +95,15 @@ def assert_trained(result, initial: dict[str, torch.Tensor]) -> None:
 # Training.
 
 
-def _autocast_dtype(amp: str) -> torch.dtype:
-    if amp == "auto":  # the rule of training.device.resolve_precision
+def _autocast_dtype(precision: str) -> torch.dtype:
+    if precision == "auto":  # the rule of training.device.resolve_precision
         return torch.bfloat16 if torch.cuda.get_device_capability()[0] >= 8 else torch.float16
-    return {"fp16": torch.float16, "bf16": torch.bfloat16, "off": torch.float32}[amp]
+    return {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[precision]
 
 
-@pytest.mark.parametrize("amp", ["fp16", "bf16", "off", "auto"], ids=["fp16-scaler", "bf16", "tf32", "auto"])
-def test_training_steps_in_each_precision(dataset, tmp_path, backend_flags, amp):
+@pytest.mark.parametrize("precision", ["fp16", "bf16", "fp32", "auto"],
+                         ids=["fp16-scaler", "bf16", "fp32-tf32", "auto"])
+def test_training_steps_in_each_precision(dataset, tmp_path, backend_flags, precision):
     seen: dict = {"dtypes": set()}
 
     def watch(ctx: StepContext) -> None:
@@ -112,13 +113,13 @@ def test_training_steps_in_each_precision(dataset, tmp_path, backend_flags, amp)
             seen["scaler"] = ctx.networks.scaler.is_enabled()
         assert ctx.edges.is_cuda
 
-    result = train(tiny(dataset, tmp_path, amp=amp), before_step=[watch])
+    result = train(tiny(dataset, tmp_path, precision=precision), before_step=[watch])
     assert_trained(result, seen["initial"])
-    expected = _autocast_dtype(amp)
+    expected = _autocast_dtype(precision)
     assert seen["dtypes"] == {expected}
     assert seen["scaler"] == (expected == torch.float16)  # the GradScaler runs for fp16 only
     assert next(result.generator.parameters()).is_cuda
-    if amp == "off":  # fp32 weights and activations, TF32 tensor-core maths
+    if precision == "fp32":  # fp32 weights and activations, TF32 tensor-core maths
         assert torch.backends.cudnn.allow_tf32 and torch.backends.cuda.matmul.allow_tf32
     scaler = formats.load_checkpoint(result.checkpoint)["scaler"]
     if expected == torch.float16:
@@ -160,16 +161,16 @@ def test_torch_compile_trains(dataset, tmp_path, backend_flags):
     assert_trained(result, seen["initial"])
 
 
-@pytest.mark.parametrize("amp", ["fp16", "bf16"], ids=["fp16-scaler", "bf16"])
-def test_exact_resume_on_the_gpu(dataset, tmp_path, backend_flags, amp):
+@pytest.mark.parametrize("precision", ["fp16", "bf16"], ids=["fp16-scaler", "bf16"])
+def test_exact_resume_on_the_gpu(dataset, tmp_path, backend_flags, precision):
     """Stopping mid-epoch and resuming gives bit-identical weights, optimiser and scaler states.
 
     Deterministic algorithms make each run repeatable (and turn off cuDNN autotuning, see
     `device.configure_backends`); the checkpoint carries the CUDA RNG state, so dropout continues."""
     torch.use_deterministic_algorithms(True)
-    straight = train(tiny(dataset, tmp_path / "straight", amp=amp))
+    straight = train(tiny(dataset, tmp_path / "straight", precision=precision))
     run = tmp_path / "stopped"
-    train(tiny(dataset, run, amp=amp, max_steps=STEPS_PER_EPOCH + 1))
+    train(tiny(dataset, run, precision=precision, max_steps=STEPS_PER_EPOCH + 1))
     resumed = train(TrainConfig.from_run(run, max_steps=0))
     assert resumed.finished and resumed.steps == straight.steps == 2 * STEPS_PER_EPOCH
     assert not torch.backends.cudnn.benchmark

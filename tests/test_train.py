@@ -88,14 +88,14 @@ def test_flags_reach_the_config():
     args = parser.parse_args(
         ["--data", "D", "--out", "R", "--epochs", "3", "--batch-size", "8", "--image-size", "128",
          "--lambda-l1", "100", "--betas", "0.9", "0.99", "--no-channels-last", "--levels", "7",
-         "--amp", "bf16", "--d-loss-halve", "--gan-mode", "lsgan", "--ngf", "16"]
+         "--precision", "bf16", "--d-loss-halve", "--gan-mode", "lsgan", "--ngf", "16"]
     )
     config = config_from_args(args)
     assert (config.data, config.out, config.epochs, config.batch_size, config.image_size) == ("D", "R", 3, 8, 128)
     assert (config.lambda_l1, config.betas, config.channels_last, config.levels) == (100.0, (0.9, 0.99), False, 7)
-    assert (config.amp, config.d_loss_halve, config.gan_mode, config.ngf) == ("bf16", True, "lsgan", 16)
+    assert (config.precision, config.d_loss_halve, config.gan_mode, config.ngf) == ("bf16", True, "lsgan", 16)
     with pytest.raises(SystemExit):
-        parser.parse_args(["--amp", "fp8"])
+        parser.parse_args(["--precision", "fp8"])
 
 
 @pytest.mark.parametrize("size, levels", [(256, 8), (128, 7), (64, 6), (192, 6)])
@@ -140,14 +140,15 @@ def test_old_gpu_is_refused_with_advice(capability, archs, refused):
 
 
 @pytest.mark.parametrize(
-    "amp, device, cpu_bf16, capability, expected",
-    [("auto", "cpu", False, None, ("fp32", False)), ("auto", "cpu", True, None, ("bf16", False)),
-     ("bf16", "cpu", False, None, ("bf16", False)), ("off", "cuda", False, (8, 0), ("fp32", False)),
-     ("auto", "cuda", False, (7, 5), ("fp16", True)), ("auto", "cuda", False, (8, 0), ("bf16", False)),
-     ("fp16", "cuda", False, (9, 0), ("fp16", True))],
+    "name, device, cpu_auto, capability, expected",
+    [("auto", "cpu", "fp32", None, ("fp32", False)), ("auto", "cpu", "bf16", None, ("bf16", False)),
+     ("bf16", "cpu", "fp32", None, ("bf16", False)), ("fp32", "cpu", "bf16", None, ("fp32", False)),
+     ("fp32", "cuda", "fp32", (8, 0), ("fp32", False)), ("auto", "cuda", "fp32", (7, 5), ("fp16", True)),
+     ("auto", "cuda", "bf16", (8, 0), ("bf16", False)), ("fp16", "cuda", "fp32", (9, 0), ("fp16", True)),
+     ("bf16", "cuda", "fp32", (7, 5), ("bf16", False))],
 )
-def test_precision_choice(amp, device, cpu_bf16, capability, expected):
-    precision = resolve_precision(amp, torch.device(device), cpu_bf16, capability=lambda d: capability)
+def test_precision_choice(name, device, cpu_auto, capability, expected):
+    precision = resolve_precision(name, torch.device(device), cpu_auto, capability=lambda d: capability)
     assert (precision.name, precision.use_scaler) == expected
 
 

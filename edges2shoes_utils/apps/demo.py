@@ -196,7 +196,7 @@ def _train_config(budget: DemoBudget, data_root: Path, run_dir: Path, *, seed: i
         data=str(data_root), out=str(run_dir), image_size=budget.image_size,
         epochs=budget.epochs, batch_size=budget.batch_size, lambda_l1=budget.lambda_l1,
         decay_epochs=budget.decay_epochs, ngf=budget.ngf, ndf=budget.ndf, seed=seed,
-        device="cpu", amp="off", num_workers=num_workers, checkpoint_every=0,
+        device="cpu", precision="fp32", num_workers=num_workers, checkpoint_every=0,
         sample_count=4, sample_mode=budget.eval_mode, progress=progress, log_interval=10,
     )
 

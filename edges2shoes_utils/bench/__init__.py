@@ -15,7 +15,7 @@ from . import app, data, gpu, infer, sketch, train
 
 BENCHMARKS: dict[str, tuple[ModuleType, str]] = {
     "data": (data, "pairs/s per worker: JPEG decode + training jitter"),
-    "train": (train, "images/s of the paper-size training step, fp32 and mixed precision"),
+    "train": (train, "images/s of the paper-size training step, in fp32 and in bf16 or fp16"),
     "infer": (infer, "ms per 256x256 image: plain eager fp32 vs the fast path"),
     "sketch": (sketch, "ms of the sketch clean-up (canvas, samples, 12 MP photo) and end to end, vs plain eager"),
     # without a GPU (and no --device cpu) it prints a note and returns 0, so `bench all` passes on a CPU

@@ -1,7 +1,7 @@
 """What `bench gpu` measures and how long it may take: the sizes (paper or `--quick`) and the budget.
 
 The full plan: the paper-size networks at 256x256, training at batch 4, 16 and 64 in
-fp16 (with a GradScaler), bf16 and TF32, inference at batch 1 and 64, the loader with 1, 2, 4 and 8
+fp16 (with a GradScaler), bf16 and fp32 (on TF32 tensor cores), inference at batch 1 and 64, the loader with 1, 2, 4 and 8
 workers, and a torchrun launch over every visible GPU. `--quick` is the CPU dry run: the same code
 paths on tiny sizes (ngf 8, 64x64, batch 1-2), so a test can prove every section works in seconds.
 """
@@ -16,26 +16,11 @@ from typing import Callable
 import torch
 
 from ..training.config import TrainConfig
-from ..training.device import Precision
+from ..training.device import resolve_precision
 
 NOT_RUN_BUDGET = "not run: time budget"
 DEFAULT_BUDGET_S = 450.0  # 7.5 minutes: the whole command must finish in under 8 on one GPU
 RESERVE_S = 10.0  # kept back for writing the results and removing the temporary files
-
-# name -> (autocast dtype, GradScaler); "tf32" is fp32 with TF32 tensor-core math on CUDA
-# (configure_backends turns it on, as in training) and plain fp32 on a CPU.
-PRECISIONS: dict[str, tuple[torch.dtype | None, bool]] = {
-    "fp16": (torch.float16, True),
-    "bf16": (torch.bfloat16, False),
-    "tf32": (None, False),
-}
-
-
-def precision_for(name: str, device: torch.device) -> Precision:
-    """The training step's number format for a row. fp16 on a CPU is allowed here (autocast and
-    GradScaler("cpu") run there): it is the T4's code path, exercised by the dry run."""
-    dtype, scaler = PRECISIONS[name]
-    return Precision(device.type, dtype, scaler)
 
 
 @dataclass(frozen=True)
@@ -77,18 +62,17 @@ def make_plan(quick: bool, device: torch.device, compile: bool | None = None) ->
     and no C++ compiler needed) instead of inductor."""
     cuda = device.type == "cuda"
     backend = None if compile is False else ("eager" if quick and not cuda else "inductor")
-    precisions = ("fp16", "bf16", "tf32")
+    precisions = ("fp16", "bf16", "fp32")
     if quick:
         return GpuPlan(
             quick=True, ngf=8, image_size=64, train_batches=(1, 2), precisions=precisions, steps=1, warmup=1,
-            compile_backend=backend, compile_rows=(("tf32", 1),), infer_batches=(1, 2), infer_repeats=2,
+            compile_backend=backend, compile_rows=(("fp32", 1),), infer_batches=(1, 2), infer_repeats=2,
             infer_warmup=1, loader_workers=(0, 1), loader_files=16, loader_pairs=16, loader_batch=4,
             ddp_processes=2, ddp_batch=2, ddp_steps_per_epoch=2, ddp_workers=0,
             tests_timeout_s=90.0, ddp_timeout_s=120.0,
         )
     batches = (4, 16, 64)
-    # The precision training would pick here first (bf16 on compute capability >= 8, fp16 on a T4).
-    first = "bf16" if cuda and torch.cuda.get_device_capability(device)[0] >= 8 else "fp16"
+    first = resolve_precision("auto", device).name if cuda else "fp16"  # what training would pick here
     ordered = (first, *[p for p in precisions if p != first])
     return GpuPlan(
         quick=False, ngf=64, image_size=256, train_batches=batches, precisions=precisions, steps=10, warmup=3,
@@ -131,5 +115,4 @@ class RunContext:
     sections: dict[str, dict] = field(default_factory=dict)
 
 
-__all__ = ["Budget", "DEFAULT_BUDGET_S", "GpuPlan", "NOT_RUN_BUDGET", "PRECISIONS", "RunContext", "make_plan",
-           "precision_for"]
+__all__ = ["Budget", "DEFAULT_BUDGET_S", "GpuPlan", "NOT_RUN_BUDGET", "RunContext", "make_plan"]

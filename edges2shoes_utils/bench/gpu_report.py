@@ -62,7 +62,7 @@ def _train(eager: dict, compiled: dict, gpu: str | None) -> list[str]:
     gflop = eager.get("gflop_per_image")
     lines = ["## Training step (channels_last)", "",
              f"Status: eager {_cell(eager['status'])}; compiled {_cell(compiled['status'])}. "
-             f"{_cell(gflop)} GFLOP per image per step (counted); the tf32 rows: {eager.get('tf32_row_math', '-')}. "
+             f"{_cell(gflop)} GFLOP per image per step (counted); the fp32 rows: {eager.get('fp32_row_math', '-')}. "
              "Peak memory: torch.cuda.max_memory_allocated (weights, Adam state, activations). "
              "Compile s: the first step's time less a steady step's.", ""]
     rows = []

@@ -6,13 +6,14 @@ from __future__ import annotations
 import re
 
 # Dense tensor-core peaks from NVIDIA's datasheets, TFLOP/s (SXM parts; PCIe/NVL ones are lower).
-# "tf32" on a T4 is its fp32 peak: it has no TF32 (training there runs fp32 or fp16).
+# "fp32" is the TF32 peak, since CUDA runs fp32 on TF32 tensor cores (training.device); a T4 has no
+# TF32, so its fp32 figure is its plain fp32 peak (training there runs fp32 or fp16).
 DATASHEET_TFLOPS: dict[str, dict[str, float]] = {
-    "T4": {"fp16": 65.0, "tf32": 8.1},
-    "L4": {"fp16": 121.0, "bf16": 121.0, "tf32": 60.0},
-    "A100": {"fp16": 312.0, "bf16": 312.0, "tf32": 156.0},
-    "H100": {"fp16": 989.0, "bf16": 989.0, "tf32": 494.0},
-    "H200": {"fp16": 989.0, "bf16": 989.0, "tf32": 494.0},
+    "T4": {"fp16": 65.0, "fp32": 8.1},
+    "L4": {"fp16": 121.0, "bf16": 121.0, "fp32": 60.0},
+    "A100": {"fp16": 312.0, "bf16": 312.0, "fp32": 156.0},
+    "H100": {"fp16": 989.0, "bf16": 989.0, "fp32": 494.0},
+    "H200": {"fp16": 989.0, "bf16": 989.0, "fp32": 494.0},
 }
 
 

@@ -37,7 +37,7 @@ from PIL import Image, ImageDraw
 from ..evaluation.metrics import psnr_per_image
 from ..inference import MODES, Sketch2Shoe
 from ..nets import GeneratorConfig, UNetGenerator, count_parameters
-from ..training.device import cpu_has_native_bf16, pick_device
+from ..training.device import PRECISIONS, cpu_has_native_bf16, pick_device
 from ..util.atomic import atomic_write_text
 from . import peers, tiers
 from .tiers import algorithm_text
@@ -56,7 +56,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeats", type=int, default=20, help="timed forward passes per path (default 20)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed passes first (default 3)")
     parser.add_argument("--device", default="auto", help="'auto', 'cpu' or 'cuda'")
-    parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"),
+    parser.add_argument("--precision", default="auto", choices=PRECISIONS,
                         help="fast-path precision (default auto: bf16 where the CPU has it natively and it runs faster, else fp32)")
     parser.add_argument("--no-fp32-row", dest="fp32_row", action="store_false",
                         help="skip the extra row timing the fast path in fp32 when it runs in bf16")

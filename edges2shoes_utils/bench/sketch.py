@@ -32,7 +32,7 @@ from ..inference import Sketch2Shoe, prepare_sketch, sample_sketches
 from ..inference.drawings import canvas_drawing, photo_of_drawing
 from ..inference.filters import backend
 from ..nets import GeneratorConfig, count_parameters
-from ..training.device import pick_device
+from ..training.device import PRECISIONS, pick_device
 from ..util.atomic import atomic_write_text
 from .infer import _loadavg, calibrated_random_generator, cpu_name
 from .timing import interleaved_times
@@ -52,7 +52,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ngf", type=int, default=64, help="generator width (default 64, the paper's)")
     parser.add_argument("--levels", type=int, default=8, help="generator levels: 8 for 256x256 (default)")
     parser.add_argument("--device", default="auto", help="'auto', 'cpu' or 'cuda' for the generator")
-    parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"),
+    parser.add_argument("--precision", default="auto", choices=PRECISIONS,
                         help="fast-path precision (default auto: bf16 where the CPU has it natively and it runs faster, else fp32)")
     parser.add_argument("--seed", type=int, default=0, help="seed for the init, the drawings and dropout")
     parser.add_argument("--json", default=None, metavar="PATH", help="also write the figures as JSON (atomically)")

@@ -2,12 +2,13 @@
 
 Times `train_step` (the training loop's own step: one G forward, D on real and on detached fake, the
 G adversarial pass through the updated D, fused/foreach Adam, no host syncs) on random 256x256
-batches, in fp32 and in the mixed-precision path the loop would use on this device (CUDA: fp16 +
-GradScaler or bf16; CPU: bf16 autocast). Each figure is set against the FLOP floor: the step's
-FLOPs (counted here with torch's FlopCounterMode: 93.3 GFLOP per 256x256 image for the paper-size
-networks, made of the G forward and backward, D on real and fake, and the G adversarial pass)
-divided by this device's measured matrix-product throughput. Finally it shows what the FLOP count
-predicts for a Kaggle T4, and for 10 epochs of edges2shoes on T4 x2, with the arithmetic.
+batches, by default in fp32 and in this device's reduced format (CUDA: what `--precision auto`
+picks, bf16 or fp16 with a GradScaler; CPU: bf16 autocast). Each figure is set against the FLOP
+floor: the step's FLOPs (counted here with torch's FlopCounterMode: 93.3 GFLOP per 256x256 image for
+the paper-size networks, made of the G forward and backward, D on real and fake, and the G
+adversarial pass) divided by this device's measured matrix-product throughput. Finally it shows what
+the FLOP count predicts for a Kaggle T4, and for 10 epochs of edges2shoes on T4 x2, with the
+arithmetic.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from ..util.atomic import atomic_write_text
-from ..training.device import check_cuda_supported, configure_backends, make_adam, pick_device, resolve_precision
+from ..training.device import (PRECISIONS, check_cuda_supported, configure_backends, deprecated, make_adam,
+                               pick_device, resolve_precision)
 from ..nets import PatchGANDiscriminator, UNetGenerator
 from ..training import Networks, TrainConfig, train_step
 from .hardware import DATASHEET_TFLOPS
@@ -43,8 +45,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ngf", type=int, default=64, help="generator width (default 64, the paper's)")
     parser.add_argument("--ndf", type=int, default=64, help="discriminator width (default 64)")
     parser.add_argument("--device", default="auto", choices=("auto", "cuda", "cpu"))
-    parser.add_argument("--precisions", nargs="+", default=["fp32", "mixed"], choices=("fp32", "mixed"),
-                        help="which paths to time (default both)")
+    parser.add_argument("--precisions", nargs="+", default=None, choices=(*PRECISIONS, "mixed"), metavar="PRECISION",
+                        help="number formats to time, each as `train --precision` runs it (default: fp32 and this "
+                             "device's reduced format: auto on CUDA, bf16 on a CPU)")
     parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
                         help="NHWC layout (default: on CUDA only, like training)")
     parser.add_argument("--json", default=None, metavar="PATH", help="also write the figures as JSON")
@@ -52,7 +55,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def count_step_gflop(image_size: int, ngf: int, ndf: int, device: torch.device) -> float:
     """FLOPs of one fp32 training step per image, counted op by op (batch 1)."""
-    parts, edges, photo = _build(1, image_size, ngf, ndf, device, "off", channels_last=False)
+    parts, edges, photo = _build(1, image_size, ngf, ndf, device, "fp32", channels_last=False)
     with FlopCounterMode(display=False) as counter:
         train_step(parts, edges, photo)
     return counter.get_total_flops() / 1e9
@@ -75,14 +78,14 @@ def measure_matmul_gflops(device: torch.device, dtype: torch.dtype, seconds: flo
     return 2 * n**3 * count / (time.perf_counter() - started) / 1e9
 
 
-def _build(batch: int, size: int, ngf: int, ndf: int, device: torch.device, amp: str, channels_last: bool):
+def _build(batch: int, size: int, ngf: int, ndf: int, device: torch.device, precision_name: str, channels_last: bool):
     levels = TrainConfig(image_size=size).resolved_levels()
     generator = UNetGenerator(ngf=ngf, levels=levels)
     discriminator = PatchGANDiscriminator(ndf=ndf)
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
     generator.to(device, memory_format=memory_format)
     discriminator.to(device, memory_format=memory_format)
-    precision = resolve_precision(amp, device, cpu_bf16=True)
+    precision = resolve_precision(precision_name, device)
     parts = Networks(
         generator=generator, discriminator=discriminator,
         opt_g=make_adam(generator.parameters(), 2e-4, (0.5, 0.999), device),
@@ -135,6 +138,18 @@ def t4_prediction(gflop_per_image: float) -> list[str]:
     return lines
 
 
+def precisions_to_time(asked: list[str] | None, device: torch.device, capability=None) -> list[str]:
+    """The formats `--precisions` asks for (default fp32 and the device's reduced format), each once,
+    as `train --precision` runs them on `device` (`capability`: see `resolve_precision`). The old
+    word "mixed" (that reduced format) is read with a notice."""
+    reduced = "auto" if device.type == "cuda" else "bf16"
+    if asked and "mixed" in asked:
+        deprecated(f"bench train --precisions: 'mixed' is the old word for {reduced!r} on this device; write {reduced!r}")
+    words = [reduced if word == "mixed" else word for word in asked or ["fp32", reduced]]
+    names = [resolve_precision(word, device, capability=capability).name for word in words]
+    return list(dict.fromkeys(names))  # auto is fp32 on a CPU: time it once
+
+
 def run(args: argparse.Namespace) -> int:
     device = pick_device(args.device)
     check_cuda_supported(device)
@@ -152,14 +167,11 @@ def run(args: argparse.Namespace) -> int:
 
     figures: dict = {"device": str(device), "batch_size": args.batch_size, "image_size": args.image_size,
                      "ngf": args.ngf, "ndf": args.ndf, "gflop_per_image": gflop, "results": []}
-    for which in args.precisions:
-        amp = "off" if which == "fp32" else "auto"
-        parts, edges, photo = _build(args.batch_size, args.image_size, args.ngf, args.ndf, device, amp, channels_last)
-        name = parts.precision.name
+    for name in precisions_to_time(args.precisions, device):
+        parts, edges, photo = _build(args.batch_size, args.image_size, args.ngf, args.ndf, device, name, channels_last)
         seconds = time_steps(parts, edges, photo, args.steps, args.warmup, device)
         rate = args.batch_size / seconds
-        peak_dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[name]
-        peak = measure_matmul_gflops(device, peak_dtype)
+        peak = measure_matmul_gflops(device, parts.precision.compute_dtype)
         line = f"{name:>5}: {rate:7.2f} images/s ({seconds * 1000:8.1f} ms per step)"
         result = {"precision": name, "images_per_s": rate, "seconds_per_step": seconds, "matmul_gflops": peak}
         if gflop:

@@ -6,7 +6,7 @@ import argparse
 
 from ..data.discovery import resolve_dataset_root
 from ..data.pairs import PairsDataset
-from ..training.device import pick_device
+from ..training.device import PRECISIONS, pick_device
 from .modes import MODES
 from .report import summary_text, write_report
 from .results import is_real_val_set
@@ -31,7 +31,7 @@ def configure_cli(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--image-size", type=int, default=256)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
-    parser.add_argument("--precision", choices=("fp32", "bf16", "auto"), default="fp32",
+    parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
                         help="arithmetic of the fast path (default fp32: scores comparable across machines)")
     parser.add_argument("--plain", dest="fast", action="store_false", help="run the generator's own layers, not the fast path")
     parser.add_argument("--no-fid", action="store_true", help="skip FID")

@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 from .command_line import OUTPUT_SUFFIXES, generate_files
-from .fastpath import MODES, Mode, PrecisionChoice, Runner, build_runner, choose_runner, compute_dtype
+from .fastpath import MODES, Mode, PrecisionName, Runner, build_runner, choose_runner, compute_dtype
 from .image_input import SUPPORTED_FORMATS, ImageInput, describe_image_source, load_image
 from .sketch import DEFAULT_MARGIN, DEFAULT_STROKE_WIDTH, SAMPLES_DIR, prepare_sketch, sample_sketches
 from .sketch2shoe import DEFAULT_MODE, ImageLike, Sketch2Shoe, Translation
@@ -37,7 +37,7 @@ __all__ = [
     "Runner",
     "MODES",
     "Mode",
-    "PrecisionChoice",
+    "PrecisionName",
     "generate_files",
     "OUTPUT_SUFFIXES",
 ]

@@ -25,18 +25,16 @@ from __future__ import annotations
 import contextlib
 import copy
 import time
-from typing import Callable, Literal
+from typing import Callable
 
 import torch
 from torch import nn
 
 from ..nets import UNetGenerator
 from ..nets.runner import MODES, Mode, NoiseSlot, PlainRunner, test_time_blocks
-from ..training.device import cpu_has_native_bf16, dtype_name, resolve_precision
+from ..training.device import PrecisionName, cpu_has_native_bf16, dtype_name, resolve_precision
 from ..util.errors import ConfigError
 from .layers import PackedConv, fuse_activations, transposed_algorithms
-
-PrecisionChoice = Literal["auto", "fp32", "bf16", "fp16"]  # training.device.PRECISION_CHOICES
 
 
 def _mkldnn_packing_available() -> bool:
@@ -47,13 +45,13 @@ def _mkldnn_packing_available() -> bool:
     return torch.backends.mkldnn.is_available() and all(hasattr(torch.ops.mkldnn, op) for op in ops)
 
 
-def compute_dtype(precision: PrecisionChoice, device: torch.device) -> torch.dtype:
-    """The fast path's candidate compute dtype: "auto" gives bf16 on CPUs with native bf16, fp32 on
-    other CPUs, and under CUDA autocast bf16 where the GPU has it natively (else fp16). The rule is
-    training's (`resolve_precision`), with the CPU's own bf16 support standing in for --cpu-bf16.
-    On a CPU, `build_runner` then keeps bf16 only if it also runs faster than fp32 there."""
-    native_bf16 = device.type == "cpu" and cpu_has_native_bf16()
-    return resolve_precision(precision, device, cpu_bf16=native_bf16).compute_dtype
+def compute_dtype(precision: PrecisionName, device: torch.device) -> torch.dtype:
+    """The fast path's candidate compute dtype (`training.device.resolve_precision`): "auto" gives
+    bf16 on CPUs with native bf16, fp32 on other CPUs, and under CUDA autocast bf16 where the GPU has
+    it natively (else fp16). On a CPU, `build_runner` then keeps bf16 only if it also runs faster
+    than fp32 there."""
+    cpu_auto = "bf16" if device.type == "cpu" and cpu_has_native_bf16() else "fp32"
+    return resolve_precision(precision, device, cpu_auto=cpu_auto).compute_dtype
 
 
 # --------------------------------------------------------------------------------------------------
@@ -117,7 +115,7 @@ def build_runner(
     mode: Mode = "eval",
     fast: bool = True,
     device: torch.device | str | None = None,
-    precision: PrecisionChoice = "auto",
+    precision: PrecisionName = "auto",
     compile: bool = False,
 ) -> Runner:
     """A runner for `generator` in test-time `mode`. The plain runner shares the generator's
@@ -173,7 +171,7 @@ def choose_runner(
     mode: Mode = "eval",
     fast: bool = True,
     device: torch.device | str | None = None,
-    precision: PrecisionChoice = "auto",
+    precision: PrecisionName = "auto",
     compile: bool = False,
 ) -> Runner:
     """The runner users get: plain if `fast` is off; else the fast runner where it beats plain on

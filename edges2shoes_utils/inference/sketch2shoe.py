@@ -39,7 +39,7 @@ from ..nets import UNetGenerator
 from ..training.device import check_cuda_supported, pick_device
 from ..util.errors import ConfigError
 from ..util.images import to_pil
-from .fastpath import MODES, Mode, PrecisionChoice, Runner, choose_runner
+from .fastpath import MODES, Mode, PrecisionName, Runner, choose_runner
 from .image_input import describe_image_source, load_image
 from .sketch import prepare_sketch
 
@@ -78,10 +78,11 @@ class Sketch2Shoe:
     `fast`: the optimised path (pre-packed oneDNN weights, folded norms in eval mode, bf16 on CPUs
     where native bf16 is the faster; autocast on CUDA), used where it beats plain on this machine
     (`describe()` says when it does not); False runs the generator's own fp32 layers.
-    `device`: "cpu", "cuda", "auto" or None (the generator's device). `precision`: "auto", "fp32",
-    "bf16" (or "fp16" on CUDA) for the fast path. `image_size`: the side sketches are prepared at
-    (default 2**levels: 256 for the paper's 8-level generator). `compile`: also `torch.compile` the
-    fast path (off by default: compiling takes tens of seconds; see `fastpath.build_runner`).
+    `device`: "cpu", "cuda", "auto" or None (the generator's device). `precision`: the fast path's
+    number format, "auto", "fp32", "bf16" or "fp16" (CUDA only; the words of `training.device`).
+    `image_size`: the side sketches are prepared at (default 2**levels: 256 for the paper's 8-level
+    generator). `compile`: also `torch.compile` the fast path (off by default: compiling takes tens
+    of seconds; see `fastpath.build_runner`).
     """
 
     def __init__(
@@ -92,7 +93,7 @@ class Sketch2Shoe:
         seed: int | None = None,
         fast: bool = True,
         device: str | torch.device | None = None,
-        precision: PrecisionChoice = "auto",
+        precision: PrecisionName = "auto",
         image_size: int | None = None,
         compile: bool = False,
     ) -> None:

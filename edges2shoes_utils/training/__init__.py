@@ -30,7 +30,7 @@ norm layer). Only rank 0 prints and writes files.
 The parts, in the order a run uses them:
 
     config.py         TrainConfig: every option, its flag and help; what may change on resume
-    device.py         CUDA or CPU, GPU checks, mixed precision
+    device.py         CUDA or CPU, GPU checks, number formats (the --precision words)
     distributed.py    torchrun's environment, the process group, DDP wrapping, the resumable sampler
     initial_weights.py  --init: published weights to start from, their architecture
     networks.py       Networks: G and D with their optimisers and scaler; wrapped for DDP and compile

@@ -17,7 +17,7 @@ import dataclasses
 import typing
 from typing import Any
 
-from .config import TrainConfig
+from .config import OLD_SPELLINGS, TrainConfig
 from .distributed import dist_info_from_env
 from .initial_weights import ADOPTED_FIELDS, check_explicit_architecture
 from .loop import train
@@ -46,12 +46,17 @@ def configure_cli(parser: argparse.ArgumentParser) -> None:
             if "choices" not in options:
                 options["metavar"] = spec.metadata.get("metavar", spec.name.upper())
         parser.add_argument(flag, **options)
+    # The flags of earlier versions, kept out of --help: TrainConfig reads them into --precision.
+    parser.add_argument("--amp", dest="amp", choices=("auto", "fp16", "bf16", "off"), default=argparse.SUPPRESS,
+                        help=argparse.SUPPRESS)
+    parser.add_argument("--cpu-bf16", dest="cpu_bf16", action=argparse.BooleanOptionalAction,
+                        default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     parser.set_defaults(run=run_cli)
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """Flags given on the command line over the defaults, or over the saved config with --resume."""
-    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    names = {f.name for f in dataclasses.fields(TrainConfig)} | set(OLD_SPELLINGS)
     given = {k: v for k, v in vars(args).items() if k in names}
     if "betas" in given:
         given["betas"] = tuple(given["betas"])

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
@@ -20,7 +20,7 @@ from ..checkpoints import formats
 from ..nets.losses import DEFAULT_LAMBDA_L1
 from ..nets import DiscriminatorConfig, GeneratorConfig
 from ..util.errors import ConfigError
-from .device import AMP_CHOICES
+from .device import LEGACY_PRECISIONS, PRECISIONS, deprecated, pick_device
 
 CHECKPOINT_NAME = "last.pt"  # the resumable checkpoint in a run folder
 CONFIG_NAME = "config.json"  # the run's config, as JSON
@@ -29,6 +29,8 @@ CONFIG_NAME = "config.json"  # the run's config, as JSON
 ARCHITECTURE_FIELDS = ("ngf", "ndf", "norm", "image_size", "bn_eps")
 # Where a run's weights started; fixed for the life of the run.
 INIT_FIELDS = ("init", "init_generator", "init_discriminator")
+# Options of earlier versions that TrainConfig still reads (into `precision`), but no longer writes.
+OLD_SPELLINGS = ("amp", "cpu_bf16")
 # Settings that may change on resume, but then the continuation is no longer the same run.
 TRAJECTORY_FIELDS = ("seed", "batch_size", "lambda_l1", "gan_mode", "d_loss_halve", "lr", "betas", "direction", "data")
 
@@ -74,8 +76,9 @@ class TrainConfig:
     init_discriminator: Optional[str] = _option(None, "start D from these weights (a file or kaggle; overrides --init for D)", metavar="SOURCE")
     # Speed.
     device: str = _option("auto", "auto (CUDA if present), cuda or cpu", choices=("auto", "cuda", "cpu"))
-    amp: str = _option("auto", "mixed precision: auto (GPU: bf16 on compute capability >= 8, else fp16 + GradScaler; CPU: see --cpu-bf16), fp16, bf16, off", choices=AMP_CHOICES)
-    cpu_bf16: bool = _option(False, "on CPU with --amp auto, run under bf16 autocast (faster on CPUs with AVX512-bf16/AMX; changes numerics)")
+    precision: str = _option(
+        "auto", "number format: auto (GPU: bf16 on compute capability >= 8, else fp16 with a GradScaler; CPU: fp32), "
+        "fp32, bf16 (faster on CPUs with AVX512-bf16 or AMX; changes numerics) or fp16 (GPUs only)", choices=PRECISIONS)
     channels_last: bool = _option(True, "NHWC memory layout on CUDA (tensor cores prefer it); CPU runs keep NCHW (compare both with `bench train --channels-last`)")
     compile: bool = _option(False, "torch.compile both networks (slow first steps, faster after)")
     num_workers: int = _option(-1, "data loading processes per GPU (-1 = min(4, CPUs per process, minus one for the loop on machines with more than 2))")
@@ -87,6 +90,31 @@ class TrainConfig:
     sample_count: int = _option(4, "fixed val pairs drawn in the per-epoch sample grid (0 = no grid)")
     sample_mode: str = _option("train", "how the grid runs G: train (batch statistics and dropout, the official test default) or eval (running statistics)", choices=("train", "eval"))
     progress: bool = _option(True, "show a tqdm progress bar (rank 0 only)")
+    # Old spellings, read into `precision` (see `__post_init__`); not fields, so never written back.
+    amp: InitVar[Optional[str]] = None  # training's number format up to 0.1.0: auto, fp16, bf16, off
+    cpu_bf16: InitVar[Optional[bool]] = None  # with amp auto, bf16 on a CPU
+
+    def __post_init__(self, amp: Optional[str], cpu_bf16: Optional[bool]) -> None:
+        """Read the old `amp` and `cpu_bf16` (a 0.1.0 config.json or last.pt, `--amp`, `--cpu-bf16`,
+        `TrainConfig(amp=...)`) as `precision`, with a notice; `amp`, when given, sets it."""
+        if amp is None and cpu_bf16 is None:
+            return
+        if amp is not None:
+            if amp not in LEGACY_PRECISIONS and amp not in PRECISIONS:
+                raise ConfigError(f"amp must be one of auto, fp16, bf16, off, not {amp!r}")
+            self.precision = LEGACY_PRECISIONS.get(amp, amp)
+        if cpu_bf16 and self.precision == "auto" and self._trains_on_cpu():
+            self.precision = "bf16"  # with amp auto, cpu_bf16 meant bf16 on a CPU and nothing on a GPU
+        said = [f"amp {amp!r}"] if amp is not None else []
+        if cpu_bf16 is not None:
+            said.append(f"cpu_bf16 {bool(cpu_bf16)}")  # 0.1.0's last.pt stores it as 0 or 1
+        # stacklevel 3: the notice names the caller of TrainConfig(...), past the generated __init__.
+        deprecated(f"{', '.join(said)}: the old spelling of precision {self.precision!r}; it still works, but write "
+                   f"precision {self.precision!r} (--precision {self.precision})", stacklevel=3)
+
+    def _trains_on_cpu(self) -> bool:
+        """Whether `device` puts this run on the CPU on this machine (as `pick_device` decides)."""
+        return self.device != "cuda" and pick_device(self.device).type == "cpu"
 
     def resolved_levels(self) -> int:
         """Explicit `levels`, else how many times the image size halves evenly (8 for 256, 6 for 64)."""
@@ -140,7 +168,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values: dict, where: str = "config") -> "TrainConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
+        known = {f.name for f in dataclasses.fields(cls)} | set(OLD_SPELLINGS)
         unknown = sorted(set(values) - known)
         if unknown:
             raise ConfigError(f"{where}: unknown training options {', '.join(unknown)}")
@@ -208,6 +236,7 @@ __all__ = [
     "ARCHITECTURE_FIELDS",
     "INIT_FIELDS",
     "TRAJECTORY_FIELDS",
+    "OLD_SPELLINGS",
     "run_dir_of",
     "checkpoint_of",
     "changes_on_resume",

@@ -1,28 +1,40 @@
-"""Where training runs and in which number format: device choice, GPU checks, mixed precision.
+"""Where training runs and in which number format: device choice, GPU checks, the precision words.
 
-CUDA when present, else CPU. On CUDA the default is mixed precision: bf16 on GPUs with bf16
-tensor cores (compute capability 8.0 and newer), else fp16 with a GradScaler (a T4 is 7.5).
-On CPU the default is fp32; bf16 autocast is an option (faster on CPUs with AVX512-bf16 or AMX).
-The inference fast path makes the same choice through `resolve_precision`, asking the CPU whether
-it has native bf16 (`cpu_has_native_bf16`) instead of taking a flag.
+Every option that picks a number format (`train --precision`, `Sketch2Shoe(precision=...)`,
+`evaluate --precision`, the benches) takes the words of `PRECISIONS`, defined here:
 
-Kaggle's P100 (compute capability 6.0) is refused up front: the PyTorch build in Kaggle's image
-ships no sm_60 kernels, so the first CUDA operation would fail with an obscure error.
+* `fp32`: no autocast. On CUDA the convolutions and matrix products still run on TF32 tensor cores
+  where the GPU has them (compute capability 8.0 and newer): training turns TF32 on
+  (`configure_backends`) and cuDNN uses it for convolutions by default, so TF32 is how fp32 runs
+  there, not a choice of its own.
+* `bf16`: autocast to bfloat16; fp32's range, so no loss scaling.
+* `fp16`: autocast to float16, with a GradScaler in training so small gradients do not flush to
+  zero; GPUs only (a CPU has no fast fp16 kernels).
+* `auto`: on CUDA, bf16 on GPUs with bf16 tensor cores (compute capability 8.0 and newer), else
+  fp16 (a T4 is 7.5). On a CPU, training runs fp32; the inference fast path takes bf16 where the
+  CPU multiplies bf16 natively (`cpu_has_native_bf16`) and it runs faster there, else fp32.
+
+`read_precision` also reads the words of earlier versions (`LEGACY_PRECISIONS`), with a one-line
+notice. Kaggle's P100 (compute capability 6.0) is refused up front: the PyTorch build in Kaggle's
+image ships no sm_60 kernels, so the first CUDA operation would fail with an obscure error.
 """
 
 from __future__ import annotations
 
 import contextlib
+import warnings
 from dataclasses import dataclass
-from typing import Callable, ContextManager, Literal, Sequence
+from typing import Callable, ContextManager, Literal, Sequence, get_args
 
 import torch
 
 from ..util.errors import ConfigError
 
-Amp = Literal["auto", "fp16", "bf16", "off"]
-AMP_CHOICES: tuple[str, ...] = ("auto", "fp16", "bf16", "off")  # training's --amp
-PRECISION_CHOICES: tuple[str, ...] = ("auto", "fp32", "bf16", "fp16")  # the inference fast path's
+PrecisionName = Literal["auto", "fp32", "bf16", "fp16"]
+PRECISIONS: tuple[str, ...] = get_args(PrecisionName)
+# Words of earlier versions and the word each reads as: training's `--amp` took auto, bf16 and fp16
+# in today's sense, and "off" for fp32. (`bench train`'s "mixed" depends on the device; read there.)
+LEGACY_PRECISIONS: dict[str, str] = {"off": "fp32"}
 # fp16 on a CPU is refused: no fast kernels there, about ten times slower than fp32. The test suite
 # sets this (monkeypatch) to run the T4's code path, fp16 autocast with a GradScaler that scales,
 # skips and backs off, on a machine without a GPU; no flag or option reaches it.
@@ -70,7 +82,25 @@ def check_cuda_supported(
 
 
 # --------------------------------------------------------------------------------------------------
-# Mixed precision.
+# Number formats.
+
+
+def read_precision(word: str, where: str = "precision") -> str:
+    """`word` as one of `PRECISIONS`: an old word (`LEGACY_PRECISIONS`) is read as its new one, with
+    a notice; anything else is refused, naming `where` (the option or file it came from)."""
+    if word in PRECISIONS:
+        return word
+    if word in LEGACY_PRECISIONS:
+        new = LEGACY_PRECISIONS[word]
+        deprecated(f"{where}: {word!r} is the old word for {new!r}; it still works, but write {new!r}")
+        return new
+    raise ConfigError(f"{where}: must be one of {', '.join(PRECISIONS)}, not {word!r}")
+
+
+def deprecated(message: str, stacklevel: int = 2) -> None:
+    """A one-line notice that an old spelling was read: a FutureWarning (shown to users by default,
+    once per place it comes from), attributed `stacklevel` frames up from the caller (1: the caller)."""
+    warnings.warn(message, FutureWarning, stacklevel=stacklevel + 1)
 
 
 def cpu_has_native_bf16() -> bool:
@@ -87,9 +117,13 @@ def cpu_has_native_bf16() -> bool:
     return native and (supported is None or bool(supported()))
 
 
+# The autocast dtype of each word but auto (None: no autocast).
+_DTYPES: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
 def dtype_name(dtype: torch.dtype | None) -> str:
-    """The name a compute dtype goes by in options and reports: fp32 (also for None), fp16, bf16."""
-    return {None: "fp32", torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}[dtype]
+    """The word for a compute dtype: fp32 (also for None, no autocast), bf16, fp16."""
+    return {**{v: k for k, v in _DTYPES.items()}, torch.float32: "fp32"}[dtype]
 
 
 @dataclass(frozen=True)
@@ -99,6 +133,14 @@ class Precision:
     device_type: str  # "cuda" or "cpu"
     dtype: torch.dtype | None  # autocast dtype, None for plain fp32
     use_scaler: bool  # fp16 needs loss scaling so small gradients do not flush to zero
+
+    @classmethod
+    def named(cls, name: str, device_type: str) -> "Precision":
+        """The format `name` (fp32, bf16 or fp16; not auto) on a device type, as asked, unchecked:
+        `resolve_precision` is what decides and refuses."""
+        if name not in _DTYPES:
+            raise ConfigError(f"precision {name!r} names no single format; use one of {', '.join(_DTYPES)}")
+        return cls(device_type, _DTYPES[name], name == "fp16")
 
     @property
     def name(self) -> str:
@@ -120,41 +162,28 @@ class Precision:
 
 
 def resolve_precision(
-    amp: str,
+    name: str,
     device: torch.device,
-    cpu_bf16: bool = False,
+    cpu_auto: str = "fp32",
     capability: Callable[[torch.device], tuple[int, int]] | None = None,
 ) -> Precision:
-    """The number format for `amp` on `device`; training's --amp and the fast path's precision.
+    """The number format `name` (one of `PRECISIONS`) gives on `device`, as the module docstring says.
 
-    `amp` is one of AMP_CHOICES or PRECISION_CHOICES ("off" and "fp32" both mean plain fp32).
-    auto: CUDA -> bf16 on compute capability >= 8.0 (native bf16 tensor cores), else fp16 with a
-    GradScaler; CPU -> bf16 autocast if `cpu_bf16` (training's --cpu-bf16; inference passes
-    `cpu_has_native_bf16()`), else fp32. `fp16` is refused on CPU (no fast kernels there); `bf16`
-    on a GPU without native bf16 is allowed but slow.
-
-    The refusal lifts only while `CPU_FP16_ALLOWED` is set (see there).
+    `cpu_auto` is what `auto` gives on a CPU: fp32 for training; the inference fast path passes
+    bf16 where `cpu_has_native_bf16()`. `fp16` is refused on a CPU (no fast kernels there; the
+    refusal lifts only while `CPU_FP16_ALLOWED` is set); `bf16` on a GPU without native bf16 is
+    allowed but slow.
     """
-    if amp not in AMP_CHOICES and amp not in PRECISION_CHOICES:
-        raise ConfigError(f"precision must be one of auto, fp32 (or off), bf16, fp16, not {amp!r}")
-    kind = device.type
-    if amp in ("off", "fp32"):
-        return Precision(kind, None, False)
-    if kind == "cpu":
-        if amp == "fp16" and CPU_FP16_ALLOWED:
-            return Precision("cpu", torch.float16, True)
-        if amp == "fp16":
-            raise ConfigError("fp16 is for GPUs; on a CPU use bf16 or fp32 (in training: --amp bf16, "
-                              "--cpu-bf16 or --amp off)")
-        if amp == "bf16" or cpu_bf16:
-            return Precision("cpu", torch.bfloat16, False)
-        return Precision("cpu", None, False)
-    if amp == "auto":
-        major, _ = (capability or torch.cuda.get_device_capability)(device)
-        amp = "bf16" if major >= 8 else "fp16"
-    if amp == "bf16":
-        return Precision(kind, torch.bfloat16, False)
-    return Precision(kind, torch.float16, True)
+    name = read_precision(name)
+    if name == "auto":
+        if device.type == "cpu":
+            name = cpu_auto
+        else:
+            major, _ = (capability or torch.cuda.get_device_capability)(device)
+            name = "bf16" if major >= 8 else "fp16"
+    if device.type == "cpu" and name == "fp16" and not CPU_FP16_ALLOWED:
+        raise ConfigError("fp16 is for GPUs; on a CPU use --precision bf16 or fp32")
+    return Precision.named(name, device.type)
 
 
 def configure_backends(device: torch.device) -> None:

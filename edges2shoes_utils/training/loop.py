@@ -349,7 +349,7 @@ class _Run:
         if not self.nets.weights_finite():
             raise TrainingDiverged(
                 f"the weights became NaN or infinite by step {self.state.step} (epoch {self.state.epoch}); training stopped "
-                f"and the last good checkpoint {self.checkpoint_path} is kept. Try --amp off or a lower --lr"
+                f"and the last good checkpoint {self.checkpoint_path} is kept. Try --precision fp32 or a lower --lr"
             )
 
     def _diverged(self, means: torch.Tensor) -> None:
@@ -361,7 +361,7 @@ class _Run:
         raise TrainingDiverged(
             f"a loss became NaN or infinite by step {self.state.step} (epoch {self.state.epoch}; "
             f"{describe_losses(means.tolist())}); training stopped and "
-            f"{kept}. Try --amp off, a lower --lr, or check the data; resume with --resume {self.run_dir}"
+            f"{kept}. Try --precision fp32, a lower --lr, or check the data; resume with --resume {self.run_dir}"
         )
 
 

@@ -75,10 +75,10 @@ def build_networks(
 ) -> Networks:
     """Seed every RNG with `config.seed`, then build G and D (SyncBatchNorm with `--sync-bn` under
     DDP), move them to `device` and give each an Adam optimiser. `precision`: default the config's
-    (`--amp`, `--cpu-bf16`) on `device`. `start` (`initial_weights`): the networks to use instead
+    (`--precision`) on `device`. `start` (`initial_weights`): the networks to use instead
     of fresh ones, e.g. published weights."""
     info = info or DistInfo()
-    precision = precision or resolve_precision(config.amp, device, config.cpu_bf16)
+    precision = precision or resolve_precision(config.precision, device)
     seed_everything(config.seed)
     start = start or InitialWeights()
     generator: nn.Module = start.generator if start.generator is not None else UNetGenerator(config.generator_config())
