@@ -209,7 +209,7 @@ def test_resuming_an_old_run_keeps_its_precision(tmp_path):
 
     def watch(ctx) -> None:
         if ctx.step == 2:  # the first step after the resume (0.1.0's epoch had 2)
-            ctx.generator.register_forward_hook(lambda module, inputs, output: outputs.add(output.dtype))
+            ctx.networks.generator.register_forward_hook(lambda module, inputs, output: outputs.add(output.dtype))
 
     with pytest.warns(FutureWarning, match="precision 'bf16'"):
         config = e2s.TrainConfig.from_run(run, data=str(data), epochs=2)
