@@ -25,3 +25,11 @@ def load_tool(name: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def documented(figures: Path, folder: Path) -> str:
+    """The document tools/benchmarks_doc.py writes from one bench JSON into a new FOLDER/benchmarks.md."""
+    doc = folder / "benchmarks.md"
+    doc.write_text("# Benchmarks\n")
+    assert load_tool("benchmarks_doc").main([str(figures), "--doc", str(doc)]) == 0
+    return doc.read_text()

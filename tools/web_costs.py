@@ -52,10 +52,10 @@ def main() -> None:
     args = parser.parse_args()
     generator = load_generator(args.weights)
     folder = Path(tempfile.mkdtemp(prefix="web-costs-"))
-    plain = export_onnx(generator, folder / "plain.onnx")
     exact = export_web_model(generator, folder / "fp32", quantize=False)
     int8 = export_web_model(generator, folder / "int8")
     size = exact.manifest["image_size"]
+    plain = export_onnx(generator, folder / "plain.onnx", image_size=size)  # the page's size, not the default
     edges = np.random.default_rng(0).uniform(-1, 1, (1, 3, size, size)).astype(np.float32)
     masks = {f"dropout_{i}": m for i, m in enumerate(draw_masks(exact.mask_shapes("train"), 0))}
     for threads in args.threads:

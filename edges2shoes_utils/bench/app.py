@@ -37,7 +37,7 @@ from ..inference import sample_sketches
 from ..inference.drawings import canvas_drawing
 from ..nets import GeneratorConfig
 from ..util.servers import resident_mb
-from ..util.tables import Table
+from ..util.tables import Table, cell
 from .figures import Report, load_average, machine, write_figures
 from .app_traffic import (SERVER_ERROR, Refused, bad_uploads, generate, over_the_limit, png_bytes, sample,
                           served_app, start_generate_and_leave)
@@ -252,7 +252,7 @@ def report(result: dict) -> Report:
              f"weights: {result['weights']}")
     table = Table(["requests/s", "valid answered", "p50 ms", "p95 ms", "p99 ms", "valid failed",
                    f"RSS MB after {MEMORY_FIRST_AT}", f"RSS MB after {result['requests']}", "RSS growth MB"],
-                  [[result["requests_per_s"], result["valid_answered"], latency.get("p50"), latency.get("p95"),
+                  [[cell(result["requests_per_s"], 2), result["valid_answered"], latency.get("p50"), latency.get("p95"),
                     latency.get("p99"), result["failed_valid_requests"], rss.get(str(MEMORY_FIRST_AT)),
                     rss[str(result["requests"])], result["rss_growth_mb"]]])
     log = result["server_log"]

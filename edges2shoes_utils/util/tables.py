@@ -76,7 +76,7 @@ class Table:
         aligns = ""
         for i in range(len(self.headers)):
             column = [row[i] for row in rows if i < _spanning(row, self.headers) and row[i] not in _EMPTY]
-            aligns += ">" if column and all(_NUMBER.fullmatch(text) for text in column) else "<"
+            aligns += ">" if all(_NUMBER.fullmatch(text) for text in column) else "<"  # an empty column too
         return aligns
 
 
