@@ -7,6 +7,8 @@ modules of this folder, which pytest puts on the import path (`pythonpath` in py
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import shutil
 from pathlib import Path
@@ -14,6 +16,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from bench_support import TINY_BENCHES
+from edges2shoes_utils.apps import cli
 from edges2shoes_utils.apps.web_bench import CHROMIUM_FLAGS
 from edges2shoes_utils.data.synthetic import make_synthetic
 from edges2shoes_utils.inference import fastpath
@@ -84,6 +88,30 @@ def fast_layers_on_tiny_networks(monkeypatch):
     not, and the tests that compare fast with plain must still run the fast layers.
     `tests/test_fast_fallback.py` turns the comparison back on."""
     monkeypatch.setattr(fastpath, "TIME_AGAINST_PLAIN", False)
+
+
+# --------------------------------------------------------------------------------------------------
+# The benches, each run once at tiny settings through the CLI, for the tests of their figures and of
+# tools/benchmarks_doc.py.
+
+
+@pytest.fixture(scope="session")
+def bench_figures(tmp_path_factory) -> dict[str, tuple[Path, str]]:
+    """`edges2shoes bench KIND ... --json KIND.json` for each of `bench_support.TINY_BENCHES`: the JSON
+    file and what the bench printed."""
+    folder = tmp_path_factory.mktemp("bench-figures")
+    threads = torch.get_num_threads()  # bench data sets one thread, as in a loader worker
+    runs = {}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(fastpath, "TIME_AGAINST_PLAIN", False)  # as fast_layers_on_tiny_networks does per test
+        for kind, options in TINY_BENCHES.items():
+            path = folder / f"{kind}.json"
+            printed = io.StringIO()
+            with contextlib.redirect_stdout(printed):  # capsys is per test; these runs serve the session
+                assert cli.main(["bench", kind, *options, "--json", str(path)]) == 0
+            runs[kind] = (path, printed.getvalue())
+    torch.set_num_threads(threads)
+    return runs
 
 
 # --------------------------------------------------------------------------------------------------

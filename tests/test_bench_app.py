@@ -9,6 +9,7 @@ import json
 import pytest
 
 from app_support import tiny_weights
+from bench_support import documented
 from edges2shoes_utils.apps import cli
 from edges2shoes_utils.bench.app import MIX
 
@@ -37,3 +38,7 @@ def test_the_app_soak_sends_every_kind_and_reports_its_figures(tmp_path, capsys)
     assert result["server_log"] == {"asgi_exceptions": 0, "error_lines": 0, "distinct_error_lines": []}
     assert str(requests) in result["server_rss_mb"]
     assert "requests/s" in capsys.readouterr().out
+    written = documented(out, tmp_path)  # its section of docs/benchmarks.md
+    assert f"### `bench app` on {result['cpu']}, {result['date'][:10]}" in written
+    assert (f"| {result['requests_per_s']:,.2f} | {result['valid_answered']} | {latency['p50']:,.1f} | "
+            f"{latency['p95']:,.1f} |") in written

@@ -503,16 +503,8 @@ def test_kagglehub_is_imported_lazily() -> None:
 # The benchmark runs (its figures are for the notes, not asserted)
 
 
-def test_bench_data_runs(tmp_path: Path) -> None:
-    import argparse
-
-    from edges2shoes_utils.bench import data as bench_data
-
-    parser = argparse.ArgumentParser()
-    bench_data.configure(parser)
-    out = tmp_path / "bench.json"
-    args = parser.parse_args(["--pairs", "6", "--files", "3", "--image-size", "64", "--json", str(out)])
-    assert bench_data.run(args) == 0
+def test_bench_data_runs(bench_figures) -> None:
+    out, _ = bench_figures["data"]  # --pairs 6 --files 3 --image-size 64
     figures = json.loads(out.read_text())
     assert figures["files"] == 3 and figures["source_size"] == "512x256"
     assert figures["ours"]["pairs_per_s"] > 0 and figures["plain"]["pairs_per_s"] > 0

@@ -140,14 +140,8 @@ def test_photo_of_drawing_is_a_shaded_jpeg_that_cleans_up_like_the_canvas():
 # The benchmark runs.
 
 
-def test_bench_sketch_runs_and_reports_ratios(tmp_path, capsys):
-    parser = argparse.ArgumentParser()
-    bench_sketch.configure(parser)
-    out = tmp_path / "figures" / "sketch.json"
-    out.parent.mkdir()
-    args = parser.parse_args(["--runs", "2", "--warmup", "0", "--ngf", "8", "--levels", "6",
-                              "--photo-size", "400x300", "--device", "cpu", "--json", str(out)])
-    assert bench_sketch.run(args) == 0
+def test_bench_sketch_runs_and_reports_ratios(bench_figures):
+    out, printed = bench_figures["sketch"]  # --runs 2 --ngf 8 --levels 6 --photo-size 400x300
     figures = json.loads(out.read_text())
     assert figures["runs"] == 2 and figures["generator"]["image_size"] == 64
     rows = {(row["kind"], row["input"]): row for row in figures["rows"]}
@@ -165,7 +159,7 @@ def test_bench_sketch_runs_and_reports_ratios(tmp_path, capsys):
         max(rows[key]["ratio_to_plain"] for key in rows if key[0] == "end-to-end") <= bench_sketch.GOAL_END_TO_END_RATIO,
         rows[("clean-up", "photo 400x300")]["median_ms"] <= bench_sketch.GOAL_PHOTO_MS,
     ]
-    assert "end-to-end" in capsys.readouterr().out
+    assert "end-to-end" in printed
 
 
 def test_bench_sketch_refuses_a_bad_photo_size():

@@ -24,6 +24,7 @@ from edges2shoes_utils.apps.web_bench import Graph, time_graphs
 from edges2shoes_utils.checkpoints import load_generator
 from edges2shoes_utils.checkpoints.onnx_export import export_onnx
 from edges2shoes_utils.inference.web_model import draw_masks, export_web_model
+from edges2shoes_utils.util.tables import Table, cell
 
 
 def median_ms(path: Path, feeds: dict, threads: int, runs: int, fold: bool = True) -> float:
@@ -51,10 +52,10 @@ def main() -> None:
     args = parser.parse_args()
     generator = load_generator(args.weights)
     folder = Path(tempfile.mkdtemp(prefix="web-costs-"))
-    plain = export_onnx(generator, folder / "plain.onnx")
     exact = export_web_model(generator, folder / "fp32", quantize=False)
     int8 = export_web_model(generator, folder / "int8")
     size = exact.manifest["image_size"]
+    plain = export_onnx(generator, folder / "plain.onnx", image_size=size)  # the page's size, not the default
     edges = np.random.default_rng(0).uniform(-1, 1, (1, 3, size, size)).astype(np.float32)
     masks = {f"dropout_{i}": m for i, m in enumerate(draw_masks(exact.mask_shapes("train"), 0))}
     for threads in args.threads:
@@ -67,8 +68,8 @@ def main() -> None:
             "page train, int8 folded at load": median_ms(int8.graph("train"), {"edges": edges, **masks}, threads, args.runs),
             "page train, int8 dequantized every run": median_ms(int8.graph("train"), {"edges": edges, **masks}, threads, args.runs, fold=False),
         }
-        for name, ms in rows.items():
-            print(f"{threads} thread(s)  {name:48s} {ms:8.1f} ms  {ms / base:5.2f}x plain")
+        table = Table(["threads", "runtime", "graph", "median ms", "x plain", "load ms"],
+                      [[threads, "onnxruntime", name, cell(ms), f"{ms / base:.2f}", None] for name, ms in rows.items()])
         if args.browser:
             shapes = tuple(exact.mask_shapes("train"))
             graphs = [
@@ -84,8 +85,8 @@ def main() -> None:
             base = timed[graphs[0].name]["shoe_ms_median"]
             for name, found in timed.items():
                 ms = found["shoe_ms_median"]
-                print(f"{threads} thread(s)  WASM  {name:48s} {ms:8.1f} ms  {ms / base:5.2f}x plain  "
-                      f"(load {found['model_load_ms']:.0f} ms)")
+                table.rows.append([threads, "WASM", name, cell(ms), f"{ms / base:.2f}", f"{found['model_load_ms']:.0f}"])
+        print(table.text(indent=""))
 
 
 if __name__ == "__main__":

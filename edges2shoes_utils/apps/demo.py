@@ -51,6 +51,7 @@ from ..util.atomic import atomic_write_text
 from ..util.errors import ConfigError
 from ..util.html_page import image_tag, link_tag, write_html_page
 from ..util.images import image_grid, save_image
+from ..util.tables import Table
 from ..util.version import __version__
 
 MARKER = "DEMO.json"  # a folder holding it was written by the demo and may be rewritten by it
@@ -351,9 +352,7 @@ def _markdown(metrics: dict, files: dict[str, Path], out: Path) -> str:
         "",
         f"## Held-out scores ({metrics['heldout']['n_pairs']} pairs, {metrics['heldout']['mode']} mode)",
         "",
-        "| | L1 (lower is better) | PSNR (dB) | SSIM |",
-        "| --- | ---: | ---: | ---: |",
-        *[f"| {name} | {l1} | {psnr} | {ssim} |" for name, l1, psnr, ssim in _summary_rows(metrics)],
+        Table(["", "L1 (lower is better)", "PSNR (dB)", "SSIM"], _summary_rows(metrics), align="<>>>").markdown(),
         "",
         _verdict(metrics),
         "",

@@ -2,8 +2,10 @@
 
 Each benchmark lives in its own module (`bench.data`, `bench.train`, `bench.infer`, `bench.sketch`, `bench.gpu`,
 `bench.app`) with
-`configure(parser)` and `run(args) -> int`; this module only dispatches. Benchmarks print a table
-and, with `--json PATH`, write their figures atomically for notes and reports.
+`configure(parser)` and `run(args) -> int`; this module only dispatches. Benchmarks print their
+report (`report(result)`: a title, tables, notes) and, with `--json PATH`, write their figures
+atomically with the machine, the date and the command (`figures.py`), from which
+`tools/benchmarks_doc.py` writes docs/benchmarks.md.
 """
 
 from __future__ import annotations

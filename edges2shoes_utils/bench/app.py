@@ -24,7 +24,6 @@ request 100 and the last.
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import threading
 import time
@@ -37,11 +36,12 @@ from ..checkpoints import export_generator
 from ..inference import sample_sketches
 from ..inference.drawings import canvas_drawing
 from ..nets import GeneratorConfig
-from ..util.atomic import atomic_write_text
 from ..util.servers import resident_mb
+from ..util.tables import Table, cell
+from .figures import Report, load_average, machine, write_figures
 from .app_traffic import (SERVER_ERROR, Refused, bad_uploads, generate, over_the_limit, png_bytes, sample,
                           served_app, start_generate_and_leave)
-from .infer import _loadavg, calibrated_random_generator, cpu_name
+from .infer import calibrated_random_generator
 
 GOAL_MEMORY_GROWTH_MB = 100.0
 MEMORY_FIRST_AT = 100  # requests: the first memory reading (after the server's warm-up)
@@ -80,11 +80,11 @@ def run(args: argparse.Namespace) -> int:
         errors = _error_lines(log)
         result["server_log"] = {"asgi_exceptions": log.count(SERVER_ERROR), "error_lines": len(errors),
                                 "distinct_error_lines": sorted(set(errors))[:20]}
-    result.update(cpu=cpu_name(), loadavg_after=_loadavg(), weights=str(args.weights or "paper-size, random init"))
-    _print(result)
+    result = {"benchmark": "app", **machine(), "load_average_after": load_average(),
+              "weights": str(args.weights or "paper-size, random init"), **result}
+    print(report(result).text(result))
     if args.json:
-        atomic_write_text(args.json, json.dumps(result, indent=2) + "\n")
-        print(f"figures written to {args.json}")
+        write_figures(args.json, result, args)
     return 0
 
 
@@ -244,19 +244,21 @@ def _percentile(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, max(0, round(q * len(values)) - 1))]
 
 
-def _print(result: dict) -> None:
+def report(result: dict) -> Report:
+    """Throughput, latency and server memory in one table; what was sent, what failed and the log after it."""
     latency = result["latency_ms"] or {}
-    print(f"{result['requests']} requests from {result['clients']} clients in {result['seconds']} s: "
-          f"{result['requests_per_s']} requests/s; valid requests answered {result['valid_answered']}, "
-          f"p50 {latency.get('p50')} ms, p95 {latency.get('p95')} ms, p99 {latency.get('p99')} ms")
-    print(f"requests by kind: {result['requests_by_kind']}")
-    print(f"failures: {result['failures'] or 'none'} (valid requests failed: {result['failed_valid_requests']})")
     rss = result["server_rss_mb"]
-    print(f"server RSS: {rss.get(str(MEMORY_FIRST_AT))} MB after {MEMORY_FIRST_AT} requests, "
-          f"{rss[str(result['requests'])]} MB after {result['requests']} (growth {result['rss_growth_mb']} MB; "
-          f"goal <= {GOAL_MEMORY_GROWTH_MB:.0f})")
+    title = (f"bench app: {result['requests']} requests from {result['clients']} clients in {result['seconds']} s; "
+             f"weights: {result['weights']}")
+    table = Table(["requests/s", "valid answered", "p50 ms", "p95 ms", "p99 ms", "valid failed",
+                   f"RSS MB after {MEMORY_FIRST_AT}", f"RSS MB after {result['requests']}", "RSS growth MB"],
+                  [[cell(result["requests_per_s"], 2), result["valid_answered"], latency.get("p50"), latency.get("p95"),
+                    latency.get("p99"), result["failed_valid_requests"], rss.get(str(MEMORY_FIRST_AT)),
+                    rss[str(result["requests"])], result["rss_growth_mb"]]])
     log = result["server_log"]
-    print(f"server log: {log['asgi_exceptions']} '{SERVER_ERROR}', {log['error_lines']} error lines")
-    for line in log["distinct_error_lines"]:
-        print(f"  {line}")
-    print(f"CPU: {result['cpu']}; load average after: {result['loadavg_after']}")
+    notes = [f"requests by kind: {result['requests_by_kind']}",
+             f"failures: {result['failures'] or 'none'}",
+             f"goal: server memory growth <= {GOAL_MEMORY_GROWTH_MB:.0f} MB after request {MEMORY_FIRST_AT}",
+             f"server log: {log['asgi_exceptions']} '{SERVER_ERROR}', {log['error_lines']} error lines",
+             *(f"  {line}" for line in log["distinct_error_lines"])]
+    return Report(title, [table], notes)

@@ -12,7 +12,6 @@ Without `--data` it first writes a synthetic set of 512x256 JPEGs to a temporary
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 from pathlib import Path
@@ -22,8 +21,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..util.atomic import atomic_write_text
 from ..data import PairsDataset, jitter_load_size, make_dataloader, make_synthetic
+from ..util.tables import Table, cell
+from .figures import Report, machine, write_figures
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -97,7 +97,8 @@ def run(args: argparse.Namespace) -> int:
             source = f"{first.width}x{first.height}"
         torch.manual_seed(0)
         np.random.seed(0)
-        results: dict[str, object] = {
+        results: dict = {
+            "benchmark": "data", **machine(), "data": str(root) if args.data else "a synthetic set",
             "files": n, "source_size": source, "image_size": args.image_size, "pairs_timed": args.pairs,
             "torch_threads": torch.get_num_threads(),
             "ours": _time(lambda i: dataset[i], args.pairs, n),
@@ -107,21 +108,27 @@ def run(args: argparse.Namespace) -> int:
         if args.workers > 0:
             results["loader"] = time_loader(dataset, args.workers, args.batch_size, args.pairs)
 
-    print(f"data loading: {n} files of {source} from {root if args.data else 'a synthetic set'}, "
-          f"training jitter to {args.image_size}, 1 thread")
-    print(f"{'pipeline':<34}{'pairs/s':>10}{'pairs/cpu-s':>13}{'ms/pair':>10}")
-    labels = {"ours": "PairsDataset (per worker)", "plain": "plain decode+resize+crop"}
-    for key, label in labels.items():
-        if key in results:
-            r = results[key]
-            print(f"{label:<34}{r['pairs_per_s']:>10.0f}{r['pairs_per_cpu_s']:>13.0f}{r['ms_per_pair']:>10.2f}")
-    if "loader" in results:
-        r = results["loader"]
-        print(f"DataLoader, {r['workers']} workers: {r['pairs_per_s']:.0f} pairs/s "
-              f"({r['pairs_per_s_per_worker']:.0f} per worker)")
-    print("pairs/cpu-s counts only this process's CPU time: closer to a quiet machine's figure when the "
-          "machine is busy")
+    print(report(results).text(results))
     if args.json is not None:
-        atomic_write_text(args.json, json.dumps(results, indent=2) + "\n")
-        print(f"wrote {args.json}")
+        write_figures(args.json, results, args)
     return 0
+
+
+def report(result: dict) -> Report:
+    """Pairs/s of each pipeline in one process on one thread, and of the multi-process loader if timed."""
+    title = (f"bench data: {result['files']} files of {result['source_size']} from {result.get('data', 'a synthetic set')}, "
+             f"training jitter to {result['image_size']}, {result['pairs_timed']} pairs per figure, "
+             f"{result['torch_threads']} thread")
+    rows: list[list[object]] = []
+    for key, label in (("ours", "PairsDataset (per worker)"), ("plain", "plain decode+resize+crop")):
+        if key in result:
+            r = result[key]
+            rows.append([label, f"{r['pairs_per_s']:.0f}", f"{r['pairs_per_cpu_s']:.0f}", cell(r["ms_per_pair"], 2)])
+    if "loader" in result:
+        r = result["loader"]
+        rows.append([f"DataLoader, {r['workers']} workers ({r['pairs_per_s_per_worker']:.0f} pairs/s per worker)",
+                     f"{r['pairs_per_s']:.0f}", None, None])
+    table = Table(["pipeline", "pairs/s", "pairs/cpu-s", "ms/pair"], rows)
+    notes = ["pairs/cpu-s counts only this process's CPU time: closer to a quiet machine's figure when the "
+             "machine is busy"]
+    return Report(title, [table], notes)

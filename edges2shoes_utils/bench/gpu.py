@@ -39,11 +39,11 @@ import torch
 from ..training.device import check_cuda_supported, pick_device
 from ..util.atomic import atomic_write_text
 from ..util.version import __version__
+from .figures import cpu_name
 from .gpu_launch import gpu_tests_section, torchrun_section
 from .gpu_plan import DEFAULT_BUDGET_S, NOT_RUN_BUDGET, Budget, GpuPlan, RunContext, make_plan
 from .gpu_report import render
 from .gpu_sections import describe_error, free_memory, infer_section, loader_section, train_section
-from .infer import cpu_name
 
 SECTIONS: dict[str, Callable[[RunContext], dict]] = {
     "gpu_tests": gpu_tests_section,

@@ -4,27 +4,17 @@ with its figures or with the reason it has none, and the T4 prediction the figur
 
 from __future__ import annotations
 
+from ..util.tables import Table, cell
 from .hardware import datasheet_peak
 from .train import PAPER_GFLOP_PER_IMAGE, T4_UTILISATION, t4_prediction
 
-def _cell(value, digits: int = 1) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{value:,.{digits}f}"
-    return str(value).replace("|", "/")
-
 
 def _table(headers: list[str], rows: list[list]) -> list[str]:
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    lines += ["| " + " | ".join(cells) + " |" for cells in rows]
-    return lines + [""]
+    return [Table(headers, rows).markdown(), ""]
 
 
 def _status(row: dict) -> str:
-    return "ok" if row.get("status") == "ok" else _cell(row.get("status", "-"))
+    return "ok" if row.get("status") == "ok" else cell(row.get("status", "-"))
 
 
 def render(result: dict) -> str:
@@ -50,10 +40,10 @@ def render(result: dict) -> str:
 
 
 def _gpu_tests(s: dict) -> list[str]:
-    lines = ["## GPU tests (`pytest -m gpu tests/test_gpu.py`)", "", f"Status: {_cell(s['status'])}", ""]
+    lines = ["## GPU tests (`pytest -m gpu tests/test_gpu.py`)", "", f"Status: {cell(s['status'])}", ""]
     if "passed" in s:
         lines += _table(["passed", "failed", "errors", "skipped", "seconds"],
-                        [[_cell(s[k]) for k in ("passed", "failed", "errors", "skipped")] + [_cell(s.get("seconds"))]])
+                        [[cell(s[k]) for k in ("passed", "failed", "errors", "skipped")] + [cell(s.get("seconds"))]])
         lines += [f"- failing: `{name}`" for name in s.get("failing", [])] + ([""] if s.get("failing") else [])
     return lines
 
@@ -61,28 +51,28 @@ def _gpu_tests(s: dict) -> list[str]:
 def _train(eager: dict, compiled: dict, gpu: str | None) -> list[str]:
     gflop = eager.get("gflop_per_image")
     lines = ["## Training step (channels_last)", "",
-             f"Status: eager {_cell(eager['status'])}; compiled {_cell(compiled['status'])}. "
-             f"{_cell(gflop)} GFLOP per image per step (counted); the fp32 rows: {eager.get('fp32_row_math', '-')}. "
+             f"Status: eager {cell(eager['status'])}; compiled {cell(compiled['status'])}. "
+             f"{cell(gflop)} GFLOP per image per step (counted); the fp32 rows: {eager.get('fp32_row_math', '-')}. "
              "Peak memory: torch.cuda.max_memory_allocated (weights, Adam state, activations). "
              "Compile s: the first step's time less a steady step's.", ""]
     rows = []
     for row in eager.get("rows", []) + compiled.get("rows", []):
         peak = datasheet_peak(gpu, row["precision"])
         share = row["achieved_tflops"] / peak if peak and "achieved_tflops" in row else None
-        rows.append([row["precision"], _cell(row["batch"]), _cell(row["compile"]), _cell(row.get("images_per_s")),
-                     _cell(row.get("ms_per_step")), _cell(row.get("peak_memory_gib"), 2), _cell(row.get("compile_s")),
-                     _cell(row.get("achieved_tflops"), 2), "-" if share is None else f"{share:.0%}", _status(row)])
+        rows.append([row["precision"], cell(row["batch"]), cell(row["compile"]), cell(row.get("images_per_s")),
+                     cell(row.get("ms_per_step")), cell(row.get("peak_memory_gib"), 2), cell(row.get("compile_s")),
+                     cell(row.get("achieved_tflops"), 2), "-" if share is None else f"{share:.0%}", _status(row)])
     return lines + _table(["precision", "batch", "compile", "images/s", "ms/step", "peak GiB", "compile s",
                            "TFLOP/s", "of datasheet peak", "status"], rows)
 
 
 def _infer(s: dict) -> list[str]:
     lines = ["## Inference (plain eager fp32 is the yardstick, timed interleaved in the same run)", "",
-             f"Status: {_cell(s['status'])}. The fast path's time includes the copy of its output to the CPU "
+             f"Status: {cell(s['status'])}. The fast path's time includes the copy of its output to the CPU "
              "(what a user gets); plain eager's output stays on the device. PSNR: fast path against plain fp32.", ""]
-    rows = [[_cell(r.get("mode")), _cell(r.get("batch")), _cell(r.get("path")), _cell(r.get("precision")),
-             _cell(r.get("median_ms"), 2), _cell(r.get("images_per_s")), _cell(r.get("ratio_to_plain"), 3),
-             _cell(r.get("psnr_db")), _status(r)] for r in s.get("rows", [])]
+    rows = [[cell(r.get("mode")), cell(r.get("batch")), cell(r.get("path")), cell(r.get("precision")),
+             cell(r.get("median_ms"), 2), cell(r.get("images_per_s")), cell(r.get("ratio_to_plain"), 3),
+             cell(r.get("psnr_db")), _status(r)] for r in s.get("rows", [])]
     return lines + _table(["mode", "batch", "path", "precision", "median ms", "images/s", "x plain", "PSNR dB",
                            "status"], rows)
 
@@ -92,22 +82,22 @@ def _loader(s: dict) -> list[str]:
     against = (f"the fastest eager training step: {step['precision']}, batch {step['batch']}, "
                f"{step['images_per_s']:,.1f} images/s" if step else "no training step measured")
     lines = ["## Data loader (training jitter, synthetic JPEG pairs)", "",
-             f"Status: {_cell(s['status'])}. {s.get('files', '-')} files of {s.get('source_size', '-')}, batch "
+             f"Status: {cell(s['status'])}. {s.get('files', '-')} files of {s.get('source_size', '-')}, batch "
              f"{s.get('batch', '-')}, {s.get('cpu_count', '-')} CPU cores. Set against {against}; "
-             f"workers needed to keep up (from the 1-worker rate): {_cell(s.get('workers_needed_estimate'))}.", ""]
-    rows = [[_cell(r["workers"]), _cell(r.get("pairs_per_s")), _cell(r.get("x_fastest_step"), 2),
-             _cell(r.get("keeps_up")), _status(r)] for r in s.get("rows", [])]
+             f"workers needed to keep up (from the 1-worker rate): {cell(s.get('workers_needed_estimate'))}.", ""]
+    rows = [[cell(r["workers"]), cell(r.get("pairs_per_s")), cell(r.get("x_fastest_step"), 2),
+             cell(r.get("keeps_up")), _status(r)] for r in s.get("rows", [])]
     return lines + _table(["workers", "pairs/s", "x fastest step", "keeps up", "status"], rows)
 
 
 def _torchrun(s: dict) -> list[str]:
-    lines = ["## torchrun (the `train` command, two short epochs)", "", f"Status: {_cell(s['status'])}", ""]
+    lines = ["## torchrun (the `train` command, two short epochs)", "", f"Status: {cell(s['status'])}", ""]
     if "processes" in s:
         lines += _table(["processes", "process group", "batch per process", "steps", "images/s (epoch 2)",
                          "images/s (epoch 1)", "seconds"],
-                        [[_cell(s["processes"]), _cell(s["backend"]), _cell(s["batch_per_process"]),
-                          _cell(s["steps"]), _cell(s.get("images_per_s")), _cell(s.get("first_epoch_images_per_s")),
-                          _cell(s.get("seconds"))]])
+                        [[cell(s["processes"]), cell(s["backend"]), cell(s["batch_per_process"]),
+                          cell(s["steps"]), cell(s.get("images_per_s")), cell(s.get("first_epoch_images_per_s")),
+                          cell(s.get("seconds"))]])
     if s.get("output_tail"):
         lines += ["```", s["output_tail"], "```", ""]
     return lines

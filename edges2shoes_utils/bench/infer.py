@@ -23,10 +23,7 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import math
-import os
-import platform
 import statistics
 import time
 from typing import Callable
@@ -38,8 +35,9 @@ from ..evaluation.metrics import psnr_per_image
 from ..inference import MODES, Sketch2Shoe
 from ..nets import GeneratorConfig, UNetGenerator, count_parameters
 from ..training.device import PRECISIONS, cpu_has_native_bf16, pick_device
-from ..util.atomic import atomic_write_text
+from ..util.tables import Table, cell
 from . import peers, tiers
+from .figures import Report, load_average, machine, write_figures
 from .tiers import algorithm_text
 from .timing import interleaved_times
 
@@ -55,6 +53,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="test-time modes, comma separated (default: eval,train)")
     parser.add_argument("--repeats", type=int, default=20, help="timed forward passes per path (default 20)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed passes first (default 3)")
+    parser.add_argument("--ngf", type=int, default=64, help="generator width without --weights (default 64, the paper's)")
+    parser.add_argument("--levels", type=int, default=8, help="generator levels without --weights: 8 for 256x256 (default)")
     parser.add_argument("--device", default="auto", help="'auto', 'cpu' or 'cuda'")
     parser.add_argument("--precision", default="auto", choices=PRECISIONS,
                         help="fast-path precision (default auto: bf16 where the CPU has it natively and it runs faster, else fp32)")
@@ -85,11 +85,12 @@ def run(args: argparse.Namespace) -> int:
         generator, device, weights = probe.generator, probe.device, str(args.weights)
     else:
         device = pick_device(args.device)
-        generator = calibrated_random_generator(GeneratorConfig(), seed=args.seed).to(device)
+        config = GeneratorConfig(ngf=args.ngf, levels=args.levels)
+        generator = calibrated_random_generator(config, seed=args.seed).to(device)
         weights = "random init (N(0, 0.02)), running statistics calibrated on random sketch-like inputs"
     size = generator.config.multiple
     x = sketch_like_input(size, seed=args.seed).to(device)
-    load_before = _loadavg()
+    load_before = load_average()
 
     rows: list[dict] = []
     peer_rows: list[dict] = []
@@ -100,14 +101,12 @@ def run(args: argparse.Namespace) -> int:
     else:
         for mode in modes:
             rows.extend(bench_mode(generator, x, mode, device, args))
-    load_after = _loadavg()
+    load_after = load_average()
 
     result = {
-        "benchmark": "infer",
+        "benchmark": "infer --peers" if args.peers else "infer",
         "device": str(device),
-        "cpu": cpu_name(),
-        "threads": torch.get_num_threads(),
-        "torch": torch.__version__,
+        **machine(),
         "native_bf16": cpu_has_native_bf16() if device.type == "cpu" else None,
         "weights": weights,
         "parameters": count_parameters(generator),
@@ -120,10 +119,9 @@ def run(args: argparse.Namespace) -> int:
         "peers": peer_rows,
         "goal": {"fast_ms_max": GOAL_MS, "ratio_max": GOAL_RATIO, "psnr_min_db": GOAL_PSNR},
     }
-    _print_table(result)
+    print(report(result).text(result))
     if args.json:
-        atomic_write_text(args.json, json.dumps(result, indent=2) + "\n")
-        print(f"figures written to {args.json}")
+        write_figures(args.json, result, args)
     return 0
 
 
@@ -243,64 +241,36 @@ def calibrated_random_generator(config: GeneratorConfig, seed: int = 0, batches:
 # Report.
 
 
-def _print_table(result: dict) -> None:
-    print(f"bench infer: {result['parameters']:,}-parameter generator, {result['image_size']}x{result['image_size']}, "
-          f"batch 1, {result['repeats']} interleaved repeats; median ms")
-    print(f"  device {result['device']} ({result['cpu']}), {result['threads']} threads, torch {result['torch']}, "
-          f"native bf16: {result['native_bf16']}")
-    print(f"  weights: {result['weights']}")
-    print(f"  load average before/after: {result['load_average_before']} / {result['load_average_after']}")
-    if result["peers"]:
-        peers.print_peers(result["peers"])
-    if result["rows"]:
-        print_rows(result["rows"])
-    for row in result["rows"]:
-        if "compile_s" in row:
-            print(f"  {row['mode']}: torch.compile's first call (compiling) took {row['compile_s']} s")
+def report(result: dict) -> Report:
+    """The run as a report: the rows (or the peers) in one table, then fallbacks, compile times and goals."""
+    if result["benchmark"] == "infer --tiers":
+        return tiers.report(result)
+    title = (f"bench infer: {result['parameters']:,}-parameter generator, {result['image_size']}x{result['image_size']}, "
+             f"batch 1, {result['repeats']} interleaved repeats, median ms; device {result['device']}, "
+             f"native bf16: {result['native_bf16']}; weights: {result['weights']}")
+    table = peers.peers_table(result["peers"]) if result["peers"] else rows_table(result["rows"])
+    notes = [f"{row['mode']} {row['path']}: {row['note']}" for row in result["rows"] if row.get("note")]
+    notes += [f"{row['mode']}: torch.compile's first call (compiling) took {row['compile_s']} s"
+              for row in result["rows"] if "compile_s" in row]
     goal = result["goal"]
     for row in result["rows"]:
-        if row["path"] != "fast" or row is not _first_fast(result["rows"], row["mode"]):
+        if row is not _first_fast(result["rows"], row["mode"]):
             continue
         psnr_ok = row["psnr_db"] == "inf" or (row["psnr_db"] is not None and row["psnr_db"] >= goal["psnr_min_db"])
         ok = row["median_ms"] <= goal["fast_ms_max"] and row["ratio_to_plain"] < goal["ratio_max"] and psnr_ok
-        print(f"  goal ({row['mode']}: fast <= {goal['fast_ms_max']:.0f} ms, < {goal['ratio_max']} x plain, "
-              f"PSNR >= {goal['psnr_min_db']:.0f} dB): {'met' if ok else 'NOT met'}")
+        notes.append(f"goal ({row['mode']}: fast <= {goal['fast_ms_max']:.0f} ms, < {goal['ratio_max']} x plain, "
+                     f"PSNR >= {goal['psnr_min_db']:.0f} dB): {'met' if ok else 'NOT met'}")
+    return Report(title, [table], notes)
 
 
-def print_rows(rows: list[dict], first: tuple[str, str] | None = None) -> None:
-    """The table of `bench_mode` rows; `first` adds a leading column (its header, and the row key)."""
-    lead = f"{first[0]:<16} " if first else ""
-    header = (f"  {lead}{'mode':<6} {'path':<12} {'precision':<9} {'median ms':>9} {'min ms':>8} {'x plain':>8} "
-              f"{'PSNR dB':>8}  transposed convolutions")
-    print(header)
-    print("  " + "-" * (len(header) - 2))
-    for row in rows:
-        psnr_text = "-" if row["psnr_db"] is None else str(row["psnr_db"])
-        lead = f"{row[first[1]]:<16} " if first else ""
-        print(f"  {lead}{row['mode']:<6} {row['path']:<12} {row['precision']:<9} {row['median_ms']:>9.1f} "
-              f"{row['min_ms']:>8.1f} {row['ratio_to_plain']:>8.2f} {psnr_text:>8}  {algorithm_text(row)}")
-    for row in rows:
-        if row.get("note"):
-            print(f"  {row['mode']} {row['path']}: {row['note']}")
+def rows_table(rows: list[dict]) -> Table:
+    """The `bench_mode` rows: per mode and path, milliseconds, the ratio to plain, PSNR against plain
+    and what the fast path chose for each transposed convolution."""
+    return Table(["mode", "path", "precision", "median ms", "min ms", "x plain", "PSNR dB", "transposed convolutions"],
+                 [[row["mode"], row["path"], row["precision"], cell(row["median_ms"]), cell(row["min_ms"]),
+                   f"{row['ratio_to_plain']:.2f}", None if row["psnr_db"] is None else str(row["psnr_db"]),
+                   algorithm_text(row)] for row in rows])
 
 
 def _first_fast(rows: list[dict], mode: str) -> dict | None:
     return next((r for r in rows if r["mode"] == mode and r["path"] == "fast"), None)
-
-
-def _loadavg() -> list[float] | None:
-    try:
-        return [round(v, 2) for v in os.getloadavg()]
-    except (AttributeError, OSError):
-        return None
-
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()

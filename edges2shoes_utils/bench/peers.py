@@ -35,6 +35,7 @@ from ..checkpoints.onnx_export import export_onnx
 from ..inference import Sketch2Shoe
 from ..nets import UNetGenerator
 from ..training.device import cpu_has_native_bf16
+from ..util.tables import Table, cell
 from .timing import interleaved_times
 
 Call = Callable[[], torch.Tensor]
@@ -159,14 +160,14 @@ def run_peers(generator: UNetGenerator, x: torch.Tensor, args: argparse.Namespac
     return rows
 
 
-def print_peers(rows: list[dict]) -> None:
-    header = (f"  {'runtime':<14} {'precision':<10} {'median ms':>9} {'x plain':>8} {'max diff':>9} "
-              f"{'ready s':>8}  status")
-    print(header)
-    print("  " + "-" * (len(header) - 2))
+def peers_table(rows: list[dict]) -> Table:
+    """Per runtime: median, ratio to plain, largest difference from plain's output, time to get ready;
+    a runtime that could not run shows only why."""
+    cells: list[list[object]] = []
     for row in rows:
         if "median_ms" not in row:
-            print(f"  {row['peer']:<14} {row['precision']:<10} {'-':>9} {'-':>8} {'-':>9} {'-':>8}  {row['status']}")
+            cells.append([row["peer"], row["precision"], None, None, None, None, row["status"]])
             continue
-        print(f"  {row['peer']:<14} {row['precision']:<10} {row['median_ms']:>9.1f} {row['ratio_to_plain']:>8.2f} "
-              f"{row['max_difference']:>9.2g} {row['ready_s']:>8.1f}  {row['status']}")
+        cells.append([row["peer"], row["precision"], cell(row["median_ms"]), f"{row['ratio_to_plain']:.2f}",
+                      f"{row['max_difference']:.2g}", cell(row["ready_s"]), row["status"]])
+    return Table(["runtime", "precision", "median ms", "x plain", "max diff", "ready s", "status"], cells)

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import statistics
 from typing import Callable
 
@@ -33,8 +32,9 @@ from ..inference.drawings import canvas_drawing, photo_of_drawing
 from ..inference.filters import backend
 from ..nets import GeneratorConfig, count_parameters
 from ..training.device import PRECISIONS, pick_device
-from ..util.atomic import atomic_write_text
-from .infer import _loadavg, calibrated_random_generator, cpu_name
+from ..util.tables import Table, cell
+from .figures import Report, load_average, machine, write_figures
+from .infer import calibrated_random_generator
 from .timing import interleaved_times
 
 GOAL_CANVAS_MS = 20.0  # clean-up of the 512 x 512 canvas drawing
@@ -97,13 +97,12 @@ def run(args: argparse.Namespace) -> int:
             calls[f"end-to-end|{name}"] = lambda image=image: fast.generate_batch(
                 prepare_sketch(image, size=size)[0], [args.seed])
 
-    load_before = _loadavg()
+    load_before = load_average()
     times = interleaved_times(calls, args.warmup, args.runs, device)
     result = _result(args, times, generator, fast, device, load_before)
-    _print_table(result)
+    print(report(result).text(result))
     if args.json:
-        atomic_write_text(args.json, json.dumps(result, indent=2) + "\n")
-        print(f"figures written to {args.json}")
+        write_figures(args.json, result, args)
     return 0
 
 
@@ -119,15 +118,13 @@ def _result(args: argparse.Namespace, times: dict[str, list[float]], generator: 
     return {
         "benchmark": "sketch",
         "device": str(device),
-        "cpu": cpu_name(),
-        "threads": torch.get_num_threads(),
-        "torch": torch.__version__,
+        **machine(),
         "filters": backend(),
         "generator": {"parameters": count_parameters(generator), "image_size": generator.config.multiple,
                       "mode": "train", "fast_path_precision": fast.precision},
         "runs": args.runs,
         "load_average_before": load_before,
-        "load_average_after": _loadavg(),
+        "load_average_after": load_average(),
         "rows": rows,
         "goals": _goals(rows, args),
     }
@@ -148,18 +145,14 @@ def _goals(rows: list[dict], args: argparse.Namespace) -> list[dict]:
     ]
 
 
-def _print_table(result: dict) -> None:
+def report(result: dict) -> Report:
+    """Every figure with its ratio to the yardstick, then each goal and whether it was met."""
     generator = result["generator"]
-    print(f"bench sketch: median of {result['runs']} interleaved runs; {generator['parameters']:,}-parameter "
-          f"generator at {generator['image_size']}x{generator['image_size']}, train mode, fast path "
-          f"{generator['fast_path_precision']}; filters: {result['filters']}")
-    print(f"  device {result['device']} ({result['cpu']}), {result['threads']} threads, torch {result['torch']}")
-    print(f"  load average before/after: {result['load_average_before']} / {result['load_average_after']}")
-    header = f"  {'what':<11} {'input':<28} {'median ms':>9} {'min ms':>8} {'x plain':>8}"
-    print(header)
-    print("  " + "-" * (len(header) - 2))
-    for row in result["rows"]:
-        print(f"  {row['kind']:<11} {row['input']:<28} {row['median_ms']:>9.1f} {row['min_ms']:>8.1f} "
-              f"{row['ratio_to_plain']:>8.2f}")
-    for goal in result["goals"]:
-        print(f"  goal: {goal['goal']}: {goal['value']} -> {'met' if goal['met'] else 'NOT met'}")
+    title = (f"bench sketch: median of {result['runs']} interleaved runs; {generator['parameters']:,}-parameter "
+             f"generator at {generator['image_size']}x{generator['image_size']}, train mode, fast path "
+             f"{generator['fast_path_precision']}; filters: {result['filters']}; device {result['device']}")
+    table = Table(["what", "input", "median ms", "min ms", "x plain"],
+                  [[row["kind"], row["input"], cell(row["median_ms"]), cell(row["min_ms"]), f"{row['ratio_to_plain']:.2f}"]
+                   for row in result["rows"]])
+    notes = [f"goal: {goal['goal']}: {goal['value']} -> {'met' if goal['met'] else 'NOT met'}" for goal in result["goals"]]
+    return Report(title, [table], notes)

@@ -19,7 +19,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..util.atomic import atomic_write_text
+from ..util.tables import Table, cell
+from .figures import Report, machine, write_figures
 
 
 @dataclass(frozen=True)
@@ -102,10 +103,10 @@ def run_tiers(args: argparse.Namespace) -> int:
         if reason is None:
             result.update(_bench_in_subprocess(tier, args))
         results.append(result)
-    print_tiers(results)
+    result = {"benchmark": "infer --tiers", **machine(), "repeats": args.repeats, "tiers": results}
+    print(report(result).text(result))
     if args.json:
-        atomic_write_text(args.json, json.dumps({"benchmark": "infer --tiers", "tiers": results}, indent=2) + "\n")
-        print(f"figures written to {args.json}")
+        write_figures(args.json, result, args)
     return 0
 
 
@@ -115,7 +116,8 @@ def _bench_in_subprocess(tier: Tier, args: argparse.Namespace) -> dict:
         figures = Path(workdir) / "infer.json"
         command = [sys.executable, "-m", "edges2shoes_utils", "bench", "infer", "--modes", args.modes,
                    "--repeats", str(args.repeats), "--warmup", str(args.warmup), "--precision", args.precision,
-                   "--seed", str(args.seed), "--device", "cpu", "--no-fp32-row", "--json", str(figures)]
+                   "--seed", str(args.seed), "--ngf", str(args.ngf), "--levels", str(args.levels),
+                   "--device", "cpu", "--no-fp32-row", "--json", str(figures)]
         if args.weights:
             command += ["--weights", str(args.weights)]
         try:
@@ -136,21 +138,23 @@ def algorithm_text(row: dict) -> str:
     return ", ".join(f"{name} {count}" for name, count in sorted((row.get("algorithms") or {}).items()))
 
 
-def print_tiers(results: list[dict]) -> None:
+def report(result: dict) -> Report:
     """One table: per tier and mode, plain and fast milliseconds, their ratio and what the fast path chose."""
-    header = (f"  {'tier':<17} {'mode':<6} {'plain ms':>9} {'fast ms':>9} {'x plain':>8} {'precision':<9} "
-              "transposed convolutions")
-    print(header)
-    print("  " + "-" * (len(header) - 2))
-    for result in results:
-        if result["status"] != "ok":
-            print(f"  {result['tier']:<17} {result['status']}")
+    rows: list[list[object]] = []
+    for tier in result["tiers"]:
+        if tier["status"] != "ok":
+            rows.append([tier["tier"], tier["status"]])
             continue
-        for mode in dict.fromkeys(row["mode"] for row in result["rows"]):
-            plain = next(r for r in result["rows"] if r["mode"] == mode and r["path"] == "plain eager")
-            fast = next(r for r in result["rows"] if r["mode"] == mode and r["path"] == "fast")
-            print(f"  {result['tier']:<17} {mode:<6} {plain['median_ms']:>9.1f} {fast['median_ms']:>9.1f} "
-                  f"{fast['ratio_to_plain']:>8.2f} {fast['precision']:<9} {algorithm_text(fast)}")
+        for mode in dict.fromkeys(row["mode"] for row in tier["rows"]):
+            plain = next(r for r in tier["rows"] if r["mode"] == mode and r["path"] == "plain eager")
+            fast = next(r for r in tier["rows"] if r["mode"] == mode and r["path"] == "fast")
+            rows.append([tier["tier"], mode, cell(plain["median_ms"]), cell(fast["median_ms"]),
+                         f"{fast['ratio_to_plain']:.2f}", fast["precision"], algorithm_text(fast)])
+    table = Table(["tier", "mode", "plain ms", "fast ms", "x plain", "precision",
+                   "transposed convolutions"], rows)
+    title = (f"bench infer --tiers: each oneDNN CPU tier in its own process, median of {result['repeats']} "
+             "interleaved repeats; x plain = fast against the plain eager fp32 forward of the same tier")
+    return Report(title, [table])
 
 
-__all__ = ["TIERS", "Tier", "algorithm_text", "cpu_flags", "print_tiers", "run_tiers", "tier_named", "unreachable_reason"]
+__all__ = ["TIERS", "Tier", "algorithm_text", "cpu_flags", "report", "run_tiers", "tier_named", "unreachable_reason"]

@@ -14,17 +14,17 @@ arithmetic.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from ..util.atomic import atomic_write_text
 from ..training.device import (PRECISIONS, check_cuda_supported, configure_backends, deprecated, make_adam,
                                pick_device, resolve_precision)
 from ..nets import PatchGANDiscriminator, UNetGenerator
 from ..training import Networks, TrainConfig, train_step
+from ..util.tables import Table, cell
+from .figures import Report, machine, write_figures
 from .hardware import DATASHEET_TFLOPS
 
 PAPER_GFLOP_PER_IMAGE = 93.3  # one training step per 256x256 image, paper-size G and D (FlopCounterMode)
@@ -159,36 +159,49 @@ def run(args: argparse.Namespace) -> int:
     paper_gflop = PAPER_GFLOP_PER_IMAGE * scale if (args.ngf, args.ndf) == (64, 64) else None
     counted = count_step_gflop(args.image_size, args.ngf, args.ndf, device)
     gflop = counted if counted else paper_gflop
-    print(f"training step, batch {args.batch_size}, {args.image_size}x{args.image_size}, ngf {args.ngf}, "
-          f"ndf {args.ndf}, device {device}{', channels_last' if channels_last else ''}, {torch.get_num_threads()} CPU threads")
-    if counted is not None:
-        note = f" (expected: {paper_gflop:.1f})" if paper_gflop else ""
-        print(f"FLOPs per image per step, counted: {counted:.1f} GFLOP{note}")
-
-    figures: dict = {"device": str(device), "batch_size": args.batch_size, "image_size": args.image_size,
-                     "ngf": args.ngf, "ndf": args.ndf, "gflop_per_image": gflop, "results": []}
+    figures: dict = {"benchmark": "train", **machine(), "device": str(device), "batch_size": args.batch_size,
+                     "image_size": args.image_size, "ngf": args.ngf, "ndf": args.ndf, "channels_last": channels_last,
+                     "gflop_counted": counted, "gflop_expected": paper_gflop, "gflop_per_image": gflop, "results": []}
     for name in precisions_to_time(args.precisions, device):
         parts, edges, photo = _build(args.batch_size, args.image_size, args.ngf, args.ndf, device, name, channels_last)
         seconds = time_steps(parts, edges, photo, args.steps, args.warmup, device)
         rate = args.batch_size / seconds
         peak = measure_matmul_gflops(device, parts.precision.compute_dtype)
-        line = f"{name:>5}: {rate:7.2f} images/s ({seconds * 1000:8.1f} ms per step)"
         result = {"precision": name, "images_per_s": rate, "seconds_per_step": seconds, "matmul_gflops": peak}
         if gflop:
-            achieved = gflop * rate
-            floor_rate = peak / gflop
-            line += (f"; {achieved:6.1f} GFLOP/s achieved vs {peak:6.1f} GFLOP/s matmul peak measured now "
-                     f"-> {achieved / peak:.0%} of the FLOP floor ({floor_rate:.2f} images/s)")
-            reference = REFERENCE_CPU_GFLOPS.get(name) if device.type == "cpu" else None
-            if reference:
-                line += f"; vs the dev CPU's quiet {reference:.0f} GFLOP/s: {achieved / reference:.0%}"
-            result.update(achieved_gflops=achieved, floor_images_per_s=floor_rate)
-        print(line)
+            result.update(achieved_gflops=gflop * rate, floor_images_per_s=peak / gflop)
         figures["results"].append(result)
         del parts, edges, photo
-    paper_size = (args.image_size, args.ngf, args.ndf) == (256, 64, 64)
-    for line in t4_prediction(counted if paper_size and counted else PAPER_GFLOP_PER_IMAGE):
-            print(line)
+    print(report(figures).text(figures))
     if args.json:
-        atomic_write_text(args.json, json.dumps(figures, indent=2) + "\n")
+        write_figures(args.json, figures, args)
     return 0
+
+
+def report(figures: dict) -> Report:
+    """Per precision: images/s and the share of the FLOP floor it reaches; then the T4 prediction."""
+    size = figures["image_size"]
+    title = (f"bench train: training step, batch {figures['batch_size']}, {size}x{size}, ngf {figures['ngf']}, "
+             f"ndf {figures['ndf']}, device {figures['device']}{', channels_last' if figures['channels_last'] else ''}")
+    cpu = figures["device"] == "cpu"
+    rows = []
+    for r in figures["results"]:
+        achieved = r.get("achieved_gflops")
+        reference = REFERENCE_CPU_GFLOPS.get(r["precision"]) if cpu else None
+        rows.append([r["precision"], cell(r["images_per_s"], 2), cell(r["seconds_per_step"] * 1000), cell(achieved),
+                     cell(r["matmul_gflops"]), None if achieved is None else f"{achieved / r['matmul_gflops']:.0%}",
+                     cell(r.get("floor_images_per_s"), 2),
+                     f"{achieved / reference:.0%}" if achieved is not None and reference else None])
+    table = Table(["precision", "images/s", "ms per step", "GFLOP/s achieved", "matmul GFLOP/s now", "of FLOP floor",
+                   "floor images/s", "of reference CPU"], rows)
+    notes = []
+    if figures["gflop_counted"] is not None:
+        expected = f" (expected: {figures['gflop_expected']:.1f})" if figures["gflop_expected"] else ""
+        notes.append(f"FLOPs per image per step, counted: {figures['gflop_counted']:.1f} GFLOP{expected}")
+    if cpu:
+        notes.append("the reference CPU's quiet matmul peak: "
+                     + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in REFERENCE_CPU_GFLOPS.items()))
+    paper_size = (size, figures["ngf"], figures["ndf"]) == (256, 64, 64)
+    counted = figures["gflop_counted"]
+    notes += t4_prediction(counted if paper_size and counted else PAPER_GFLOP_PER_IMAGE)
+    return Report(title, [table], notes)

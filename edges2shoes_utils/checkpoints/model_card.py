@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ..data.synthetic import MARKER as SYNTHETIC_MARKER
+from ..util.tables import Table
 from .fetch import KAGGLE_MODEL_SCHEME, PUBLISHED_SCHEMES, SOURCES
 
 # The kit's repository, named in the card's install line (the notebooks use the same placeholder).
@@ -103,9 +104,8 @@ def card_fields(facts: CardFacts) -> dict[str, str]:
     }
 
 
-def _table(rows: list[tuple[str, str]], header: tuple[str, str] = ("setting", "value")) -> str:
-    lines = [f"| {header[0]} | {header[1]} |", "| --- | --- |"]
-    return "\n".join(lines + [f"| {k} | {v} |" for k, v in rows])
+def _table(rows: list[tuple[str, str]]) -> str:
+    return Table(["setting", "value"], rows, align="<<").markdown()
 
 
 def _network_section(facts: CardFacts) -> str:
@@ -171,15 +171,12 @@ def _plain(value: Any) -> str:
 def _scores_section(scores: ReportScores | None) -> str:
     if scores is None:
         return "No evaluation report was published with these weights."
-    header = "| " + " | ".join(title for _, title, _, _ in SCORES) + " |"
     cells = []
     for key, _, fmt, _ in SCORES:
         value = scores.summary.get(key)
         cells.append("-" if value is None else fmt.format(value))
     lines = [
-        header,
-        "|" + " --- |" * len(SCORES),
-        "| " + " | ".join(cells) + " |",
+        Table([title for _, title, _, _ in SCORES], [cells]).markdown(),
         "",
         f"Protocol: the `{scores.split}` split, {scores.n_images} images"
         + (f" of `{public_source(scores.data_root)}`" if scores.data_root else "")

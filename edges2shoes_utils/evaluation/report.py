@@ -27,6 +27,7 @@ from typing import Any, Sequence
 from ..util.atomic import atomic_write_text
 from ..util.html_page import image_tag, write_html_page
 from ..util.images import image_grid, plot_curves, save_image
+from ..util.tables import Table
 from ..util.version import __version__
 from .results import REFERENCE_FID, EvalResult, is_real_val_set
 
@@ -107,8 +108,7 @@ def summary_text(results: Sequence[EvalResult], real_val_set: bool = False) -> s
     present = [(k, t) for k, t, _ in METRICS if any(r.summary.get(k) is not None for r in results)]
     header = ["weights", "images", *[t for _, t in present]]
     rows = [[r.name, str(r.n_images), *[_format(r.summary.get(k), k) for k, _ in present]] for r in results]
-    widths = [max(len(str(x)) for x in column) for column in zip(header, *rows)]
-    lines = ["  ".join(str(x).ljust(w) for x, w in zip(row, widths)) for row in [header, *rows]]
+    lines = [Table(header, rows).text(indent="")]
     if results:
         lines.append(f"test-time mode {results[0].mode}, seed {results[0].seed}")
     skipped = {m: reason for r in results for m, reason in r.skipped_metrics.items()}
