@@ -4,14 +4,14 @@ hand-drawn sketches into shoe photos.
 This module is the small public core that the notebooks, the README and most users need; each
 name comes from the stage folder that owns it. Data flows one way through the stages:
 
-    util -> nets -> data -> checkpoints -> training -> inference -> evaluation -> bench -> apps
+    util -> nets -> data -> weights -> training -> inference -> evaluation -> bench -> apps
 
 `python -m edges2shoes_utils` (installed as `edges2shoes`) is the command line.
 """
 
 from __future__ import annotations
 
-from .checkpoints import export_generator, fetch_weights, load_discriminator, load_generator
+from .weights import export_generator, fetch_weights, load_discriminator, load_generator
 from .data import PairsDataset, make_dataloader, make_synthetic, resolve_dataset_root
 from .evaluation import evaluate, evaluate_many, write_report
 from .inference import Sketch2Shoe, prepare_sketch, sample_sketches
@@ -41,7 +41,7 @@ __all__ = [
     "make_dataloader",
     "resolve_dataset_root",
     "make_synthetic",
-    # checkpoints and weights
+    # weight files
     "export_generator",
     "load_generator",
     "load_discriminator",

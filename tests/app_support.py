@@ -10,7 +10,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from edges2shoes_utils.bench.app_traffic import bad_uploads as traffic_bad_uploads
-from edges2shoes_utils.checkpoints import export_generator
+from edges2shoes_utils.weights import export_generator
 from edges2shoes_utils.nets import UNetGenerator
 
 TINY_SIZE = 64  # the tiny generator's side (6 levels): Sketch2Shoe works at the generator's size

@@ -16,7 +16,7 @@ from typing import Callable
 import pytest
 import torch
 
-from edges2shoes_utils.checkpoints import formats
+from edges2shoes_utils.weights import formats
 from edges2shoes_utils.training import StepContext, TrainConfig, train
 from edges2shoes_utils.training import device
 from edges2shoes_utils.training.device import resolve_precision

@@ -18,9 +18,9 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 import edges2shoes_utils
-from edges2shoes_utils.checkpoints import formats
-from edges2shoes_utils.checkpoints.exports import export_generator
-from edges2shoes_utils.checkpoints.formats import load_checkpoint, save_checkpoint, save_epoch_weights
+from edges2shoes_utils.weights import formats
+from edges2shoes_utils.weights.exports import export_generator
+from edges2shoes_utils.weights.formats import load_checkpoint, save_checkpoint, save_epoch_weights
 from edges2shoes_utils.training import Networks, TrainConfig
 from edges2shoes_utils.training.checkpointing import (
     RunState,
@@ -30,7 +30,7 @@ from edges2shoes_utils.training.checkpointing import (
     save_run,
     set_rng_states,
 )
-from edges2shoes_utils.checkpoints.load import load_generator, read_weights
+from edges2shoes_utils.weights.load import load_generator, read_weights
 from edges2shoes_utils.util.errors import CheckpointError
 from edges2shoes_utils.nets.losses import discriminator_loss, generator_loss
 from edges2shoes_utils.nets import DiscriminatorConfig, GeneratorConfig, PatchGANDiscriminator, UNetGenerator

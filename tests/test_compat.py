@@ -27,8 +27,8 @@ import pytest
 import torch
 
 import edges2shoes_utils as e2s
-from edges2shoes_utils.checkpoints import save_checkpoint
-from edges2shoes_utils.checkpoints.formats import load_checkpoint
+from edges2shoes_utils.weights import save_checkpoint
+from edges2shoes_utils.weights.formats import load_checkpoint
 from edges2shoes_utils.training import Networks
 from edges2shoes_utils.training.checkpointing import restore_networks
 from edges2shoes_utils.training.command_line import config_from_args, configure_cli

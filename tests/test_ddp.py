@@ -18,7 +18,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch import nn
 
-from edges2shoes_utils.checkpoints import formats
+from edges2shoes_utils.weights import formats
 from edges2shoes_utils.data.synthetic import make_synthetic
 from edges2shoes_utils.training import StepContext, TrainConfig, train
 from edges2shoes_utils.util.servers import free_port

@@ -57,7 +57,7 @@ def test_demo_trained_weights_are_the_ones_scored(quick_demo):
     out, _, metrics = quick_demo
     from edges2shoes_utils.data.pairs import PairsDataset
     from edges2shoes_utils.evaluation.scoring import evaluate
-    from edges2shoes_utils.checkpoints.load import load_generator
+    from edges2shoes_utils.weights.load import load_generator
 
     settings = metrics["settings"]
     generator = load_generator(out / "run" / f"generator_{settings['epochs'] - 1}.pt")

@@ -545,8 +545,8 @@ def test_reference_figures_appear_only_for_the_real_val_set(tmp_path):
 
 def test_cli_evaluates_a_run_folder(tmp_path, capsys):
     pytest.importorskip("edges2shoes_utils.data.pairs")
-    pytest.importorskip("edges2shoes_utils.checkpoints.load")
-    from edges2shoes_utils.checkpoints.formats import save_epoch_weights
+    pytest.importorskip("edges2shoes_utils.weights.load")
+    from edges2shoes_utils.weights.formats import save_epoch_weights
     from edges2shoes_utils.apps.cli import main
     from edges2shoes_utils.nets import PatchGANDiscriminator
     from edges2shoes_utils.data.synthetic import make_synthetic
@@ -571,7 +571,7 @@ def test_cli_evaluates_a_run_folder(tmp_path, capsys):
 
 def test_cli_reports_a_missing_weights_file_without_traceback(tmp_path, capsys):
     pytest.importorskip("edges2shoes_utils.data.pairs")
-    pytest.importorskip("edges2shoes_utils.checkpoints.load")
+    pytest.importorskip("edges2shoes_utils.weights.load")
     from edges2shoes_utils.apps.cli import main
     from edges2shoes_utils.data.synthetic import make_synthetic
 

@@ -33,10 +33,10 @@ import torch
 from safetensors.torch import save_file
 
 from edges2shoes_utils.apps import cli
-from edges2shoes_utils.checkpoints.exports import export_generator
-from edges2shoes_utils.checkpoints.formats import load_checkpoint
-from edges2shoes_utils.checkpoints.load import load_discriminator, load_generator
-from edges2shoes_utils.checkpoints.safe_unpickle import LEGACY_MAGIC
+from edges2shoes_utils.weights.exports import export_generator
+from edges2shoes_utils.weights.formats import load_checkpoint
+from edges2shoes_utils.weights.load import load_discriminator, load_generator
+from edges2shoes_utils.weights.safe_unpickle import LEGACY_MAGIC
 from edges2shoes_utils.data.synthetic import make_synthetic
 from edges2shoes_utils.nets import PatchGANDiscriminator, UNetGenerator
 from edges2shoes_utils.training import TrainConfig, train

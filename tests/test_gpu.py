@@ -23,7 +23,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from edges2shoes_utils.checkpoints import formats  # noqa: E402
+from edges2shoes_utils.weights import formats  # noqa: E402
 from edges2shoes_utils.data.pairs import PairsDataset  # noqa: E402
 from edges2shoes_utils.evaluation import evaluate  # noqa: E402
 from edges2shoes_utils.evaluation.metrics import psnr_per_image  # noqa: E402

@@ -20,8 +20,8 @@ from safetensors.torch import save_file
 from torch import nn
 
 from edges2shoes_utils.apps import cli
-from edges2shoes_utils.checkpoints.fetch import HUGGAN_REPO, fetch_weights
-from edges2shoes_utils.checkpoints.load import load_discriminator, load_generator, read_weights
+from edges2shoes_utils.weights.fetch import HUGGAN_REPO, fetch_weights
+from edges2shoes_utils.weights.load import load_discriminator, load_generator, read_weights
 from edges2shoes_utils.inference.sketch2shoe import Sketch2Shoe
 from edges2shoes_utils.nets import UNetGenerator, count_parameters
 from edges2shoes_utils.util.errors import WeightsError
@@ -316,7 +316,7 @@ def test_without_huggingface_hub_the_message_says_what_to_install(tmp_path, monk
 
 
 def test_huggingface_hub_is_imported_lazily():
-    code = "import sys, edges2shoes_utils.checkpoints.load; print('huggingface_hub' in sys.modules)"
+    code = "import sys, edges2shoes_utils.weights.load; print('huggingface_hub' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
 

@@ -425,8 +425,8 @@ def test_generate_files_never_overwrite_inputs_or_each_other(tmp_path):
 
 
 def test_generate_cli_end_to_end(tmp_path, capsys):
-    pytest.importorskip("edges2shoes_utils.checkpoints.load")
-    from edges2shoes_utils.checkpoints.exports import export_generator
+    pytest.importorskip("edges2shoes_utils.weights.load")
+    from edges2shoes_utils.weights.exports import export_generator
     from edges2shoes_utils.apps.cli import main
 
     weights = export_generator(tiny_generator(), tmp_path / "tiny.safetensors")

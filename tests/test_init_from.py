@@ -22,8 +22,8 @@ from torch import nn
 
 from edges2shoes_utils.apps import cli
 from edges2shoes_utils.apps import notebook_support as nbs
-from edges2shoes_utils.checkpoints import fetch
-from edges2shoes_utils.checkpoints.load import load_discriminator, load_generator
+from edges2shoes_utils.weights import fetch
+from edges2shoes_utils.weights.load import load_discriminator, load_generator
 from edges2shoes_utils.data.synthetic import make_synthetic
 from edges2shoes_utils.nets import PatchGANDiscriminator, discriminator_loss, generator_loss
 from edges2shoes_utils.training import TrainConfig, train

@@ -9,7 +9,7 @@ from pathlib import Path
 import nbformat
 import torch
 
-from edges2shoes_utils.checkpoints import export_generator, save_epoch_weights
+from edges2shoes_utils.weights import export_generator, save_epoch_weights
 from edges2shoes_utils.data.pairs import PairsDataset
 from edges2shoes_utils.data.synthetic import make_synthetic
 from edges2shoes_utils.nets import PatchGANDiscriminator, UNetGenerator

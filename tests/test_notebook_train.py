@@ -84,7 +84,7 @@ def test_notebook_runs_end_to_end_with_tiny_settings(tmp_path):
     assert "torchrun --standalone --nproc_per_node=2 -m edges2shoes_utils train" in text
     assert f"epoch {EPOCHS}/{EPOCHS}" in text  # the per-epoch summary lines of the training loop
 
-    from edges2shoes_utils.checkpoints import load_generator
+    from edges2shoes_utils.weights import load_generator
 
     generator = load_generator(run / "generator.safetensors")
     assert generator.config.ngf == 8

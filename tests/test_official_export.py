@@ -17,12 +17,12 @@ import torch
 from torch import nn
 
 from edges2shoes_utils.apps import cli
-from edges2shoes_utils.checkpoints.exports import export_generator
-from edges2shoes_utils.checkpoints.formats import save_epoch_weights
+from edges2shoes_utils.weights.exports import export_generator
+from edges2shoes_utils.weights.formats import save_epoch_weights
 from edges2shoes_utils.training import Networks, TrainConfig
 from edges2shoes_utils.training.checkpointing import RunState, save_run
-from edges2shoes_utils.checkpoints.load import load_discriminator, load_generator
-from edges2shoes_utils.checkpoints.official_layout import to_official_discriminator, to_official_generator
+from edges2shoes_utils.weights.load import load_discriminator, load_generator
+from edges2shoes_utils.weights.official_layout import to_official_discriminator, to_official_generator
 from edges2shoes_utils.nets import DiscriminatorConfig, GeneratorConfig, PatchGANDiscriminator, UNetGenerator
 
 REFERENCE = Path("/work/shared/reference/pix2pix_official_state_dict_keys.json")

@@ -19,7 +19,7 @@ from edges2shoes_utils.apps.notebook_install import find_wheel, pip_install_args
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "edges2shoes_utils"
-STAGES = ["util", "nets", "data", "checkpoints", "training", "inference", "evaluation", "bench", "apps"]
+STAGES = ["util", "nets", "data", "weights", "training", "inference", "evaluation", "bench", "apps"]
 REPO_URL = "git+https://github.com/OWNER/edges2shoes"
 
 

@@ -21,10 +21,10 @@ import torch
 from huggingface_hub import constants as hf_constants
 
 from edges2shoes_utils.apps import cli
-from edges2shoes_utils.checkpoints.exports import export_generator
-from edges2shoes_utils.checkpoints.fetch import fetch_weights
-from edges2shoes_utils.checkpoints.load import load_generator, read_weights
-from edges2shoes_utils.checkpoints.publish import Target, publish, stage
+from edges2shoes_utils.weights.exports import export_generator
+from edges2shoes_utils.weights.fetch import fetch_weights
+from edges2shoes_utils.weights.load import load_generator, read_weights
+from edges2shoes_utils.weights.publish import Target, publish, stage
 from edges2shoes_utils.data.synthetic import make_synthetic
 from edges2shoes_utils.nets import UNetGenerator
 from edges2shoes_utils.training import TrainConfig, train

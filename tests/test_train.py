@@ -20,7 +20,7 @@ import pytest
 import torch
 from PIL import Image
 
-from edges2shoes_utils.checkpoints import formats
+from edges2shoes_utils.weights import formats
 from edges2shoes_utils.training.device import check_cuda_supported, resolve_precision
 from edges2shoes_utils.training.distributed import DistInfo, ResumableSampler
 from edges2shoes_utils.util.errors import ConfigError, DataError

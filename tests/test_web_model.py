@@ -14,7 +14,7 @@ from torch import nn
 
 from edges2shoes_utils.apps import cli
 from edges2shoes_utils.apps.web_site import build_site, runtime_folder
-from edges2shoes_utils.checkpoints import export_generator
+from edges2shoes_utils.weights import export_generator
 from edges2shoes_utils.evaluation.metrics import psnr_per_image
 from edges2shoes_utils.inference.sketch import sample_sketches
 from edges2shoes_utils.inference.web_model import (

@@ -22,7 +22,7 @@ import torch
 
 from app_support import SHOE_OUTLINE, SOLE_LINE
 from edges2shoes_utils.apps.web_site import build_site, runtime_folder, serve_site
-from edges2shoes_utils.checkpoints import export_generator, load_generator
+from edges2shoes_utils.weights import export_generator, load_generator
 from edges2shoes_utils.evaluation.metrics import psnr_per_image
 from edges2shoes_utils.inference.sketch import prepare_sketch, sample_sketches
 from edges2shoes_utils.inference.web_model import MANIFEST, reference_output

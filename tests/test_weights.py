@@ -18,11 +18,11 @@ import pytest
 import torch
 from torch import nn
 
-from edges2shoes_utils import checkpoints
+from edges2shoes_utils import weights as weight_files
 from edges2shoes_utils.apps import cli
 from edges2shoes_utils.util.errors import ConfigError, WeightsError
 from edges2shoes_utils.nets import GeneratorConfig, PatchGANDiscriminator, UNetGenerator, count_parameters
-from edges2shoes_utils.checkpoints.load import LoadOptions, load_discriminator, load_generator, read_weights
+from edges2shoes_utils.weights.load import LoadOptions, load_discriminator, load_generator, read_weights
 from edges2shoes_utils.training import Networks, TrainConfig
 from edges2shoes_utils.training.checkpointing import RunState, save_run
 
@@ -459,10 +459,10 @@ def test_garbage_file_is_a_clear_error(tmp_path):
 def test_our_files_load(tmp_path, layout):
     generator = randomise(UNetGenerator(ngf=8, levels=6, layout=layout, leaky_slope=0.25), seed=10)
     discriminator = randomise(PatchGANDiscriminator(ndf=8), seed=11)
-    g_path, d_path = checkpoints.save_epoch_weights(tmp_path, 4, generator, discriminator)
+    g_path, d_path = weight_files.save_epoch_weights(tmp_path, 4, generator, discriminator)
     assert_same_output(load_generator(g_path), generator)
     assert load_generator(g_path).config == generator.config
-    export = checkpoints.export_generator(generator, tmp_path / "g.safetensors")
+    export = weight_files.export_generator(generator, tmp_path / "g.safetensors")
     assert_same_output(load_generator(export), generator)
     opts = [torch.optim.Adam(m.parameters()) for m in (generator, discriminator)]
     save_run(tmp_path / "last.pt", Networks(generator, discriminator, *opts), RunState(epoch=4, step=10), TrainConfig())
@@ -480,7 +480,7 @@ def test_our_files_load(tmp_path, layout):
 
 
 def test_generator_file_is_not_a_discriminator(tmp_path):
-    g_path, _ = checkpoints.save_epoch_weights(tmp_path, 0, UNetGenerator(ngf=8, levels=6), PatchGANDiscriminator(ndf=8))
+    g_path, _ = weight_files.save_epoch_weights(tmp_path, 0, UNetGenerator(ngf=8, levels=6), PatchGANDiscriminator(ndf=8))
     with pytest.raises(WeightsError, match="holds a generator, not a discriminator"):
         load_discriminator(g_path)
 
@@ -496,8 +496,8 @@ def test_convert_writes_export_and_onnx_that_match(tmp_path, capsys):
     out, onnx_path = tmp_path / "G.safetensors", tmp_path / "G.onnx"
     code = cli.main(["weights", "convert", str(tmp_path / "net_G.pth"), "--out", str(out), "--onnx", str(onnx_path), "--image-size", "64"])
     assert code == 0
-    assert_same_output(checkpoints.load_generator(out), official)
-    assert json.loads(checkpoints.read_export_metadata(out)["config"])["levels"] == 6
+    assert_same_output(weight_files.load_generator(out), official)
+    assert json.loads(weight_files.read_export_metadata(out)["config"])["levels"] == 6
     x = torch.randn(3, 3, 64, 64)
     session = onnxruntime.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     official.eval()

@@ -16,8 +16,8 @@ import torch
 from edges2shoes_utils.apps import cli
 from edges2shoes_utils.util.errors import WeightsError
 from edges2shoes_utils.nets import UNetGenerator
-from edges2shoes_utils.checkpoints.fetch import KAGGLE_DATASET, default_cache_dir, fetch_weights
-from edges2shoes_utils.checkpoints.load import load_generator
+from edges2shoes_utils.weights.fetch import KAGGLE_DATASET, default_cache_dir, fetch_weights
+from edges2shoes_utils.weights.load import load_generator
 from edges2shoes_utils.util.servers import free_port
 from local_servers import http_server
 
@@ -205,7 +205,7 @@ def test_load_generator_from_kaggle_source(tmp_path):
 
 
 def test_kagglehub_is_imported_lazily():
-    code = "import sys, edges2shoes_utils.checkpoints.command_line; print('kagglehub' in sys.modules)"
+    code = "import sys, edges2shoes_utils.weights.command_line; print('kagglehub' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
 

@@ -21,8 +21,8 @@ import numpy as np
 import onnxruntime as ort
 
 from edges2shoes_utils.apps.web_bench import Graph, time_graphs
-from edges2shoes_utils.checkpoints import load_generator
-from edges2shoes_utils.checkpoints.onnx_export import export_onnx
+from edges2shoes_utils.weights import load_generator
+from edges2shoes_utils.weights.onnx_export import export_onnx
 from edges2shoes_utils.inference.web_model import draw_masks, export_web_model
 from edges2shoes_utils.util.tables import Table, cell
 

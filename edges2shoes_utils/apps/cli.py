@@ -15,7 +15,7 @@ from typing import Sequence
 from ..util.version import __version__
 from ..util.errors import Edges2ShoesError
 from .. import bench
-from ..checkpoints import command_line as weights_cli
+from ..weights import command_line as weights_cli
 from ..data import command_line as data_cli, synthetic
 from ..evaluation import command_line as evaluation_cli
 from ..inference import command_line as inference_cli

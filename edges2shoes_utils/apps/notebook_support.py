@@ -17,7 +17,7 @@ from typing import Iterable, Literal, Mapping, Sequence
 
 import torch
 
-from ..checkpoints import export_generator, load_generator
+from ..weights import export_generator, load_generator
 from ..data import PairsDataset, numeric_key, resolve_dataset_root
 from ..training import CHECKPOINT_NAME, TrainConfig
 from ..training.device import pick_device

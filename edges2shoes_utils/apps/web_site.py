@@ -18,7 +18,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..checkpoints import load_generator
+from ..weights import load_generator
 from ..inference.sketch import prepare_sketch, sample_sketches
 from ..inference.web_model import WebModel, check_quality, export_web_model
 from ..util.atomic import atomic_write_text

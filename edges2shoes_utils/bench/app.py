@@ -32,7 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
 
-from ..checkpoints import export_generator
+from ..weights import export_generator
 from ..inference import sample_sketches
 from ..inference.drawings import canvas_drawing
 from ..nets import GeneratorConfig

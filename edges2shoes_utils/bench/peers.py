@@ -31,7 +31,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..checkpoints.onnx_export import export_onnx
+from ..weights.onnx_export import export_onnx
 from ..inference import Sketch2Shoe
 from ..nets import UNetGenerator
 from ..training.device import cpu_has_native_bf16

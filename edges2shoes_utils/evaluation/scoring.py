@@ -28,7 +28,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..checkpoints.load import load_generator
+from ..weights.load import load_generator
 from ..util.errors import ConfigError, DataError, Skipped
 from .metrics import (
     Downloader,

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..checkpoints import load_generator
+from ..weights import load_generator
 from ..nets import UNetGenerator
 from ..training.device import check_cuda_supported, pick_device
 from ..util.errors import ConfigError
@@ -114,7 +114,7 @@ class Sketch2Shoe:
     @classmethod
     def from_weights(cls, source: str | os.PathLike, *, device: str | torch.device | None = None,
                      load_options: dict | None = None, **kwargs: Any) -> "Sketch2Shoe":
-        """Load a generator with `checkpoints.load_generator` (any format it reads: our exports and
+        """Load a generator with `weights.load_generator` (any format it reads: our exports and
         checkpoints, the official model, the original notebook's files; "kaggle" and
         "pix2pix-official" fetch them) and wrap it. `kwargs` go to `Sketch2Shoe`."""
         target = _resolve_device(device, None)

@@ -13,7 +13,7 @@ One dict, written atomically and loadable with `torch.load(..., weights_only=Tru
                                      under DDP every rank's RNG states
 
 Restoring all of it and training on gives the same weights as never having stopped. The
-checkpoints stage reads only the weights of such a file (`checkpoints.load`, by its format tag).
+weights stage reads only the weights of such a file (`weights.load`, by its format tag).
 
 Under DDP each rank draws its own dropout noise, so one RNG state is not enough: a save gathers
 every rank's (`gather_rank_rng`, a collective) into `extra["rank_rng"]`, indexed by rank, and each
@@ -34,8 +34,8 @@ from typing import Any, Callable, Mapping
 import numpy as np
 import torch
 
-from ..checkpoints import formats
-from ..checkpoints.formats import TRAINING_FORMAT
+from ..weights import formats
+from ..weights.formats import TRAINING_FORMAT
 from ..nets import DiscriminatorConfig, GeneratorConfig, PatchGANDiscriminator, UNetGenerator
 from ..util.errors import CheckpointError, ConfigError
 from ..util.seeds import SEED_STRIDE, rank_seed, seed_everything

@@ -16,7 +16,7 @@ from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from ..checkpoints import formats
+from ..weights import formats
 from ..nets.losses import DEFAULT_LAMBDA_L1
 from ..nets import DiscriminatorConfig, GeneratorConfig
 from ..util.errors import ConfigError

@@ -23,8 +23,8 @@ from typing import Collection
 
 from torch import nn
 
-from ..checkpoints.fetch import GENERATOR_ONLY_SOURCES
-from ..checkpoints.load import LoadedWeights, read_weights
+from ..weights.fetch import GENERATOR_ONLY_SOURCES
+from ..weights.load import LoadedWeights, read_weights
 from ..nets import DiscriminatorConfig, GeneratorConfig
 from ..util.errors import ConfigError, Edges2ShoesError
 from .config import TrainConfig

@@ -18,7 +18,7 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
-from ..checkpoints import formats
+from ..weights import formats
 from ..data.loader import PairBatch
 from ..util.atomic import atomic_write_text
 from ..util.errors import Edges2ShoesError

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..checkpoints.formats import unwrap_model
+from ..weights.formats import unwrap_model
 from ..nets import count_parameters
 from ..nets.runner import plain_runner
 from ..util.atomic import atomic_write_text

@@ -9,7 +9,7 @@ answers with the whole file, and the part is started over: never a file glued fr
 
 `fetch_recorded` adds the rule every named download follows: the sha256 of the first download is
 recorded in a sidecar file (`DEST.sha256`) and every later download or cached copy is checked
-against it. Callers: pretrained generator weights (`checkpoints.fetch`), the FID / LPIPS backbones
+against it. Callers: pretrained generator weights (`weights.fetch`), the FID / LPIPS backbones
 (`evaluation.metrics`) and the official dataset tarball (`data.official`).
 """
 

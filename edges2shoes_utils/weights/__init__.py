@@ -1,4 +1,5 @@
-"""Checkpoints: our file formats, fetching pretrained weights, and reading other projects' files.
+"""Weight files: our formats, fetching pretrained weights, and reading other projects' files (the
+`edges2shoes weights` command).
 
 `formats` (safe .pt files, epoch files; last.pt's layout is `training.checkpointing`'s), `exports`
 (safetensors exports), `fetch` (named sources and the cache), `load` (`load_generator` and
