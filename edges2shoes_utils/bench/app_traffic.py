@@ -176,11 +176,6 @@ def fetch_answer(http: Any, outputs: list) -> Answer:
     return Answer(files, str(outputs[-1]))
 
 
-def server_errors(log_text: str) -> int:
-    """Lines of the server's log that report a broken response or an unhandled error."""
-    return sum(1 for line in log_text.splitlines() if SERVER_ERROR in line or line.startswith("Traceback"))
-
-
 # --------------------------------------------------------------------------------------------------
 # What people upload that is not a drawing.
 
