@@ -580,3 +580,18 @@ def test_cli_reports_a_missing_weights_file_without_traceback(tmp_path, capsys):
                    "--image-size", "64", "--no-fid", "--no-lpips"])
     assert status == 2
     assert "nope.pt" in capsys.readouterr().err
+
+
+def test_the_html_comparison_bolds_the_best_of_each_column():
+    """Lower L1 and higher PSNR win; a metric nobody computed gets no column; names are escaped."""
+    from edges2shoes_utils.evaluation.report import comparison_table_html
+    from edges2shoes_utils.evaluation.results import EvalResult
+
+    def result(name: str, l1: float, psnr: float) -> EvalResult:
+        return EvalResult(name, None, "train", 0, 64, [], {"l1": l1, "psnr": psnr, "ssim": None, "lpips": None,
+                                                          "fid": None})
+
+    page = comparison_table_html([result("<a>", 0.2, 18.0), result("b", 0.1, 17.0)])
+    assert page.startswith("<table><tr><th>weights</th><th>images</th><th>L1</th><th>PSNR (dB)</th><th>images/s</th>")
+    assert "<tr><td>&lt;a&gt;</td><td>0</td><td>0.2000</td><td><b>18.00</b></td>" in page
+    assert "<tr><td>b</td><td>0</td><td><b>0.1000</b></td><td>17.00</td>" in page

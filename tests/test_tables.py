@@ -47,3 +47,12 @@ def test_explicit_alignment_and_bad_shapes_are_refused_clearly():
         Table(["a", "b"], [["1", "2"]], align="<").text()
     with pytest.raises(ValueError, match="3 cells for 2 columns"):
         Table(["a", "b"], [["1", "2", "3"]]).markdown()
+
+
+def test_html_escapes_every_cell_and_bolds_the_cells_asked_for():
+    table = Table(["weights", "L1"], [["<mine>", 0.25], ["official & co", None]])
+    assert table.html(bold=[(0, 1)]) == (
+        "<table><tr><th>weights</th><th>L1</th></tr>"
+        "<tr><td>&lt;mine&gt;</td><td><b>0.2</b></td></tr>"
+        "<tr><td>official &amp; co</td><td>-</td></tr></table>"
+    )

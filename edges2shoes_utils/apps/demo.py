@@ -373,14 +373,13 @@ def _html_sections(metrics: dict, files: dict[str, Path], out: Path) -> list[str
     """The body of index.html: settings, held-out scores and the verdict, then pictures and files."""
     e = html.escape
     s, sec = metrics["settings"], metrics["seconds"]
-    rows = "".join(f"<tr><td>{e(n)}</td><td>{a}</td><td>{b}</td><td>{c}</td></tr>" for n, a, b, c in _summary_rows(metrics))
     parts = [
         f"<p>pix2pix trained on the CPU on a synthetic edges2shoes set ({s['n_train']} pairs at "
         f"{s['image_size']}x{s['image_size']}; U-Net ngf {s['ngf']}; {s['epochs']} epochs, {s['steps']} steps of "
         f"{s['batch_size']}; lambda L1 {s['lambda_l1']:g}; seed {s['seed']}) in {sec['total']:.0f} s "
         f"(training {sec['train']:.0f} s, {metrics['training_images_per_s']} images/s).</p>",
         f"<h2>Held-out scores ({metrics['heldout']['n_pairs']} pairs, {e(metrics['heldout']['mode'])} mode)</h2>",
-        f"<table><tr><th></th><th>L1 (lower is better)</th><th>PSNR (dB)</th><th>SSIM</th></tr>{rows}</table>",
+        Table(["", "L1 (lower is better)", "PSNR (dB)", "SSIM"], _summary_rows(metrics)).html(),
         f"<p class='{'ok' if metrics['check']['passed'] else 'bad'}'>{e(_verdict(metrics))}</p>",
         '<p><a href="metrics.json">metrics.json</a></p>',
     ]

@@ -271,27 +271,17 @@ def _prune_stale_pictures(pictures: Path, files: ReportFiles) -> None:
 
 def comparison_table_html(results: Sequence[EvalResult]) -> str:
     """The scores as an HTML table, best value of each column in bold (index.html and the notebook)."""
-    e = html.escape
     present = [(k, t, hi) for k, t, hi in METRICS if any(r.summary.get(k) is not None for r in results)]
-    best_value = {}
-    for key, _, higher in present:
-        values = [r.summary[key] for r in results if r.summary.get(key) is not None]
-        best_value[key] = (max if higher else min)(values)
-    head = "".join(f"<th>{e(t)}</th>" for _, t, _ in present)
-    body = []
-    for r in results:
-        cells = []
-        for key, _, _ in present:
-            v = r.summary.get(key)
-            text = e(_format(v, key))
-            bold = v is not None and v == best_value[key] and len(results) > 1
-            cells.append(f"<td><b>{text}</b></td>" if bold else f"<td>{text}</td>")
+    rows, bold = [], []
+    for row, r in enumerate(results):
         ips = r.to_dict()["images_per_second"]
-        body.append(
-            f"<tr><td>{e(r.name)}</td><td>{r.n_images}</td>{''.join(cells)}"
-            f"<td>{'-' if ips is None else f'{ips:.1f}'}</td></tr>"
-        )
-    return f"<table><tr><th>weights</th><th>images</th>{head}<th>images/s</th></tr>{''.join(body)}</table>"
+        rows.append([r.name, r.n_images, *(_format(r.summary.get(key), key) for key, _, _ in present),
+                     None if ips is None else f"{ips:.1f}"])
+    for column, (key, _, higher) in enumerate(present, start=2):
+        values = [r.summary[key] for r in results if r.summary.get(key) is not None]
+        best = (max if higher else min)(values)
+        bold += [(row, column) for row, r in enumerate(results) if len(results) > 1 and r.summary.get(key) == best]
+    return Table(["weights", "images", *(title for _, title, _ in present), "images/s"], rows).html(bold)
 
 
 def _html_sections(results: Sequence[EvalResult], files: ReportFiles, document: dict[str, Any]) -> list[str]:

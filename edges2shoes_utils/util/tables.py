@@ -1,9 +1,10 @@
-"""Tables of figures, rendered as aligned text for the terminal and as Markdown for reports, model
-cards and docs/benchmarks.md. One implementation, so that a bench's printed table and its documented
+"""Tables of figures, rendered as aligned text for the terminal, as Markdown for reports, model
+cards and docs/benchmarks.md, and as HTML for the report pages. One implementation, so that a bench's printed table and its documented
 one show the same columns and the same figures."""
 
 from __future__ import annotations
 
+import html
 import re
 from dataclasses import dataclass, field
 from typing import Sequence
@@ -61,6 +62,20 @@ class Table:
             return "| " + " | ".join(padded) + " |"
 
         return "\n".join([line(list(self.headers)), line(rule), *(line(row) for row in rows)])
+
+    def html(self, bold: Sequence[tuple[int, int]] = ()) -> str:
+        """An HTML table, every cell escaped; the cells at (row, column) in `bold` are in bold (the
+        best score of each column, say)."""
+        emphasised = set(bold)
+
+        def data(text: str, at: tuple[int, int]) -> str:
+            text = html.escape(text)
+            return f"<td><b>{text}</b></td>" if at in emphasised else f"<td>{text}</td>"
+
+        head = "".join(f"<th>{html.escape(text)}</th>" for text in self.headers)
+        body = "".join("<tr>" + "".join(data(text, (r, c)) for c, text in enumerate(row)) + "</tr>"
+                       for r, row in enumerate(self._cells()))
+        return f"<table><tr>{head}</tr>{body}</table>"
 
     def _cells(self) -> list[list[str]]:
         for row in self.rows:
