@@ -31,11 +31,11 @@ tensor is exactly the image the model sees (the tensor is made from the preview'
 Speed: the web app redraws while a person draws, so the clean-up must cost less than the network
 (`bench sketch` measures it). The filters come from OpenCV (`filters.py`; scipy where OpenCV is
 missing, same pictures), one channel is resized instead of three, the paper's statistics of a big
-image come from a quarter of its pixels and one sort, and thinning touches only the pixels near the
-drawing, a tall drawing in two bands on two threads (`thinning.py`); the polarity check runs on the
-second thread while the paper is flattened. The working resolution stays at 1024 px and the
-reduction stays Lanczos: at 512 px, or with a cheaper filter, a faint pencil line on a large page
-fades below the ink threshold.
+image come from a quarter of its pixels, and thinning touches only the pixels near the drawing
+(`thinning.py`). Each such mechanism earns its place by a paired timing against the plain code
+(`tools/ab_mechanisms.py`). The working resolution stays at 1024 px and the reduction stays Lanczos:
+at 512 px, or with a cheaper filter, a faint pencil line on a large page fades below the ink
+threshold.
 """
 
 from __future__ import annotations
@@ -48,7 +48,6 @@ import torch
 from PIL import Image
 
 from ..util.errors import SketchError
-from ..util.threads import second_thread
 from .filters import box_blur, closing, drop_small_components, enlarge, gaussian
 from .image_input import ImageInput, describe_image_source, load_image, rescale
 from .thinning import centre_lines, redraw
@@ -111,14 +110,10 @@ def prepare_sketch(
 
     # Steps that find the drawing always run (on dark-on-light pixels): the blank-page check and
     # the crop need them. The switches decide which steps change the pixels the model sees.
-    # The polarity is worked out on the second thread while the paper is flattened as if the lines
-    # were dark, as most are; light lines (chalk, an inverted edge map) are flattened again.
-    polarity = second_thread().submit(_lines_are_light, gray)
-    darkness = _flatten_paper(gray)
-    light_lines = polarity.result()
+    light_lines = _lines_are_light(gray)
     if light_lines:
         gray = 1.0 - gray
-        darkness = _flatten_paper(gray)
+    darkness = _flatten_paper(gray)
     info["inverted"] = bool(light_lines and fix_polarity)
     ink = _find_ink(darkness)
     if ink.sum() < max(12, 2e-5 * ink.size) or min(_extent(ink)) < 0.01 * max(ink.shape):
@@ -161,7 +156,7 @@ def _luminance(pixels: np.ndarray) -> np.ndarray:
     """Luminance in [0, 1] (float32) of 8-bit gray or RGB pixels."""
     if pixels.ndim == 3:
         return (pixels @ np.array([0.299, 0.587, 0.114], dtype=np.float32) / 255.0).astype(np.float32)
-    return np.divide(pixels, np.float32(255.0), dtype=np.float32)  # one new array, not two
+    return pixels.astype(np.float32) / np.float32(255.0)
 
 
 def _lines_are_light(gray: np.ndarray) -> bool:
@@ -176,7 +171,7 @@ def _lines_are_light(gray: np.ndarray) -> bool:
     lighter = np.clip(detail - floor, 0, None).sum()
     darker = np.clip(-detail - floor, 0, None).sum()
     if lighter == darker == 0:  # no fine detail at all: fall back on the overall brightness
-        return _median(_sample(gray)) < 0.5
+        return float(np.median(_sample(gray))) < 0.5
     return bool(lighter > darker)
 
 
@@ -199,7 +194,7 @@ def _flatten_paper(gray: np.ndarray) -> np.ndarray:
     background = _paper_background(smooth)
     np.maximum(background, np.float32(1e-3), out=background)
     ratio = np.divide(smooth, background, out=background)
-    ratio /= np.float32(max(_median(_sample(ratio)), 1e-3))  # the paper itself sits at 1
+    ratio /= np.float32(max(float(np.median(_sample(ratio))), 1e-3))  # the paper itself sits at 1
     np.subtract(np.float32(1.0), ratio, out=ratio)
     return np.clip(ratio, 0.0, 1.0, out=ratio)
 
@@ -216,55 +211,16 @@ def _find_ink(darkness: np.ndarray) -> np.ndarray:
 
 
 def _level_and_spread(values: np.ndarray) -> tuple[float, float]:
-    """The median and a robust standard deviation (1.4826 x the median absolute deviation).
-
-    One sort gives both: below the median the sorted values' distances to it fall, above it they
-    rise, so the median distance is a middle rank of two sorted runs, found by bisection.
-    """
-    ordered = np.sort(_sample(values), axis=None)
-    level = _middle(ordered)
-    centre = np.float32(level)
-    split = int(np.searchsorted(ordered, centre))
-    below = centre - ordered[:split][::-1]  # the distances of the values below the median, rising
-    above = ordered[split:] - centre
-    ranks = ((ordered.size - 1) // 2, ordered.size // 2)
-    deviation = (_rank_of_two(below, above, ranks[0]) + _rank_of_two(below, above, ranks[1])) / np.float32(2)
-    return level, 1.4826 * float(deviation)
-
-
-def _rank_of_two(a: np.ndarray, b: np.ndarray, rank: int) -> np.float32:
-    """The value of 0-based `rank` among two ascending arrays taken together.
-
-    Bisects on how many of the `rank + 1` smallest come from `a`: O(log n) lookups, no merge."""
-    taken = rank + 1
-    low, high = max(0, taken - b.size), min(a.size, taken)
-    while low < high:  # the fewest from `a` such that b's last taken is no larger than a's next
-        i = (low + high) // 2
-        if b[taken - i - 1] > a[i]:
-            low = i + 1
-        else:
-            high = i
-    last = [a[low - 1]] if low > 0 else []
-    last += [b[taken - low - 1]] if taken - low > 0 else []
-    return max(last)
+    """The median and a robust standard deviation (1.4826 x the median absolute deviation)."""
+    sample = _sample(values)
+    level = float(np.median(sample))
+    return level, 1.4826 * float(np.median(np.abs(sample - np.float32(level))))
 
 
 def _sample(values: np.ndarray) -> np.ndarray:
     """Every other row and column of a big image: a quarter of the cost for the statistics of the
     paper (its level, its noise), with a sampling error far below anything they decide."""
     return values[::2, ::2] if values.size > _FULL_STATISTICS_LIMIT else values
-
-
-def _median(values: np.ndarray) -> float:
-    """np.median's value, read off a full sort: numpy's vectorised sort (AVX2 / AVX-512) is several
-    times faster than its selection on these arrays (docs/benchmarks.md), most of all on arrays full
-    of ties (paper clipped to exactly 0)."""
-    return _middle(np.sort(values, axis=None))
-
-
-def _middle(ordered: np.ndarray) -> float:
-    """The median of values sorted ascending."""
-    return float((ordered[(ordered.size - 1) // 2] + ordered[ordered.size // 2]) / np.float32(2))
 
 
 def _paper_level(channel: np.ndarray) -> float:
