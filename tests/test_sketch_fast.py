@@ -14,7 +14,7 @@ from PIL import Image
 from scipy import ndimage
 
 from edges2shoes_utils.bench import sketch as bench_sketch
-from edges2shoes_utils.inference import filters, prepare_sketch, sketch, thinning
+from edges2shoes_utils.inference import filters, prepare_sketch, thinning
 from edges2shoes_utils.inference.drawings import canvas_drawing, photo_of_drawing
 from edges2shoes_utils.inference.image_input import load_image
 from test_sketch import _encode
