@@ -16,7 +16,6 @@ import torch
 
 from edges2shoes_utils.apps.web_bench import CHROMIUM_FLAGS
 from edges2shoes_utils.data.synthetic import make_synthetic
-from edges2shoes_utils.inference import fastpath
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
@@ -76,14 +75,6 @@ def browser():
         browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
         yield browser
         browser.close()
-
-
-@pytest.fixture(autouse=True)
-def fast_layers_on_tiny_networks(monkeypatch):
-    """Sketch2Shoe keeps the fast path only where it beats plain; the suite's tiny networks often do
-    not, and the tests that compare fast with plain must still run the fast layers.
-    `tests/test_fast_fallback.py` turns the comparison back on."""
-    monkeypatch.setattr(fastpath, "TIME_AGAINST_PLAIN", False)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -1,56 +1,12 @@
-"""The fast path is used only where it beats plain: a slower one, or no oneDNN, falls back to plain,
-and `describe()` says so and why."""
+"""Without oneDNN's packed convolutions the fast path falls back to plain, and `describe()` says so."""
 
 from __future__ import annotations
 
-import time
-
-import pytest
 import torch
 
-from edges2shoes_utils.inference import fastpath
 from edges2shoes_utils.inference.layers import PackedConv
 from edges2shoes_utils.inference.sketch2shoe import Sketch2Shoe
 from inference_support import edge_batch, tiny_generator
-
-
-@pytest.fixture(autouse=True)
-def fresh_choices(monkeypatch):
-    """Each test times afresh (the choices are otherwise kept for the process), against plain."""
-    monkeypatch.setattr(fastpath, "TIME_AGAINST_PLAIN", True)
-    monkeypatch.setattr(fastpath, "_CHOICES", {})
-    monkeypatch.setattr(fastpath, "_TIMINGS", {})
-
-
-def plain_output(generator, mode, x, seeds):
-    return Sketch2Shoe(generator, mode=mode, fast=False).runner.run(x, seeds)
-
-
-@pytest.mark.parametrize("mode", ["eval", "train"])
-def test_a_slower_fast_path_falls_back_to_plain(monkeypatch, mode):
-    forward = PackedConv.forward
-
-    def slow_forward(self, x):
-        time.sleep(0.004)
-        return forward(self, x)
-
-    monkeypatch.setattr(PackedConv, "forward", slow_forward)
-    generator = tiny_generator()
-    model = Sketch2Shoe(generator, mode=mode, seed=3, precision="fp32")
-    assert not model.runner.fast
-    assert "plain's time" in model.runner.note and "fast path (fp32)" in model.runner.note
-    assert "plain fp32" in model.describe() and model.runner.note in model.describe()
-    x = edge_batch(2, 64)
-    seeds = [3, 4] if mode == "train" else None
-    assert torch.equal(model.runner.run(x, seeds), plain_output(generator, mode, x, seeds))
-
-
-def test_a_faster_fast_path_is_kept(monkeypatch):
-    monkeypatch.setattr(fastpath, "_forward_ms", lambda runner: 1.0 if runner.fast else 2.0)
-    model = Sketch2Shoe(tiny_generator(), mode="eval", precision="fp32")
-    assert model.runner.fast and model.runner.note is None
-    assert model.describe().startswith("eval mode, fast fp32 on cpu")
-    assert fastpath._TIMINGS[("against plain", "eval", model.generator.config, "fp32")] == {"fast": 1.0, "plain": 2.0}
 
 
 def test_without_onednn_the_fast_path_is_plain_with_one_line(monkeypatch):
@@ -61,4 +17,4 @@ def test_without_onednn_the_fast_path_is_plain_with_one_line(monkeypatch):
     assert "no oneDNN" in model.describe()
     assert not any(isinstance(layer, PackedConv) for layer in model.runner.modules())
     x = edge_batch(1, 64)
-    assert torch.equal(model.generate_batch(x), plain_output(generator, "train", x, [1]))
+    assert torch.equal(model.generate_batch(x), Sketch2Shoe(generator, mode="train", fast=False).runner.run(x, [1]))

@@ -63,8 +63,8 @@ class Sketch2Shoe:
     Sketch2Shoe after changing them). `mode`: "train" (default) or "eval", see the module docstring.
     `seed`: dropout seed for train mode (None: fresh masks each image, from torch's global RNG).
     `fast`: the optimised path (pre-packed oneDNN weights, folded norms in eval mode, bf16 on CPUs
-    where native bf16 is the faster; autocast on CUDA), used where it beats plain on this machine
-    (`describe()` says when it does not); False runs the generator's own fp32 layers.
+    with native bf16; autocast on CUDA), plain where torch has no oneDNN packed convolutions
+    (`describe()` says so); False runs the generator's own fp32 layers.
     `device`: "cpu", "cuda", "auto" or None (the generator's device). `precision`: "auto", "fp32",
     "bf16" (or "fp16" on CUDA) for the fast path. `image_size`: the side sketches are prepared at
     (default 2**levels: 256 for the paper's 8-level generator). `compile`: also `torch.compile` the

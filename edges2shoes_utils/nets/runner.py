@@ -133,9 +133,9 @@ def _affine(norm: nn.BatchNorm2d, name: str, device) -> torch.Tensor:
 # --------------------------------------------------------------------------------------------------
 # The generator's wiring over test-time layers.
 
-# (convolution, the layer after it, the side of the block's input at the generator's natural size)
-# -> (the module to run instead, whether it also does the next layer's work)
-ConvSwap = Callable[[nn.Module, "nn.Module | None", int], "tuple[nn.Module, bool]"]
+# (convolution, the layer after it) -> (the module to run instead, whether it also does the next
+# layer's work)
+ConvSwap = Callable[[nn.Module, "nn.Module | None"], "tuple[nn.Module, bool]"]
 
 
 def test_time_blocks(
@@ -146,9 +146,8 @@ def test_time_blocks(
     the generator's own unless `swap_conv` replaces them; activations and other stateless layers are
     shared. The generator itself is not changed."""
     slot = NoiseSlot()
-    levels = generator.config.levels
 
-    def convert(block: nn.Sequential, side: int) -> nn.Sequential:
+    def convert(block: nn.Sequential) -> nn.Sequential:
         layers = list(block.named_children())
         out: list[tuple[str, nn.Module]] = []
         i = 0
@@ -156,7 +155,7 @@ def test_time_blocks(
             name, layer = layers[i]
             nxt = layers[i + 1][1] if i + 1 < len(layers) else None
             if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d)) and swap_conv is not None:
-                replacement, consumed = swap_conv(layer, nxt, side)
+                replacement, consumed = swap_conv(layer, nxt)
                 out.append((name, replacement))
                 i += 1 if consumed else 0
             elif isinstance(layer, nn.modules.batchnorm._BatchNorm):  # SyncBatchNorm too
@@ -169,9 +168,8 @@ def test_time_blocks(
             i += 1
         return nn.Sequential(OrderedDict(out))
 
-    # The side of each block's input at the generator's natural size (2 ** levels square).
-    encoder = nn.ModuleList(convert(block, 2 ** (levels - i)) for i, block in enumerate(generator.encoder))
-    decoder = nn.ModuleList(convert(block, 2 ** (levels - 1 - i)) for i, block in enumerate(generator.decoder))
+    encoder = nn.ModuleList(convert(block) for block in generator.encoder)
+    decoder = nn.ModuleList(convert(block) for block in generator.decoder)
     return encoder, decoder, slot
 
 
