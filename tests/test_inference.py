@@ -104,15 +104,13 @@ def test_fast_fp32_equals_plain(mode, layout, packed, monkeypatch):
 
 
 @pytest.mark.parametrize("layout", ["official", "tf"])
-def test_fast_path_folds_norms_and_fuses_activations_in_eval_mode(layout):
+def test_fast_path_folds_norms_in_eval_mode(layout):
     generator = tiny_generator(layout=layout)
     runner = build_runner(generator, mode="eval", fast=True, precision="fp32")
     layers = [m for block in [*runner.encoder, *runner.decoder] for m in block]
     convs = [m for m in layers if isinstance(m, PackedConv)]
     norms = sum(isinstance(m, nn.BatchNorm2d) for m in generator.modules())
     assert len(convs) == 12 and norms >= 9 and sum(c.folded for c in convs) == norms  # every norm folded
-    assert all(c.post_op != "none" for c in convs[:6])  # every encoder activation is inside a conv
-    assert convs[6].post_op == "tanh"  # decoder[0], the image head
     assert not any(isinstance(m, (nn.BatchNorm2d, nn.Dropout)) for m in layers)
     train = build_runner(tiny_generator(layout=layout), mode="train", fast=True, precision="fp32")
     assert sum(type(m).__name__ == "BatchStatNorm" for block in train.decoder for m in block) == 5

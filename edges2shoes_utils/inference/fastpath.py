@@ -5,11 +5,10 @@ statistics and seeded dropout in train mode, running statistics in eval mode; se
 for which mode is the default and why):
 
 * **plain**: the generator's own fp32 convolutions, shared, not copied;
-* **fast** on a CPU: batch norm folded into the convolution before it (eval mode), weights
+* **fast** on a CPU: batch norm folded into the convolution before it (eval mode) and weights
   packed into oneDNN's blocked layout once per input shape (`layers.PackedConv`: a plain `conv2d`
   call re-orders its weights on every call, which costs more than the arithmetic for the deep
-  512-channel layers at batch 1) and activations fused into the convolutions as oneDNN post-ops,
-  in bf16 where the CPU has native bf16 arithmetic (AVX512-BF16 or
+  512-channel layers at batch 1), in bf16 where the CPU has native bf16 arithmetic (AVX512-BF16 or
   AMX), else fp32. Without oneDNN's packed convolutions (an ARM build of torch, say) `choose_runner`
   runs plain;
 * **fast** on CUDA: folded batch norm, channels_last and autocast (bf16 on GPUs of compute
@@ -32,7 +31,7 @@ from ..nets import UNetGenerator
 from ..nets.runner import MODES, Mode, NoiseSlot, PlainRunner, test_time_blocks
 from ..training.device import cpu_has_native_bf16, dtype_name, resolve_precision
 from ..util.errors import ConfigError
-from .layers import PackedConv, fuse_activations
+from .layers import PackedConv
 
 PrecisionChoice = Literal["auto", "fp32", "bf16", "fp16"]  # training.device.PRECISION_CHOICES
 
@@ -143,8 +142,6 @@ def build_runner(
         return PackedConv(layer, nxt if fold else None, conv_dtype, device, pack), fold
 
     encoder, decoder, slot = test_time_blocks(generator, mode, device=device, swap_conv=swap_conv if fast else None)
-    if fast:
-        fuse_activations(encoder, decoder)
     runner = Runner(generator.config, encoder, decoder, mode=mode, fast=fast, dtype=dtype,
                     device=device, autocast=autocast, slot=slot)
     if compile:

@@ -1,5 +1,5 @@
 """The fast path's layers: batch norm folded into the convolution before it, and convolutions with
-weights prepared once for oneDNN (`PackedConv`), with activations fused into them.
+weights prepared once for oneDNN (`PackedConv`).
 
 The test-time layers every runner shares (seeded dropout, per-image batch norm) are in
 `nets/runner.py`; `fastpath.build_runner` assembles both into a runner, and each layer here computes
@@ -71,7 +71,6 @@ class PackedConv(nn.Module):
         self.stride, self.padding = list(conv.stride), list(conv.padding)
         self.dilation, self.groups = list(conv.dilation), conv.groups
         self.output_padding = list(conv.output_padding) if self.transposed else []
-        self.post_op, self.post_scalars = "none", []  # an activation fused into the convolution
         self.dtype = dtype
         self.packed = pack and device.type == "cpu"
         weight = weight.to(device=device, dtype=dtype)
@@ -85,7 +84,6 @@ class PackedConv(nn.Module):
         kind = "transposed " if self.transposed else ""
         notes = [f"{kind}{self.in_channels}->{self.out_channels}", str(self.dtype).replace("torch.", "")]
         notes += ["batch norm folded"] if self.folded else []
-        notes += [f"{self.post_op} fused"] if self.post_op != "none" else []
         notes += ["oneDNN pre-packed"] if self.packed else []
         return ", ".join(notes)
 
@@ -96,16 +94,13 @@ class PackedConv(nn.Module):
             if self.transposed:
                 return mk._convolution_transpose_pointwise(
                     x, weight, self.bias, self.padding, self.output_padding, self.stride,
-                    self.dilation, self.groups, self.post_op, self.post_scalars, None)
+                    self.dilation, self.groups, "none", [], None)
             return mk._convolution_pointwise(
-                x, weight, self.bias, self.padding, self.stride, self.dilation, self.groups,
-                self.post_op, self.post_scalars, None)
+                x, weight, self.bias, self.padding, self.stride, self.dilation, self.groups, "none", [], None)
         if self.transposed:
-            y = F.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding,
-                                   self.output_padding, self.groups, self.dilation)
-        else:
-            y = F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
-        return self._activate(y)
+            return F.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding,
+                                      self.output_padding, self.groups, self.dilation)
+        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
     def _packed_weight(self, x: torch.Tensor) -> torch.Tensor:
         """The weight in the blocked layout oneDNN's primitive picks for `x`'s shape, packed on the
@@ -145,53 +140,3 @@ class PackedConv(nn.Module):
             return self.weight
         dense = next(iter(self._packed.values())).to_dense()
         return dense.transpose(0, 1).contiguous() if self.transposed else dense
-
-    def _activate(self, y: torch.Tensor) -> torch.Tensor:
-        if self.post_op == "relu":
-            return F.relu(y, inplace=True)
-        if self.post_op == "leaky_relu":
-            return F.leaky_relu(y, self.post_scalars[0], inplace=True)
-        return torch.tanh_(y) if self.post_op == "tanh" else y
-
-
-
-def _post_op(layer: nn.Module) -> tuple[str, list] | None:
-    """The oneDNN post-op name and scalars equal to an activation layer, if it has one."""
-    if isinstance(layer, nn.LeakyReLU):
-        return "leaky_relu", [float(layer.negative_slope)]
-    if isinstance(layer, nn.ReLU):
-        return "relu", []
-    if isinstance(layer, nn.Tanh):
-        return "tanh", []
-    return None
-
-
-def fuse_activations(encoder: nn.ModuleList, decoder: nn.ModuleList) -> None:
-    """Move activations into the convolution that feeds them (fewer passes over memory).
-
-    Within a block, an activation right after a convolution (the TF layout's conv -> norm -> act
-    once the norm is folded, and the tanh head) fuses directly. Across blocks, the official layout
-    starts each block with an in-place activation of the previous block's output; in place means
-    the skip connection holds the activated tensor too, so applying it at the end of the previous
-    block instead is the same computation. Only in-place activations move across blocks.
-    """
-
-    def fusable_conv(layer: nn.Module) -> bool:
-        return isinstance(layer, PackedConv) and layer.post_op == "none"
-
-    for block in [*encoder, *decoder]:
-        names = list(block._modules)
-        for first, second in zip(names, names[1:]):
-            conv, act = getattr(block, first, None), getattr(block, second)
-            op = _post_op(act)
-            if conv is not None and fusable_conv(conv) and op is not None:
-                conv.post_op, conv.post_scalars = op
-                delattr(block, second)
-    consumers = [*encoder[1:], decoder[-1]]  # the blocks that read encoder[i]'s output first
-    for producer, consumer in zip(encoder, consumers):
-        last = list(producer.children())[-1]
-        name, act = next(iter(consumer.named_children()))
-        op = _post_op(act)
-        if fusable_conv(last) and op is not None and getattr(act, "inplace", False):
-            last.post_op, last.post_scalars = op
-            delattr(consumer, name)

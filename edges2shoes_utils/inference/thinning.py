@@ -128,25 +128,20 @@ def redraw(skeleton: np.ndarray, size: int, width: float) -> np.ndarray:
     """
     reach = width * _SUPERSAMPLE / 2.0 + 0.5
     lines = np.zeros(skeleton.shape, np.float32)
-    near = _bounding_slice(skeleton, int(np.ceil(reach)) + 1)  # ink lands only near a centre line
-    if near is not None:
-        drawn = lines[near]  # a view
-        for distance, disk in _distance_levels(reach):  # farthest first: nearer (darker) ink overwrites
-            drawn[dilation(skeleton[near], disk)] = min(1.0, reach - distance)
+    for distance, disk in _distance_levels(reach):  # farthest first: nearer (darker) ink overwrites
+        lines[dilation(skeleton, disk)] = min(1.0, reach - distance)
     small = Image.fromarray(lines, "F").resize((size, size), Image.Resampling.BOX)
     return np.clip(np.asarray(small, dtype=np.float32), 0.0, 1.0)
 
 
 def _distance_levels(reach: float) -> list[tuple[float, np.ndarray]]:
-    """The distances d < reach between pixel centres at which drawn ink changes, farthest first,
-    each with the disk of pixels within d. All distances up to reach - 1 get full ink: one level."""
+    """The distances d < reach between pixel centres, farthest first, each with the disk of pixels
+    within d."""
     r = int(np.ceil(reach))
     y, x = np.mgrid[-r : r + 1, -r : r + 1]
     distances = np.hypot(y, x)
     within = sorted({float(d) for d in distances.ravel() if d < reach})
-    full = [d for d in within if reach - d >= 1.0]
-    levels = ([full[-1]] if full else []) + [d for d in within if reach - d < 1.0]
-    return [(d, distances <= d) for d in reversed(levels)]
+    return [(d, distances <= d) for d in reversed(within)]
 
 
 def _skeleton_safe(mask: np.ndarray, smooth: np.ndarray) -> np.ndarray:
