@@ -15,7 +15,7 @@ from edges2shoes_utils.util.errors import ConfigError, SketchError
 from edges2shoes_utils.inference.command_line import generate_files
 from edges2shoes_utils.evaluation.metrics import psnr_per_image
 from edges2shoes_utils.inference.fastpath import build_runner
-from edges2shoes_utils.inference.layers import PackedConv, fold_batch_norm
+from edges2shoes_utils.inference.layers import PackedConv
 from edges2shoes_utils.nets.runner import per_image_batch_norm
 from edges2shoes_utils.inference.sketch2shoe import Sketch2Shoe
 from edges2shoes_utils.nets import UNetGenerator
@@ -27,29 +27,7 @@ def pixels(images) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------------------
-# Batch-norm folding.
-
-
-@pytest.mark.parametrize("transposed", [False, True])
-@pytest.mark.parametrize("bias", [False, True])
-def test_folded_batch_norm_equals_conv_then_norm(transposed, bias):
-    torch.manual_seed(0)
-    cls = nn.ConvTranspose2d if transposed else nn.Conv2d
-    conv = cls(6, 5, kernel_size=4, stride=2, padding=1, bias=bias)
-    norm = nn.BatchNorm2d(5)
-    with torch.no_grad():
-        norm.running_mean.uniform_(-1, 1)
-        norm.running_var.uniform_(0.1, 3)
-        norm.weight.uniform_(0.5, 1.5)
-        norm.bias.uniform_(-1, 1)
-    norm.eval()
-    x = torch.randn(2, 6, 8, 8)
-    weight, folded_bias = fold_batch_norm(conv, norm)
-    op = nn.functional.conv_transpose2d if transposed else nn.functional.conv2d
-    with torch.no_grad():
-        expected = norm(conv(x))
-        folded = op(x, weight, folded_bias, stride=2, padding=1)
-    torch.testing.assert_close(folded, expected, atol=1e-5, rtol=1e-5)
+# Batch norm at test time.
 
 
 def test_per_image_batch_norm_equals_train_mode_batch_norm_on_one_image():
@@ -101,19 +79,6 @@ def test_fast_fp32_equals_plain(mode, layout, packed, monkeypatch):
     plain = build_runner(generator, mode=mode, fast=False).run(x, seeds)
     fast = build_runner(generator, mode=mode, fast=True, precision="fp32").run(x, seeds)
     torch.testing.assert_close(fast, plain, atol=2e-5, rtol=0)
-
-
-@pytest.mark.parametrize("layout", ["official", "tf"])
-def test_fast_path_folds_norms_in_eval_mode(layout):
-    generator = tiny_generator(layout=layout)
-    runner = build_runner(generator, mode="eval", fast=True, precision="fp32")
-    layers = [m for block in [*runner.encoder, *runner.decoder] for m in block]
-    convs = [m for m in layers if isinstance(m, PackedConv)]
-    norms = sum(isinstance(m, nn.BatchNorm2d) for m in generator.modules())
-    assert len(convs) == 12 and norms >= 9 and sum(c.folded for c in convs) == norms  # every norm folded
-    assert not any(isinstance(m, (nn.BatchNorm2d, nn.Dropout)) for m in layers)
-    train = build_runner(tiny_generator(layout=layout), mode="train", fast=True, precision="fp32")
-    assert sum(type(m).__name__ == "BatchStatNorm" for block in train.decoder for m in block) == 5
 
 
 @pytest.mark.parametrize("mode", ["eval", "train"])
@@ -347,7 +312,7 @@ def test_packed_weights_are_held_once_and_repacked_for_each_new_input_shape(kind
     copy and still computes the layer exactly."""
     torch.manual_seed(0)
     conv = nn.Conv2d(6, 5, 4, 2, 1) if kind == "conv" else nn.ConvTranspose2d(6, 5, 4, 2, 1)
-    layer = PackedConv(conv, None, torch.float32, torch.device("cpu"), pack=True)
+    layer = PackedConv(conv, torch.float32, torch.device("cpu"), pack=True)
     if not layer.packed:
         pytest.skip("this torch build has no oneDNN packed convolutions")
     seen = set()

@@ -130,13 +130,12 @@ def clean_up_rows(names: list[str], rounds: int, warmup: int) -> list[dict]:
 # The fast path: the package's runner against one assembled with a mechanism left out.
 
 
-def fast_variant(generator: nn.Module, like: fastpath.Runner, *, pack: bool = True, fold: bool = True) -> fastpath.Runner:
+def fast_variant(generator: nn.Module, like: fastpath.Runner, *, pack: bool = True) -> fastpath.Runner:
     """A CPU fast runner assembled as `fastpath.build_runner` does, with `like`'s mode and dtype, and
     the named mechanisms switched off."""
 
-    def swap(layer: nn.Module, nxt: nn.Module | None) -> tuple[nn.Module, bool]:
-        folded = fold and like.mode == "eval" and isinstance(nxt, nn.BatchNorm2d)
-        return PackedConv(layer, nxt if folded else None, like.dtype, CPU, pack), folded
+    def swap(layer: nn.Module) -> nn.Module:
+        return PackedConv(layer, like.dtype, CPU, pack)
 
     encoder, decoder, slot = test_time_blocks(generator, like.mode, device=CPU, swap_conv=swap)
     return fastpath.Runner(generator.config, encoder, decoder, mode=like.mode, fast=True, dtype=like.dtype,
@@ -149,8 +148,6 @@ FAST_PATH: dict[str, tuple[str, str, Callable[[nn.Module, fastpath.Runner], fast
                                   lambda generator, a: fastpath.build_runner(generator, mode=a.mode, precision="fp32")),
     "weights packed per input shape": ("oneDNN pointwise ops on pre-packed weights instead of F.conv2d", "train",
                                        lambda generator, a: fast_variant(generator, a, pack=False)),
-    "folded batch norm": ("batch norm folded into the convolution (eval mode)", "eval",
-                          lambda generator, a: fast_variant(generator, a, fold=False)),
 }
 
 

@@ -5,14 +5,13 @@ statistics and seeded dropout in train mode, running statistics in eval mode; se
 for which mode is the default and why):
 
 * **plain**: the generator's own fp32 convolutions, shared, not copied;
-* **fast** on a CPU: batch norm folded into the convolution before it (eval mode) and weights
-  packed into oneDNN's blocked layout once per input shape (`layers.PackedConv`: a plain `conv2d`
-  call re-orders its weights on every call, which costs more than the arithmetic for the deep
-  512-channel layers at batch 1), in bf16 where the CPU has native bf16 arithmetic (AVX512-BF16 or
-  AMX), else fp32. Without oneDNN's packed convolutions (an ARM build of torch, say) `choose_runner`
-  runs plain;
-* **fast** on CUDA: folded batch norm, channels_last and autocast (bf16 on GPUs of compute
-  capability 8.0 and newer, else fp16).
+* **fast** on a CPU: weights packed into oneDNN's blocked layout once per input shape
+  (`layers.PackedConv`: a plain `conv2d` call re-orders its weights on every call, which costs more
+  than the arithmetic for the deep 512-channel layers at batch 1), in bf16 where the CPU has native
+  bf16 arithmetic (AVX512-BF16 or AMX), else fp32. Without oneDNN's packed convolutions (an ARM
+  build of torch, say) `choose_runner` runs plain;
+* **fast** on CUDA: channels_last and autocast (bf16 on GPUs of compute capability 8.0 and newer,
+  else fp16).
 
 Each of these earns its place by a paired timing against the plain alternative
 (`tools/ab_mechanisms.py`).
@@ -130,16 +129,15 @@ def build_runner(
         raise ConfigError(f"mode must be 'eval' or 'train', not {mode!r}")
     device = torch.device(device) if device is not None else next(generator.parameters()).device
     source_device = next(generator.parameters()).device
-    if not fast and source_device != device:
+    if source_device != device:  # the runner's norms share the generator's tensors
         generator = copy.deepcopy(generator).to(device)
     dtype = compute_dtype(precision, device) if fast else torch.float32
     autocast = fast and device.type == "cuda" and dtype != torch.float32
     pack = fast and device.type == "cpu" and _mkldnn_packing_available() and not compile
     conv_dtype = torch.float32 if autocast else dtype
 
-    def swap_conv(layer: nn.Module, nxt: nn.Module | None) -> tuple[nn.Module, bool]:
-        fold = mode == "eval" and isinstance(nxt, nn.BatchNorm2d)  # the norm goes inside the convolution
-        return PackedConv(layer, nxt if fold else None, conv_dtype, device, pack), fold
+    def swap_conv(layer: nn.Module) -> nn.Module:
+        return PackedConv(layer, conv_dtype, device, pack)
 
     encoder, decoder, slot = test_time_blocks(generator, mode, device=device, swap_conv=swap_conv if fast else None)
     runner = Runner(generator.config, encoder, decoder, mode=mode, fast=fast, dtype=dtype,

@@ -1,9 +1,8 @@
-"""The fast path's layers: batch norm folded into the convolution before it, and convolutions with
-weights prepared once for oneDNN (`PackedConv`).
+"""The fast path's convolutions, with weights prepared once for oneDNN (`PackedConv`).
 
 The test-time layers every runner shares (seeded dropout, per-image batch norm) are in
-`nets/runner.py`; `fastpath.build_runner` assembles both into a runner, and each layer here computes
-exactly what the layers it replaces compute in eval mode.
+`nets/runner.py`; `fastpath.build_runner` assembles both into a runner. A `PackedConv` computes what
+the convolution it replaces computes, in its dtype.
 """
 
 from __future__ import annotations
@@ -14,32 +13,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..util.errors import ConfigError
-
-
-def fold_batch_norm(conv: nn.Conv2d | nn.ConvTranspose2d, norm: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
-    """Weights and bias of one convolution equal to `norm(conv(x))` with running statistics.
-
-    BN scales each *output* channel: dim 0 of a Conv2d weight (out, in, kh, kw) but dim 1 of a
-    ConvTranspose2d weight (in, out / groups, kh, kw). Computed in fp64 so the fold adds no error.
-    """
-    if conv.groups != 1 and isinstance(conv, nn.ConvTranspose2d):
-        raise ConfigError("folding batch norm into a grouped transposed convolution is not supported")
-    weight = conv.weight.detach().double()
-    out_channels = weight.shape[1] if isinstance(conv, nn.ConvTranspose2d) else weight.shape[0]
-    if conv.bias is not None:
-        bias = conv.bias.detach().double()
-    else:
-        bias = torch.zeros(out_channels, dtype=torch.float64, device=weight.device)
-    gamma = norm.weight.detach().double() if norm.weight is not None else torch.ones_like(bias)
-    beta = norm.bias.detach().double() if norm.bias is not None else torch.zeros_like(bias)
-    scale = gamma / torch.sqrt(norm.running_var.detach().double() + norm.eps)
-    shape = (1, -1, 1, 1) if isinstance(conv, nn.ConvTranspose2d) else (-1, 1, 1, 1)
-    folded_weight = weight * scale.view(shape)
-    folded_bias = beta + (bias - norm.running_mean.detach().double()) * scale
-    return folded_weight.float(), folded_bias.float()
-
-
 # --------------------------------------------------------------------------------------------------
 # Convolutions with weights prepared once.
 
@@ -47,27 +20,21 @@ PACKED_SHAPES = 4  # input shapes a PackedConv keeps packed weights for (batch s
 
 
 class PackedConv(nn.Module):
-    """A Conv2d or ConvTranspose2d frozen for inference: optional folded norm, a fixed dtype, and on a
-    CPU the weight packed into oneDNN's blocked layout once per input shape, so no later call with
+    """A Conv2d or ConvTranspose2d frozen for inference: a fixed dtype, and on a CPU the weight packed into oneDNN's blocked layout once per input shape, so no later call with
     that shape re-orders it."""
 
     def __init__(
         self,
         conv: nn.Conv2d | nn.ConvTranspose2d,
-        norm: nn.BatchNorm2d | None,
         dtype: torch.dtype,
         device: torch.device,
         pack: bool,
     ) -> None:
         super().__init__()
         self.transposed = isinstance(conv, nn.ConvTranspose2d)
-        self.folded = norm is not None
         self.in_channels, self.out_channels = conv.in_channels, conv.out_channels
-        if norm is not None:
-            weight, bias = fold_batch_norm(conv, norm)
-        else:
-            weight = conv.weight.detach().float()
-            bias = conv.bias.detach().float() if conv.bias is not None else None
+        weight = conv.weight.detach().float()
+        bias = conv.bias.detach().float() if conv.bias is not None else None
         self.stride, self.padding = list(conv.stride), list(conv.padding)
         self.dilation, self.groups = list(conv.dilation), conv.groups
         self.output_padding = list(conv.output_padding) if self.transposed else []
@@ -83,7 +50,6 @@ class PackedConv(nn.Module):
     def extra_repr(self) -> str:
         kind = "transposed " if self.transposed else ""
         notes = [f"{kind}{self.in_channels}->{self.out_channels}", str(self.dtype).replace("torch.", "")]
-        notes += ["batch norm folded"] if self.folded else []
         notes += ["oneDNN pre-packed"] if self.packed else []
         return ", ".join(notes)
 

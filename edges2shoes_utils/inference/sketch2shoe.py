@@ -62,9 +62,9 @@ class Sketch2Shoe:
     `generator`: a `UNetGenerator` (its weights are snapshotted by the fast path; build a new
     Sketch2Shoe after changing them). `mode`: "train" (default) or "eval", see the module docstring.
     `seed`: dropout seed for train mode (None: fresh masks each image, from torch's global RNG).
-    `fast`: the optimised path (pre-packed oneDNN weights, folded norms in eval mode, bf16 on CPUs
-    with native bf16; autocast on CUDA), plain where torch has no oneDNN packed convolutions
-    (`describe()` says so); False runs the generator's own fp32 layers.
+    `fast`: the optimised path (pre-packed oneDNN weights, bf16 on CPUs with native bf16; autocast
+    on CUDA), plain where torch has no oneDNN packed convolutions (`describe()` says so); False runs
+    the generator's own fp32 layers.
     `device`: "cpu", "cuda", "auto" or None (the generator's device). `precision`: "auto", "fp32",
     "bf16" (or "fp16" on CUDA) for the fast path. `image_size`: the side sketches are prepared at
     (default 2**levels: 256 for the paper's 8-level generator). `compile`: also `torch.compile` the

@@ -133,9 +133,7 @@ def _affine(norm: nn.BatchNorm2d, name: str, device) -> torch.Tensor:
 # --------------------------------------------------------------------------------------------------
 # The generator's wiring over test-time layers.
 
-# (convolution, the layer after it) -> (the module to run instead, whether it also does the next
-# layer's work)
-ConvSwap = Callable[[nn.Module, "nn.Module | None"], "tuple[nn.Module, bool]"]
+ConvSwap = Callable[[nn.Module], nn.Module]  # a convolution -> the module to run instead
 
 
 def test_time_blocks(
@@ -148,16 +146,10 @@ def test_time_blocks(
     slot = NoiseSlot()
 
     def convert(block: nn.Sequential) -> nn.Sequential:
-        layers = list(block.named_children())
         out: list[tuple[str, nn.Module]] = []
-        i = 0
-        while i < len(layers):
-            name, layer = layers[i]
-            nxt = layers[i + 1][1] if i + 1 < len(layers) else None
+        for name, layer in block.named_children():
             if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d)) and swap_conv is not None:
-                replacement, consumed = swap_conv(layer, nxt)
-                out.append((name, replacement))
-                i += 1 if consumed else 0
+                out.append((name, swap_conv(layer)))
             elif isinstance(layer, nn.modules.batchnorm._BatchNorm):  # SyncBatchNorm too
                 out.append((name, BatchStatNorm(layer, device=device) if mode == "train" else RunningStatNorm(layer)))
             elif isinstance(layer, nn.Dropout):
@@ -165,7 +157,6 @@ def test_time_blocks(
                     out.append((name, SeededDropout(layer.p, slot)))
             else:
                 out.append((name, layer))  # convolutions, activations, tanh, instance norm: shared
-            i += 1
         return nn.Sequential(OrderedDict(out))
 
     encoder = nn.ModuleList(convert(block) for block in generator.encoder)
