@@ -14,7 +14,7 @@ from PIL import Image
 from scipy import ndimage
 
 from edges2shoes_utils.bench import sketch as bench_sketch
-from edges2shoes_utils.inference import filters, prepare_sketch, thinning
+from edges2shoes_utils.inference import filters, prepare_sketch, sketch, thinning
 from edges2shoes_utils.inference.drawings import canvas_drawing, photo_of_drawing
 from edges2shoes_utils.inference.image_input import load_image
 from test_sketch import _encode
@@ -211,3 +211,16 @@ def test_a_colour_jpeg_read_as_luminance_decodes_its_luminance_only():
     assert np.abs(np.asarray(gray, dtype=np.int16) - converted).max() <= 2
     small = load_image(data, "x", gray=True, max_side=500)
     assert small.mode == "L" and small.size == (600, 450)  # draft: decoded at 1/2 scale, still in L
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 2), (7, 5), (6, 6), (64, 33), (300, 301)])
+def test_level_and_spread_are_numpys_median_and_median_absolute_deviation(shape):
+    rng = np.random.default_rng(sum(shape))
+    varied = rng.normal(size=shape).astype(np.float32)
+    tied = np.clip(varied, 0.0, None)
+    few_levels = np.round(varied * 2).astype(np.float32) / 2
+    for values in (varied, tied, few_levels, -tied, np.zeros(shape, np.float32)):
+        sample = sketch._sample(values)  # a big image's statistics come from a quarter of it
+        level = float(np.median(sample))
+        spread = 1.4826 * float(np.median(np.abs(sample - np.float32(level))))
+        assert sketch._level_and_spread(values) == (level, spread)

@@ -31,11 +31,11 @@ tensor is exactly the image the model sees (the tensor is made from the preview'
 Speed: the web app redraws while a person draws, so the clean-up must cost less than the network
 (`bench sketch` measures it). The filters come from OpenCV (`filters.py`; scipy where OpenCV is
 missing, same pictures), one channel is resized instead of three, the paper's statistics of a big
-image come from a quarter of its pixels, and thinning touches only the pixels near the drawing
-(`thinning.py`). Each such mechanism earns its place by a paired timing against the plain code
-(`tools/ab_mechanisms.py`). The working resolution stays at 1024 px and the reduction stays Lanczos:
-at 512 px, or with a cheaper filter, a faint pencil line on a large page fades below the ink
-threshold.
+image come from a quarter of its pixels and one sort, and thinning touches only the pixels near the
+drawing (`thinning.py`). Each such mechanism earns its place by a paired timing against the plain
+code (`tools/ab_mechanisms.py`). The working resolution stays at 1024 px and the reduction stays
+Lanczos: at 512 px, or with a cheaper filter, a faint pencil line on a large page fades below the
+ink threshold.
 """
 
 from __future__ import annotations
@@ -206,16 +206,48 @@ def _find_ink(darkness: np.ndarray) -> np.ndarray:
 
 
 def _level_and_spread(values: np.ndarray) -> tuple[float, float]:
-    """The median and a robust standard deviation (1.4826 x the median absolute deviation)."""
-    sample = _sample(values)
-    level = float(np.median(sample))
-    return level, 1.4826 * float(np.median(np.abs(sample - np.float32(level))))
+    """The median and a robust standard deviation (1.4826 x the median absolute deviation).
+
+    One sort gives both: below the median the sorted values' distances to it fall, above it they
+    rise, so the median distance is a middle rank of two sorted runs, found by bisection.
+    """
+    ordered = np.sort(_sample(values), axis=None)
+    level = _middle(ordered)
+    centre = np.float32(level)
+    split = int(np.searchsorted(ordered, centre))
+    below = centre - ordered[:split][::-1]  # the distances of the values below the median, rising
+    above = ordered[split:] - centre
+    ranks = ((ordered.size - 1) // 2, ordered.size // 2)
+    deviation = (_rank_of_two(below, above, ranks[0]) + _rank_of_two(below, above, ranks[1])) / np.float32(2)
+    return level, 1.4826 * float(deviation)
+
+
+def _rank_of_two(a: np.ndarray, b: np.ndarray, rank: int) -> np.float32:
+    """The value of 0-based `rank` among two ascending arrays taken together.
+
+    Bisects on how many of the `rank + 1` smallest come from `a`: O(log n) lookups, no merge."""
+    taken = rank + 1
+    low, high = max(0, taken - b.size), min(a.size, taken)
+    while low < high:  # the fewest from `a` such that b's last taken is no larger than a's next
+        i = (low + high) // 2
+        if b[taken - i - 1] > a[i]:
+            low = i + 1
+        else:
+            high = i
+    last = [a[low - 1]] if low > 0 else []
+    last += [b[taken - low - 1]] if taken - low > 0 else []
+    return max(last)
 
 
 def _sample(values: np.ndarray) -> np.ndarray:
     """Every other row and column of a big image: a quarter of the cost for the statistics of the
     paper (its level, its noise), with a sampling error far below anything they decide."""
     return values[::2, ::2] if values.size > _FULL_STATISTICS_LIMIT else values
+
+
+def _middle(ordered: np.ndarray) -> float:
+    """The median of values sorted ascending."""
+    return float((ordered[(ordered.size - 1) // 2] + ordered[ordered.size // 2]) / np.float32(2))
 
 
 def _paper_level(channel: np.ndarray) -> float:
