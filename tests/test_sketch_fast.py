@@ -213,6 +213,16 @@ def test_a_colour_jpeg_read_as_luminance_decodes_its_luminance_only():
     assert small.mode == "L" and small.size == (600, 450)  # draft: decoded at 1/2 scale, still in L
 
 
+@pytest.mark.parametrize("shape", [(1,), (2,), (7, 5), (64, 33), (300, 301)])
+def test_median_equals_numpys(shape):
+    rng = np.random.default_rng(sum(shape))
+    varied = rng.normal(size=shape).astype(np.float32)
+    tied = np.clip(varied, 0.0, None)  # about half exactly 0, like paper clipped to 0
+    few_levels = np.round(varied * 2).astype(np.float32) / 2  # many ties at several levels
+    for values in (varied, tied, few_levels, -tied, np.zeros(shape, np.float32)):
+        assert sketch._median(values) == float(np.median(values))
+
+
 @pytest.mark.parametrize("shape", [(1, 1), (1, 2), (7, 5), (6, 6), (64, 33), (300, 301)])
 def test_level_and_spread_are_numpys_median_and_median_absolute_deviation(shape):
     rng = np.random.default_rng(sum(shape))

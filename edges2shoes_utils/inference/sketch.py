@@ -171,7 +171,7 @@ def _lines_are_light(gray: np.ndarray) -> bool:
     lighter = np.clip(detail - floor, 0, None).sum()
     darker = np.clip(-detail - floor, 0, None).sum()
     if lighter == darker == 0:  # no fine detail at all: fall back on the overall brightness
-        return float(np.median(_sample(gray))) < 0.5
+        return _median(_sample(gray)) < 0.5
     return bool(lighter > darker)
 
 
@@ -189,9 +189,14 @@ def _paper_background(gray: np.ndarray) -> np.ndarray:
 def _flatten_paper(gray: np.ndarray) -> np.ndarray:
     """Darkness relative to the local paper: 0 on paper whatever the lighting, up to 1 on ink."""
     smooth = gaussian(gray, 0.7)  # tames sensor noise, keeps 1-px lines
-    ratio = smooth / np.maximum(_paper_background(smooth), np.float32(1e-3))
-    ratio /= np.float32(max(float(np.median(_sample(ratio))), 1e-3))  # the paper itself sits at 1
-    return np.clip(np.float32(1.0) - ratio, 0.0, 1.0)
+    # In place into the background's fresh array: a new megapixel float array costs more in page
+    # faults than the arithmetic that fills it.
+    background = _paper_background(smooth)
+    np.maximum(background, np.float32(1e-3), out=background)
+    ratio = np.divide(smooth, background, out=background)
+    ratio /= np.float32(max(_median(_sample(ratio)), 1e-3))  # the paper itself sits at 1
+    np.subtract(np.float32(1.0), ratio, out=ratio)
+    return np.clip(ratio, 0.0, 1.0, out=ratio)
 
 
 def _find_ink(darkness: np.ndarray) -> np.ndarray:
@@ -243,6 +248,13 @@ def _sample(values: np.ndarray) -> np.ndarray:
     """Every other row and column of a big image: a quarter of the cost for the statistics of the
     paper (its level, its noise), with a sampling error far below anything they decide."""
     return values[::2, ::2] if values.size > _FULL_STATISTICS_LIMIT else values
+
+
+def _median(values: np.ndarray) -> float:
+    """np.median's value, read off a full sort: numpy's vectorised sort (AVX2 / AVX-512) is several
+    times faster than its selection on these arrays (docs/benchmarks.md), most of all on arrays full
+    of ties (paper clipped to exactly 0)."""
+    return _middle(np.sort(values, axis=None))
 
 
 def _middle(ordered: np.ndarray) -> float:
