@@ -60,13 +60,6 @@ def _numpy_level_and_spread(values: np.ndarray) -> tuple[float, float]:
     return level, 1.4826 * float(np.median(np.abs(sample - np.float32(level))))
 
 
-def _plain_flatten_paper(gray: np.ndarray) -> np.ndarray:
-    smooth = filters.gaussian(gray, 0.7)
-    ratio = smooth / np.maximum(sketch._paper_background(smooth), np.float32(1e-3))
-    ratio = ratio / np.float32(max(sketch._median(sketch._sample(ratio)), 1e-3))
-    return np.clip(np.float32(1.0) - ratio, 0.0, 1.0)
-
-
 def _plain_drop_small_components(mask: np.ndarray, min_area: int) -> np.ndarray:
     import cv2
 
@@ -97,7 +90,6 @@ CLEAN_UP: dict[str, tuple[str, str, list[tuple[object, str, object]]]] = {
                            [(sketch, "_median", lambda values: float(np.median(values)))]),
     "bisected median absolute deviation": ("one sort and a bisection instead of two np.median calls", PAPER,
                                            [(sketch, "_level_and_spread", _numpy_level_and_spread)]),
-    "in-place paper flattening": ("arithmetic into one array", PAPER, [(sketch, "_flatten_paper", _plain_flatten_paper)]),
     "components counted on ink only": ("bincount of the ink's labels, the mask returned when all stay", CANVAS,
                                        [(sketch, "drop_small_components", _plain_drop_small_components)]),
     "canvas mask near the ink only": ("the thinning canvas resized only where the ink reaches", CANVAS,

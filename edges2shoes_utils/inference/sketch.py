@@ -189,14 +189,9 @@ def _paper_background(gray: np.ndarray) -> np.ndarray:
 def _flatten_paper(gray: np.ndarray) -> np.ndarray:
     """Darkness relative to the local paper: 0 on paper whatever the lighting, up to 1 on ink."""
     smooth = gaussian(gray, 0.7)  # tames sensor noise, keeps 1-px lines
-    # In place into the background's fresh array: a new megapixel float array costs more in page
-    # faults than the arithmetic that fills it.
-    background = _paper_background(smooth)
-    np.maximum(background, np.float32(1e-3), out=background)
-    ratio = np.divide(smooth, background, out=background)
+    ratio = smooth / np.maximum(_paper_background(smooth), np.float32(1e-3))
     ratio /= np.float32(max(_median(_sample(ratio)), 1e-3))  # the paper itself sits at 1
-    np.subtract(np.float32(1.0), ratio, out=ratio)
-    return np.clip(ratio, 0.0, 1.0, out=ratio)
+    return np.clip(np.float32(1.0) - ratio, 0.0, 1.0)
 
 
 def _find_ink(darkness: np.ndarray) -> np.ndarray:
