@@ -189,8 +189,7 @@ def test_exact_resume_on_the_gpu(dataset, tmp_path, backend_flags, precision):
 
 @pytest.mark.parametrize("mode", ["eval", "train"])
 def test_fast_fp32_path_equals_plain_on_cuda_and_cpu(strict_fp32, mode):
-    """Without TF32 the fast path only reorders fp32 arithmetic (folded norms, fused activations):
-    it must match the plain runner on the GPU and the plain runner on the CPU to rounding. cuDNN may
+    """Without TF32 the fast path only changes the memory layout of fp32 arithmetic: it must match the plain runner on the GPU and the plain runner on the CPU to rounding. cuDNN may
     pick FFT or Winograd convolutions, whose fp32 rounding is about 1e-5 per layer: 2e-4 after the
     twelve layers, on outputs in [-1, 1]."""
     generator, x, seeds = tiny_generator(), edge_batch(), [3, 4, 5]

@@ -4,21 +4,18 @@ from __future__ import annotations
 
 import copy
 import io
-import time
 
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 from PIL import Image, ImageDraw
 from torch import nn
 
 from edges2shoes_utils.util.errors import ConfigError, SketchError
 from edges2shoes_utils.inference.command_line import generate_files
-from edges2shoes_utils.inference import fastpath
 from edges2shoes_utils.evaluation.metrics import psnr_per_image
 from edges2shoes_utils.inference.fastpath import build_runner
-from edges2shoes_utils.inference.layers import PackedConv, fold_batch_norm, transposed_algorithms
+from edges2shoes_utils.inference.layers import PackedConv
 from edges2shoes_utils.nets.runner import per_image_batch_norm
 from edges2shoes_utils.inference.sketch2shoe import Sketch2Shoe
 from edges2shoes_utils.nets import UNetGenerator
@@ -31,29 +28,7 @@ def pixels(images) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------------------
-# Batch-norm folding.
-
-
-@pytest.mark.parametrize("transposed", [False, True])
-@pytest.mark.parametrize("bias", [False, True])
-def test_folded_batch_norm_equals_conv_then_norm(transposed, bias):
-    torch.manual_seed(0)
-    cls = nn.ConvTranspose2d if transposed else nn.Conv2d
-    conv = cls(6, 5, kernel_size=4, stride=2, padding=1, bias=bias)
-    norm = nn.BatchNorm2d(5)
-    with torch.no_grad():
-        norm.running_mean.uniform_(-1, 1)
-        norm.running_var.uniform_(0.1, 3)
-        norm.weight.uniform_(0.5, 1.5)
-        norm.bias.uniform_(-1, 1)
-    norm.eval()
-    x = torch.randn(2, 6, 8, 8)
-    weight, folded_bias = fold_batch_norm(conv, norm)
-    op = nn.functional.conv_transpose2d if transposed else nn.functional.conv2d
-    with torch.no_grad():
-        expected = norm(conv(x))
-        folded = op(x, weight, folded_bias, stride=2, padding=1)
-    torch.testing.assert_close(folded, expected, atol=1e-5, rtol=1e-5)
+# Batch norm at test time.
 
 
 def test_per_image_batch_norm_equals_train_mode_batch_norm_on_one_image():
@@ -93,97 +68,6 @@ def test_plain_train_runner_is_the_generator_in_train_mode_one_image_at_a_time()
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)
 
 
-def _transposed_case(in_ch: int, out_ch: int, x_shape: tuple, channels_last: bool, output_padding: int = 0):
-    """A seeded pix2pix transposed convolution (4x4, stride 2, padding 1), an eval-mode norm with
-    non-trivial running statistics to fold into it, and an input in the asked memory layout."""
-    torch.manual_seed(0)
-    conv = nn.ConvTranspose2d(in_ch, out_ch, 4, 2, 1, output_padding=output_padding)
-    norm = nn.BatchNorm2d(out_ch).eval()
-    norm.running_mean.uniform_(-1, 1)
-    norm.running_var.uniform_(0.5, 2)
-    x = torch.randn(x_shape)
-    if channels_last:
-        x = x.contiguous(memory_format=torch.channels_last)
-    return conv, norm, x
-
-
-@pytest.mark.parametrize("channels_last", [True, False])
-@pytest.mark.parametrize("shape", [(16, 3, 0, (2, 16, 8, 8)), (8, 12, 1, (1, 8, 5, 7))])
-def test_transposed_conv_as_a_matrix_product_equals_the_direct_one(shape, channels_last):
-    in_ch, out_ch, output_padding, x_shape = shape
-    conv, norm, x = _transposed_case(in_ch, out_ch, x_shape, channels_last, output_padding)
-    cpu = torch.device("cpu")
-    gemm = PackedConv(conv, norm, torch.float32, cpu, pack=True, algorithm="gemm")
-    gemm.post_op = "tanh"
-    assert gemm.algorithm == "gemm" and not gemm.packed and "fold" in repr(gemm)
-    with torch.no_grad():
-        expected = torch.tanh(norm(conv(x)))
-        got = gemm(x)
-    assert got.shape == expected.shape
-    torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)
-    # A plain convolution has no such form: it keeps the direct algorithm.
-    assert PackedConv(nn.Conv2d(3, 8, 4, 2, 1), None, torch.float32, cpu, pack=True, algorithm="gemm").algorithm == "direct"
-
-
-@pytest.mark.parametrize("pack", [True, False])
-@pytest.mark.parametrize("channels_last", [True, False])
-@pytest.mark.parametrize("shape", [(16, 3, (2, 16, 8, 8)), (8, 12, (1, 8, 5, 7)), (4, 5, (1, 4, 1, 1))])
-def test_transposed_conv_as_a_subpixel_convolution_equals_the_direct_one(shape, channels_last, pack):
-    in_ch, out_ch, x_shape = shape
-    conv, norm, x = _transposed_case(in_ch, out_ch, x_shape, channels_last)
-    sub = PackedConv(conv, norm, torch.float32, torch.device("cpu"), pack=pack, algorithm="subpixel")
-    sub.post_op, sub.post_scalars = "leaky_relu", [0.2]
-    assert sub.algorithm == "subpixel" and sub.packed == pack and "depth-to-space" in repr(sub)
-    with torch.no_grad():
-        expected = F.leaky_relu(norm(conv(x)), 0.2)
-        got = sub(x)
-    assert got.shape == expected.shape
-    torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)
-
-
-def test_only_pix2pix_transposed_convolutions_offer_the_subpixel_form():
-    cpu = torch.device("cpu")
-    for other in (nn.ConvTranspose2d(4, 4, 4, 2, 1, output_padding=1), nn.ConvTranspose2d(4, 4, 3, 2, 1),
-                  nn.ConvTranspose2d(4, 4, 4, 2, 1, groups=2), nn.Conv2d(4, 4, 4, 2, 1)):
-        assert "subpixel" not in transposed_algorithms(other)
-        assert PackedConv(other, None, torch.float32, cpu, pack=True, algorithm="subpixel").algorithm == "direct"
-    assert transposed_algorithms(nn.ConvTranspose2d(4, 4, 4, 2, 1)) == ("direct", "gemm", "subpixel")
-
-
-def test_the_faster_candidate_is_kept_and_reused(monkeypatch):
-    class Slow(nn.Module):
-        in_channels, dtype = 4, torch.float32
-
-        def forward(self, x):
-            time.sleep(0.01)
-            return x
-
-    class Quick(Slow):
-        def forward(self, x):
-            return x
-
-    monkeypatch.setattr(fastpath, "_CHOICES", {})
-    assert fastpath._timed_choice("a", fastpath._timers({"slow": Slow(), "quick": Quick()}, side=8)) == "quick"
-    assert fastpath._timed_choice("b", fastpath._timers({"quick": Slow(), "slow": Quick()}, side=8)) == "slow"
-    never = {"slow": lambda: pytest.fail("timed twice"), "quick": lambda: pytest.fail("timed twice")}
-    assert fastpath._timed_choice("a", never) == "quick"  # the first timing holds for the process
-
-
-@pytest.mark.parametrize("mode", ["eval", "train"])
-@pytest.mark.parametrize("algorithm", ["direct", "gemm", "subpixel"])
-def test_fast_path_equals_plain_with_any_transposed_algorithm(mode, algorithm, monkeypatch):
-    monkeypatch.setattr(fastpath, "_CHOICES", {})
-    monkeypatch.setattr(fastpath, "_timed_choice", lambda key, timers: algorithm)
-    generator = tiny_generator()
-    x, seeds = edge_batch(), [3, 4, 5]
-    runner = build_runner(generator, mode=mode, fast=True, precision="fp32")
-    transposed = [m for block in runner.decoder for m in block if isinstance(m, PackedConv)]
-    assert [m.algorithm for m in transposed] == [algorithm] * len(generator.decoder)
-    assert all(m.packed == (algorithm != "gemm") for m in transposed)
-    plain = build_runner(generator, mode=mode, fast=False).run(x, seeds)
-    torch.testing.assert_close(runner.run(x, seeds), plain, atol=2e-5, rtol=0)
-
-
 @pytest.mark.parametrize("mode", ["eval", "train"])
 @pytest.mark.parametrize("layout", ["official", "tf"])
 @pytest.mark.parametrize("packed", [True, False])
@@ -196,19 +80,6 @@ def test_fast_fp32_equals_plain(mode, layout, packed, monkeypatch):
     plain = build_runner(generator, mode=mode, fast=False).run(x, seeds)
     fast = build_runner(generator, mode=mode, fast=True, precision="fp32").run(x, seeds)
     torch.testing.assert_close(fast, plain, atol=2e-5, rtol=0)
-
-
-@pytest.mark.parametrize("layout", ["official", "tf"])
-def test_fast_path_folds_norms_and_fuses_activations_in_eval_mode(layout):
-    runner = build_runner(tiny_generator(layout=layout), mode="eval", fast=True, precision="fp32")
-    layers = [m for block in [*runner.encoder, *runner.decoder] for m in block]
-    convs = [m for m in layers if hasattr(m, "post_op")]
-    assert len(convs) == 12
-    assert not any(isinstance(m, (nn.BatchNorm2d, nn.Dropout)) for m in layers)
-    assert all(c.post_op != "none" for c in convs[:6])  # every encoder activation is inside a conv
-    assert convs[6].post_op == "tanh"  # decoder[0], the image head
-    train = build_runner(tiny_generator(layout=layout), mode="train", fast=True, precision="fp32")
-    assert sum(type(m).__name__ == "BatchStatNorm" for block in train.decoder for m in block) == 5
 
 
 @pytest.mark.parametrize("mode", ["eval", "train"])
@@ -229,7 +100,7 @@ def test_fast_path_on_the_paper_size_generator():
     x = edge_batch(1, 256)
     with torch.no_grad():
         expected = copy.deepcopy(generator).eval()(x)
-    fast = Sketch2Shoe(generator, mode="eval")  # auto precision: bf16 where the CPU has it and it is faster
+    fast = Sketch2Shoe(generator, mode="eval")  # auto precision: bf16 where the CPU has it
     assert psnr_per_image(fast.generate_batch(x), expected, data_range=2.0).min() >= 40.0
     fp32 = Sketch2Shoe(generator, mode="eval", precision="fp32")
     torch.testing.assert_close(fp32.generate_batch(x), expected, atol=1e-4, rtol=0)
@@ -456,14 +327,13 @@ def test_compile_is_refused_where_it_cannot_work():
         Sketch2Shoe(generator, mode="eval", fast=False, compile=True)
 
 
-@pytest.mark.parametrize("kind", ["conv", "direct", "subpixel"])
+@pytest.mark.parametrize("kind", ["conv", "transposed"])
 def test_packed_weights_are_held_once_and_repacked_for_each_new_input_shape(kind):
     """After the first call the plain weight is dropped; a later input shape repacks from the packed
     copy and still computes the layer exactly."""
     torch.manual_seed(0)
     conv = nn.Conv2d(6, 5, 4, 2, 1) if kind == "conv" else nn.ConvTranspose2d(6, 5, 4, 2, 1)
-    layer = PackedConv(conv, None, torch.float32, torch.device("cpu"), pack=True,
-                       algorithm="direct" if kind == "conv" else kind)
+    layer = PackedConv(conv, torch.float32, torch.device("cpu"), pack=True)
     if not layer.packed:
         pytest.skip("this torch build has no oneDNN packed convolutions")
     seen = set()

@@ -7,14 +7,11 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import multiprocessing
-import os
 
 import numpy as np
 import pytest
 from PIL import Image
 from scipy import ndimage
-from skimage.morphology import skeletonize
 
 from edges2shoes_utils.bench import sketch as bench_sketch
 from edges2shoes_utils.inference import filters, prepare_sketch, sketch, thinning
@@ -231,70 +228,3 @@ def test_level_and_spread_are_numpys_median_and_median_absolute_deviation(shape)
         level = float(np.median(sample))
         spread = 1.4826 * float(np.median(np.abs(sample - np.float32(level))))
         assert sketch._level_and_spread(values) == (level, spread)
-
-
-def _thick_strokes(seed: int, rows: int = 400, cols: int = 300) -> np.ndarray:
-    import cv2
-
-    rng = np.random.default_rng(seed)
-    canvas = np.zeros((rows, cols), np.uint8)
-    for _ in range(8):
-        start, end = rng.integers(0, [cols, rows], size=(2, 2)).tolist()
-        cv2.line(canvas, tuple(start), tuple(end), 1, int(rng.integers(1, 17)))  # up to a broad marker
-    return canvas.astype(bool)
-
-
-def _counting_skeletonize(monkeypatch) -> list[tuple[int, int]]:
-    """Record the shape of every mask skimage's skeletonize is handed by thinning.py."""
-    shapes: list[tuple[int, int]] = []
-    real = thinning.skeletonize
-
-    def counted(mask):
-        shapes.append(mask.shape)
-        return real(mask)
-
-    monkeypatch.setattr(thinning, "skeletonize", counted)
-    return shapes
-
-
-@needs_opencv
-@pytest.mark.parametrize("seed", range(12))
-def test_thinning_in_two_bands_equals_one_call(seed, monkeypatch):
-    mask = _thick_strokes(seed)
-    expected = skeletonize(mask)
-    shapes = _counting_skeletonize(monkeypatch)
-    got = thinning._skeletonize_in_bands(mask)
-    assert len(shapes) == 2 and all(rows < mask.shape[0] for rows, _ in shapes)  # two bands, no fallback
-    assert np.array_equal(got, expected)
-
-
-@needs_opencv
-def test_thinning_in_bands_falls_back_to_one_call_when_the_bands_disagree(monkeypatch):
-    mask = _thick_strokes(0)
-    monkeypatch.setattr(thinning, "depth", lambda m: 0)  # a halo of 8 rows: too few for these strokes
-    shapes = _counting_skeletonize(monkeypatch)
-    got = thinning._skeletonize_in_bands(mask)
-    assert len(shapes) == 3 and shapes[-1] == mask.shape  # the bands disagreed: thinned in one piece
-    assert np.array_equal(got, skeletonize(mask))
-
-
-def test_depth_counts_the_layers_that_peel_a_mask_away():
-    mask = np.zeros((20, 30), bool)
-    mask[2:7, 3:25] = True  # a bar 5 px tall: 3 layers
-    mask[10:20, 0:4] = True  # 4 px wide, touching the image's edge (outside counts as outside): 2
-    assert filters.depth(mask) == 3
-    assert filters.depth(mask[10:, :]) == 2
-    assert filters.depth(np.zeros((5, 5), bool)) == 0
-    if filters.cv2 is not None:
-        assert _both(filters.depth, mask) == (3, 3)
-
-
-@needs_opencv
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
-def test_the_second_thread_works_in_a_process_forked_after_its_first_use():
-    mask = _thick_strokes(1)
-    expected = thinning._skeletonize_in_bands(mask)  # the parent's worker thread now exists
-    context = multiprocessing.get_context("fork")
-    with context.Pool(1) as pool:  # a forked child has no thread behind the copied pool
-        got = pool.apply_async(thinning._skeletonize_in_bands, (mask,)).get(timeout=60)
-    assert np.array_equal(got, expected)

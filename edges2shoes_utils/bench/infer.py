@@ -38,7 +38,7 @@ from ..training.device import PRECISIONS, cpu_has_native_bf16, pick_device
 from ..util.tables import Table, cell
 from . import peers, tiers
 from .figures import Report, load_average, machine, write_figures
-from .tiers import algorithm_text
+from .tiers import runner_text
 from .timing import interleaved_times
 
 GOAL_MS = 60.0  # the fast path on the 2-core reference machine
@@ -167,8 +167,7 @@ def bench_mode(generator: UNetGenerator, x: torch.Tensor, mode: str, device: tor
         label = f"{name} {model.precision}"
         output = model.generate_batch(x, seed).float().cpu()
         rows.append(_row(mode, name, model.precision, times[label], plain_ms, psnr(output, reference)))
-        rows[-1].update(runner="fast" if model.runner.fast else "plain", note=model.runner.note,
-                        algorithms=model.runner.transposed_algorithms())
+        rows[-1].update(runner="fast" if model.runner.fast else "plain", note=model.runner.note)
         if name == "compiled":
             rows[-1]["compile_s"] = round(compile_seconds, 1)
     return rows
@@ -265,11 +264,11 @@ def report(result: dict) -> Report:
 
 def rows_table(rows: list[dict]) -> Table:
     """The `bench_mode` rows: per mode and path, milliseconds, the ratio to plain, PSNR against plain
-    and what the fast path chose for each transposed convolution."""
-    return Table(["mode", "path", "precision", "median ms", "min ms", "x plain", "PSNR dB", "transposed convolutions"],
+    and what ran (the fast path, or plain where it fell back)."""
+    return Table(["mode", "path", "precision", "median ms", "min ms", "x plain", "PSNR dB", "runner"],
                  [[row["mode"], row["path"], row["precision"], cell(row["median_ms"]), cell(row["min_ms"]),
                    f"{row['ratio_to_plain']:.2f}", None if row["psnr_db"] is None else str(row["psnr_db"]),
-                   algorithm_text(row)] for row in rows])
+                   runner_text(row)] for row in rows])
 
 
 def _first_fast(rows: list[dict], mode: str) -> dict | None:

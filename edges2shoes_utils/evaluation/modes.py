@@ -81,7 +81,7 @@ def forward_in_mode(
 
     A `UNetGenerator` runs through `fastpath.choose_runner` (the inference code's runner: batched
     even in train mode, each image normalised on its own statistics, dropout masks from one seeded
-    generator per image; `fast` adds folded norms and pre-packed weights); other modules through
+    generator per image; `fast` adds pre-packed weights and bf16 where native); other modules through
     `generator_mode`. Neither changes the generator's weights or flags.
     """
     _check_mode(mode)

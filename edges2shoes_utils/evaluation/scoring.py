@@ -219,7 +219,7 @@ def evaluate(
     mode: Mode = "eval",  # "eval" (deterministic) or "train" (the official test-time behaviour)
     seed: int = 0,  # dropout seed in train mode (each image gets its own, see `util.seeds.image_seed`)
     batch_size: int = 8,  # images per generator call
-    fast: bool = True,  # the inference fast path (folded norms, pre-packed weights) for a UNetGenerator
+    fast: bool = True,  # the inference fast path (pre-packed weights) for a UNetGenerator
     precision: str = "fp32",  # fast-path arithmetic: fp32 keeps scores comparable across machines; "auto" may pick bf16
     limit: int | None = None,  # score only the first `limit` images
     fid: Union[bool, nn.Module, FidScorer, Skipped] = True,  # True: Inception FID if available; a module: custom features

@@ -2,7 +2,7 @@
 
     image_input    every kind of picture handed in (path, bytes, PIL, array) read as RGB on white
     sketch         prepare_sketch: a drawing cleaned up to look like the dataset's edge maps
-    layers         the generator's layers in inference versions (seeded dropout, folded norms, ...)
+    layers         the fast path's convolutions, with weights packed once for oneDNN
     fastpath       runners: the generator's forward over those layers, plain or fast
     sketch2shoe    Sketch2Shoe: load once, generate many, in "train" or "eval" test-time mode;
                    Translation, one input on its way to a shoe

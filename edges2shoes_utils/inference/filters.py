@@ -88,14 +88,3 @@ def dilation(mask: np.ndarray, structure: np.ndarray) -> np.ndarray:
     if cv2 is None:
         return ndimage.binary_dilation(mask, structure=structure)
     return cv2.dilate(mask.view(np.uint8), structure.view(np.uint8)).view(bool)
-
-
-def depth(mask: np.ndarray) -> int:
-    """The largest chessboard distance of a mask's pixel from the nearest pixel outside it (outside
-    the image counts as outside): how many one-pixel layers peel it away completely."""
-    if not mask.any():
-        return 0
-    padded = np.pad(mask.view(np.uint8), 1)
-    if cv2 is None:
-        return int(ndimage.distance_transform_cdt(padded, metric="chessboard").max())
-    return int(cv2.distanceTransform(padded, cv2.DIST_C, 3).max())

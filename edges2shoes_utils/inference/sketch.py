@@ -32,10 +32,10 @@ Speed: the web app redraws while a person draws, so the clean-up must cost less 
 (`bench sketch` measures it). The filters come from OpenCV (`filters.py`; scipy where OpenCV is
 missing, same pictures), one channel is resized instead of three, the paper's statistics of a big
 image come from a quarter of its pixels and one sort, and thinning touches only the pixels near the
-drawing, a tall drawing in two bands on two threads (`thinning.py`); the polarity check runs on the
-second thread while the paper is flattened. The working resolution stays at 1024 px and the
-reduction stays Lanczos: at 512 px, or with a cheaper filter, a faint pencil line on a large page
-fades below the ink threshold.
+drawing (`thinning.py`). Each such mechanism earns its place by a paired timing against the plain
+code (`tools/ab_mechanisms.py`). The working resolution stays at 1024 px and the reduction stays
+Lanczos: at 512 px, or with a cheaper filter, a faint pencil line on a large page fades below the
+ink threshold.
 """
 
 from __future__ import annotations
@@ -48,7 +48,6 @@ import torch
 from PIL import Image
 
 from ..util.errors import SketchError
-from ..util.threads import second_thread
 from .filters import box_blur, closing, drop_small_components, enlarge, gaussian
 from .image_input import ImageInput, describe_image_source, load_image, rescale
 from .thinning import centre_lines, redraw
@@ -111,14 +110,10 @@ def prepare_sketch(
 
     # Steps that find the drawing always run (on dark-on-light pixels): the blank-page check and
     # the crop need them. The switches decide which steps change the pixels the model sees.
-    # The polarity is worked out on the second thread while the paper is flattened as if the lines
-    # were dark, as most are; light lines (chalk, an inverted edge map) are flattened again.
-    polarity = second_thread().submit(_lines_are_light, gray)
-    darkness = _flatten_paper(gray)
-    light_lines = polarity.result()
+    light_lines = _lines_are_light(gray)
     if light_lines:
         gray = 1.0 - gray
-        darkness = _flatten_paper(gray)
+    darkness = _flatten_paper(gray)
     info["inverted"] = bool(light_lines and fix_polarity)
     ink = _find_ink(darkness)
     if ink.sum() < max(12, 2e-5 * ink.size) or min(_extent(ink)) < 0.01 * max(ink.shape):
@@ -161,7 +156,7 @@ def _luminance(pixels: np.ndarray) -> np.ndarray:
     """Luminance in [0, 1] (float32) of 8-bit gray or RGB pixels."""
     if pixels.ndim == 3:
         return (pixels @ np.array([0.299, 0.587, 0.114], dtype=np.float32) / 255.0).astype(np.float32)
-    return np.divide(pixels, np.float32(255.0), dtype=np.float32)  # one new array, not two
+    return pixels.astype(np.float32) / np.float32(255.0)
 
 
 def _lines_are_light(gray: np.ndarray) -> bool:
@@ -194,14 +189,9 @@ def _paper_background(gray: np.ndarray) -> np.ndarray:
 def _flatten_paper(gray: np.ndarray) -> np.ndarray:
     """Darkness relative to the local paper: 0 on paper whatever the lighting, up to 1 on ink."""
     smooth = gaussian(gray, 0.7)  # tames sensor noise, keeps 1-px lines
-    # In place into the background's fresh array: a new megapixel float array costs more in page
-    # faults than the arithmetic that fills it.
-    background = _paper_background(smooth)
-    np.maximum(background, np.float32(1e-3), out=background)
-    ratio = np.divide(smooth, background, out=background)
+    ratio = smooth / np.maximum(_paper_background(smooth), np.float32(1e-3))
     ratio /= np.float32(max(_median(_sample(ratio)), 1e-3))  # the paper itself sits at 1
-    np.subtract(np.float32(1.0), ratio, out=ratio)
-    return np.clip(ratio, 0.0, 1.0, out=ratio)
+    return np.clip(np.float32(1.0) - ratio, 0.0, 1.0)
 
 
 def _find_ink(darkness: np.ndarray) -> np.ndarray:

@@ -75,9 +75,9 @@ class Sketch2Shoe:
     `generator`: a `UNetGenerator` (its weights are snapshotted by the fast path; build a new
     Sketch2Shoe after changing them). `mode`: "train" (default) or "eval", see the module docstring.
     `seed`: dropout seed for train mode (None: fresh masks each image, from torch's global RNG).
-    `fast`: the optimised path (pre-packed oneDNN weights, folded norms in eval mode, bf16 on CPUs
-    where native bf16 is the faster; autocast on CUDA), used where it beats plain on this machine
-    (`describe()` says when it does not); False runs the generator's own fp32 layers.
+    `fast`: the optimised path (pre-packed oneDNN weights, bf16 on CPUs with native bf16; autocast
+    on CUDA), used where it beats plain on this machine (`describe()` says when it does not); False
+    runs the generator's own fp32 layers.
     `device`: "cpu", "cuda", "auto" or None (the generator's device). `precision`: the fast path's
     number format, "auto", "fp32", "bf16" or "fp16" (CUDA only; the words of `training.device`).
     `image_size`: the side sketches are prepared at (default 2**levels: 256 for the paper's 8-level

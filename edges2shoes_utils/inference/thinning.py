@@ -13,8 +13,7 @@ import numpy as np
 from PIL import Image
 from skimage.morphology import skeletonize
 
-from ..util.threads import second_thread
-from .filters import depth, dilation, gaussian, opening
+from .filters import dilation, gaussian, opening
 
 Box = tuple[float, float, float, float]  # left, top, right, bottom in working pixels
 _SUPERSAMPLE = 2  # thinning and redrawing happen at this multiple of the output size
@@ -108,39 +107,8 @@ def _skeletonize(mask: np.ndarray) -> np.ndarray:
     skeleton = np.zeros_like(mask, dtype=bool)
     inside = _bounding_slice(mask, 0)
     if inside is not None:
-        skeleton[inside] = _skeletonize_in_bands(mask[inside])
+        skeleton[inside] = skeletonize(mask[inside])
     return skeleton
-
-
-_BANDED_ROWS = 320  # below this many rows the second thread and the depth cost about what they save
-
-
-def _skeletonize_in_bands(mask: np.ndarray) -> np.ndarray:
-    """skimage's skeletonize of a tall mask as a top and a bottom band thinned at once on two
-    threads (skimage releases the GIL), the same pixels as one call.
-
-    Zhang-Suen thinning decides each pass from the 3x3 neighbourhoods the previous pass left, so
-    after s passes a pixel depends only on the mask within s rows of it: a band's cut edge, which
-    the thinning takes for the outside, can mislead only rows within as many rows as passes. The
-    passes number about two per layer peeled off the strokes (their `depth`). Each band reaches a
-    halo of three rows per layer plus a margin past the middle row, and the two must agree on the
-    rows near the middle, deep inside both halos; otherwise the mask is thinned in one piece after
-    all. On the bundled marker drawing this took 0.6-0.85x the time of one call.
-    """
-    rows = mask.shape[0]
-    if rows < _BANDED_ROWS:  # too small to pay for a second thread
-        return skeletonize(mask)
-    halo = 3 * depth(mask) + 8
-    if rows < 6 * halo:  # the bands would overlap too much to pay
-        return skeletonize(mask)
-    middle = rows // 2
-    top = second_thread().submit(skeletonize, mask[: middle + halo])
-    bottom = skeletonize(mask[middle - halo :])  # its row i is the mask's row middle - halo + i
-    upper = top.result()
-    near = halo // 2  # rows this close to the middle lie deep inside both bands' halos
-    if not np.array_equal(upper[middle - near : middle + near], bottom[halo - near : halo + near]):
-        return skeletonize(mask)
-    return np.concatenate([upper[:middle], bottom[halo:]])
 
 
 def _bounding_slice(mask: np.ndarray, pad: int) -> tuple[slice, slice] | None:
@@ -160,25 +128,20 @@ def redraw(skeleton: np.ndarray, size: int, width: float) -> np.ndarray:
     """
     reach = width * _SUPERSAMPLE / 2.0 + 0.5
     lines = np.zeros(skeleton.shape, np.float32)
-    near = _bounding_slice(skeleton, int(np.ceil(reach)) + 1)  # ink lands only near a centre line
-    if near is not None:
-        drawn = lines[near]  # a view
-        for distance, disk in _distance_levels(reach):  # farthest first: nearer (darker) ink overwrites
-            drawn[dilation(skeleton[near], disk)] = min(1.0, reach - distance)
+    for distance, disk in _distance_levels(reach):  # farthest first: nearer (darker) ink overwrites
+        lines[dilation(skeleton, disk)] = min(1.0, reach - distance)
     small = Image.fromarray(lines, "F").resize((size, size), Image.Resampling.BOX)
     return np.clip(np.asarray(small, dtype=np.float32), 0.0, 1.0)
 
 
 def _distance_levels(reach: float) -> list[tuple[float, np.ndarray]]:
-    """The distances d < reach between pixel centres at which drawn ink changes, farthest first,
-    each with the disk of pixels within d. All distances up to reach - 1 get full ink: one level."""
+    """The distances d < reach between pixel centres, farthest first, each with the disk of pixels
+    within d."""
     r = int(np.ceil(reach))
     y, x = np.mgrid[-r : r + 1, -r : r + 1]
     distances = np.hypot(y, x)
     within = sorted({float(d) for d in distances.ravel() if d < reach})
-    full = [d for d in within if reach - d >= 1.0]
-    levels = ([full[-1]] if full else []) + [d for d in within if reach - d < 1.0]
-    return [(d, distances <= d) for d in reversed(levels)]
+    return [(d, distances <= d) for d in reversed(within)]
 
 
 def _skeleton_safe(mask: np.ndarray, smooth: np.ndarray) -> np.ndarray:
@@ -213,13 +176,10 @@ def _branch_count(skel: np.ndarray) -> np.ndarray:
     """For every pixel of a padded skeleton (nothing on its border), how many separate branches
     leave it (the crossing number: runs of skeleton pixels around its 8-neighbour ring). 1 = an
     end, 2 = along a line (even on a staircase), 3 or more = a junction."""
-    ys, xs = np.nonzero(skel)  # only the skeleton's pixels: a few thousand of a canvas
-    code = np.zeros(ys.shape, np.uint8)  # bit i: neighbour _RING[i] is on the skeleton
+    code = np.zeros(skel.shape, np.uint8)  # bit i: neighbour _RING[i] is on the skeleton
     for bit, (dy, dx) in enumerate(_RING):
-        code |= skel[ys + dy, xs + dx].view(np.uint8) << bit
-    branches = np.zeros(skel.shape, np.uint8)
-    branches[ys, xs] = _CROSSINGS[code]
-    return branches
+        code |= np.roll(skel, (-dy, -dx), (0, 1)).view(np.uint8) << bit
+    return np.where(skel, _CROSSINGS[code], 0).astype(np.uint8)
 
 
 def _prune_spurs(skeleton: np.ndarray, length: int) -> np.ndarray:

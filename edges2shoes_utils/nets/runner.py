@@ -133,9 +133,7 @@ def _affine(norm: nn.BatchNorm2d, name: str, device) -> torch.Tensor:
 # --------------------------------------------------------------------------------------------------
 # The generator's wiring over test-time layers.
 
-# (convolution, the layer after it, the side of the block's input at the generator's natural size)
-# -> (the module to run instead, whether it also does the next layer's work)
-ConvSwap = Callable[[nn.Module, "nn.Module | None", int], "tuple[nn.Module, bool]"]
+ConvSwap = Callable[[nn.Module], nn.Module]  # a convolution -> the module to run instead
 
 
 def test_time_blocks(
@@ -146,19 +144,12 @@ def test_time_blocks(
     the generator's own unless `swap_conv` replaces them; activations and other stateless layers are
     shared. The generator itself is not changed."""
     slot = NoiseSlot()
-    levels = generator.config.levels
 
-    def convert(block: nn.Sequential, side: int) -> nn.Sequential:
-        layers = list(block.named_children())
+    def convert(block: nn.Sequential) -> nn.Sequential:
         out: list[tuple[str, nn.Module]] = []
-        i = 0
-        while i < len(layers):
-            name, layer = layers[i]
-            nxt = layers[i + 1][1] if i + 1 < len(layers) else None
+        for name, layer in block.named_children():
             if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d)) and swap_conv is not None:
-                replacement, consumed = swap_conv(layer, nxt, side)
-                out.append((name, replacement))
-                i += 1 if consumed else 0
+                out.append((name, swap_conv(layer)))
             elif isinstance(layer, nn.modules.batchnorm._BatchNorm):  # SyncBatchNorm too
                 out.append((name, BatchStatNorm(layer, device=device) if mode == "train" else RunningStatNorm(layer)))
             elif isinstance(layer, nn.Dropout):
@@ -166,12 +157,10 @@ def test_time_blocks(
                     out.append((name, SeededDropout(layer.p, slot)))
             else:
                 out.append((name, layer))  # convolutions, activations, tanh, instance norm: shared
-            i += 1
         return nn.Sequential(OrderedDict(out))
 
-    # The side of each block's input at the generator's natural size (2 ** levels square).
-    encoder = nn.ModuleList(convert(block, 2 ** (levels - i)) for i, block in enumerate(generator.encoder))
-    decoder = nn.ModuleList(convert(block, 2 ** (levels - 1 - i)) for i, block in enumerate(generator.decoder))
+    encoder = nn.ModuleList(convert(block) for block in generator.encoder)
+    decoder = nn.ModuleList(convert(block) for block in generator.decoder)
     return encoder, decoder, slot
 
 
