@@ -83,3 +83,18 @@ def test_bench_train_times_each_format_once_and_reads_mixed(device, capability, 
     assert bench_train.precisions_to_time(asked, torch.device(device), lambda d: capability) == expected
     notices = [str(w.message) for w in recwarn if w.category is FutureWarning]
     assert len(notices) == (1 if asked and "mixed" in asked else 0) and all("'mixed'" in n for n in notices)
+
+
+@pytest.mark.parametrize("cap", ["AVX2", "avx512_core_vnni"])
+def test_a_onednn_cap_below_the_bf16_tiers_means_no_native_bf16(monkeypatch, cap):
+    """Under `ONEDNN_MAX_CPU_ISA` oneDNN runs as on a CPU of that tier, so auto must pick what such a
+    CPU would: fp32 (bf16 there would be emulated, slower than fp32)."""
+    from edges2shoes_utils.inference.fastpath import compute_dtype
+    from edges2shoes_utils.training.device import cpu_has_native_bf16
+
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", cap)
+    assert not cpu_has_native_bf16()
+    assert compute_dtype("auto", torch.device("cpu")) == torch.float32
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_BF16")
+    native = bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    assert cpu_has_native_bf16() == (native and torch.backends.mkldnn.is_available())

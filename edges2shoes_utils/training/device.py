@@ -22,6 +22,7 @@ image ships no sm_60 kernels, so the first CUDA operation would fail with an obs
 from __future__ import annotations
 
 import contextlib
+import os
 import warnings
 from dataclasses import dataclass
 from typing import Callable, ContextManager, Literal, Sequence, get_args
@@ -103,13 +104,22 @@ def deprecated(message: str, stacklevel: int = 2) -> None:
     warnings.warn(message, FutureWarning, stacklevel=stacklevel + 1)
 
 
+# oneDNN's ISA caps below its first tier with bf16 arithmetic (AVX512_CORE_BF16).
+ONEDNN_TIERS_WITHOUT_BF16 = frozenset({"SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE",
+                                       "AVX512_CORE_VNNI"})
+
+
 def cpu_has_native_bf16() -> bool:
     """True when the CPU multiplies bf16 in hardware (AVX512-BF16 or AMX tiles) and oneDNN can use it.
 
     Without it oneDNN emulates bf16 with fp32 instructions plus conversions, which is slower than
-    plain fp32, so inference then stays in fp32.
+    plain fp32, so inference then stays in fp32. A process whose oneDNN is capped below the bf16
+    tiers (`ONEDNN_MAX_CPU_ISA`, as `bench infer --tiers` runs it) counts as such a CPU: oneDNN
+    then runs as on one, whatever this CPU's flags say.
     """
     if not torch.backends.mkldnn.is_available():
+        return False
+    if os.environ.get("ONEDNN_MAX_CPU_ISA", "").upper() in ONEDNN_TIERS_WITHOUT_BF16:
         return False
     probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
     native = any(bool(getattr(torch.cpu, name, lambda: False)()) for name in probes)
