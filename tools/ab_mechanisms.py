@@ -37,7 +37,8 @@ import torch
 from PIL import Image
 from torch import nn
 
-from edges2shoes_utils.bench.infer import GOAL_PSNR, _loadavg, calibrated_random_generator, cpu_name, psnr
+from edges2shoes_utils.bench.figures import cpu_name, load_average
+from edges2shoes_utils.bench.infer import GOAL_PSNR, calibrated_random_generator, psnr
 from edges2shoes_utils.bench.infer import sketch_like_input
 from edges2shoes_utils.bench.timing import interleaved_times
 from edges2shoes_utils.inference import fastpath, filters, prepare_sketch, sample_sketches, sketch, thinning
@@ -214,14 +215,14 @@ def main() -> int:
         parser.error(f"unknown mechanisms: {sorted(unknown)}; known: {[*CLEAN_UP, *fast_names]}")
     if args.threads:
         torch.set_num_threads(args.threads)
-    load_before = _loadavg()
+    load_before = load_average()
     rows = clean_up_rows([n for n in CLEAN_UP if n in wanted], args.rounds, args.warmup)
     rows += fast_path_rows([n for n in fast_names if n in wanted], args.rounds, args.warmup)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     result = {"command": "tools/ab_mechanisms.py", "rounds": args.rounds, "cpu": cpu_name(),
               "threads": torch.get_num_threads(), "torch": torch.__version__, "filters": filters.backend(),
               "date": datetime.date.today().isoformat(), "commit": commit, "ratio": "A/B (with / without)",
-              "keep_at_most": KEEP_AT_MOST, "load_average_before": load_before, "load_average_after": _loadavg(),
+              "keep_at_most": KEEP_AT_MOST, "load_average_before": load_before, "load_average_after": load_average(),
               "rows": rows}
     print(f"\n{result['cpu']}, {result['threads']} torch threads, torch {result['torch']}, {result['date']}, "
           f"commit {commit}, load average {load_before} -> {result['load_average_after']}\n")
