@@ -198,14 +198,14 @@ def _paired(with_it: Callable[[], object], without: Callable[[], object], rounds
             "a_ms": round(statistics.median(times["A"]), 2), "b_ms": round(statistics.median(times["B"]), 2)}
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=20, help="interleaved A/B rounds per figure (default 20)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed rounds first (default 2)")
     parser.add_argument("--only", nargs="+", default=None, metavar="NAME", help="these mechanisms only")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own)")
     parser.add_argument("--json", default=None, metavar="PATH", help="also write the rows as JSON (atomically)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.rounds < 4:
         parser.error("--rounds must be at least 4 (quartiles of the ratios)")
     fast_names = list(FAST_PATH)
