@@ -20,8 +20,9 @@ PACKED_SHAPES = 4  # input shapes a PackedConv keeps packed weights for (batch s
 
 
 class PackedConv(nn.Module):
-    """A Conv2d or ConvTranspose2d frozen for inference: a fixed dtype, and on a CPU the weight packed into oneDNN's blocked layout once per input shape, so no later call with
-    that shape re-orders it."""
+    """A Conv2d or ConvTranspose2d frozen for inference: a fixed dtype, and on a CPU the weight
+    packed into oneDNN's blocked layout once per input shape, so no later call with that shape
+    re-orders it."""
 
     def __init__(
         self,
