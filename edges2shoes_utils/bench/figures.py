@@ -20,16 +20,22 @@ from ..util.atomic import atomic_write_text
 from ..util.tables import Table
 
 
-def cpu_name() -> str:
-    """The CPU's model name (Linux), else what the platform module knows."""
+def cpuinfo_field(name: str) -> str | None:
+    """The first CPU's `name` line of /proc/cpuinfo ("model name", "flags"), or None where there is
+    no such file (not Linux) or line."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as handle:
             for line in handle:
-                if line.startswith("model name"):
+                if line.startswith(name):
                     return line.split(":", 1)[1].strip()
     except OSError:
-        pass
-    return platform.processor() or platform.machine()
+        return None
+    return None
+
+
+def cpu_name() -> str:
+    """The CPU's model name (Linux), else what the platform module knows."""
+    return cpuinfo_field("model name") or platform.processor() or platform.machine()
 
 
 def load_average() -> list[float] | None:
@@ -95,4 +101,4 @@ def machine_line(result: dict) -> str:
     return line
 
 
-__all__ = ["Report", "command_line", "cpu_name", "load_average", "machine", "machine_line", "write_figures"]
+__all__ = ["Report", "command_line", "cpu_name", "cpuinfo_field", "load_average", "machine", "machine_line", "write_figures"]

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..util.tables import Table, cell
-from .figures import Report, machine, write_figures
+from .figures import Report, cpuinfo_field, machine, write_figures
 
 
 @dataclass(frozen=True)
@@ -66,14 +66,8 @@ def tier_named(name: str) -> Tier:
 
 def cpu_flags() -> set[str] | None:
     """The CPU's feature flags from /proc/cpuinfo, or None where that cannot be read (not Linux)."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            for line in handle:
-                if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
-    except OSError:
-        return None
-    return None
+    flags = cpuinfo_field("flags")
+    return None if flags is None else set(flags.split())
 
 
 def unreachable_reason(tier: Tier, flags: set[str] | None = None) -> str | None:
