@@ -228,3 +228,34 @@ def test_level_and_spread_are_numpys_median_and_median_absolute_deviation(shape)
         level = float(np.median(sample))
         spread = 1.4826 * float(np.median(np.abs(sample - np.float32(level))))
         assert sketch._level_and_spread(values) == (level, spread)
+
+
+def test_flatten_paper_in_place_equals_the_plain_expression():
+    # The in-place arithmetic must give the very floats of the one-line numpy expression.
+    for make in (lambda: canvas_drawing(300), lambda: load_image(photo_of_drawing(900, 700), "photo")):
+        gray = sketch._luminance(np.asarray(make().convert("L")))
+        smooth = filters.gaussian(gray, 0.7)
+        ratio = smooth / np.maximum(sketch._paper_background(smooth), np.float32(1e-3))
+        ratio /= np.float32(max(sketch._median(sketch._sample(ratio)), 1e-3))
+        expected = np.clip(np.float32(1.0) - ratio, 0.0, 1.0)
+        assert np.array_equal(sketch._flatten_paper(gray), expected)
+        assert np.array_equal(sketch._luminance(np.full((3, 4), 200, np.uint8)), np.full((3, 4), np.float32(200) / np.float32(255)))
+
+
+def _branches_by_hand(skel: np.ndarray) -> np.ndarray:
+    """The crossing number of each skeleton pixel, walked around its ring one neighbour at a time."""
+    out = np.zeros(skel.shape, np.uint8)
+    for y, x in zip(*np.nonzero(skel)):
+        ring = [bool(skel[y + dy, x + dx]) for dy, dx in thinning._RING]
+        runs = sum(ring[i] and not ring[i - 1] for i in range(8))
+        out[y, x] = 1 if all(ring) else runs
+    return out
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_branch_count_is_the_crossing_number_of_each_skeleton_pixel(seed):
+    rng = np.random.default_rng(seed)
+    blobs = filters.gaussian(rng.random((60, 70)).astype(np.float32), 2.0) > 0.5
+    for skel in (thinning._skeletonize(blobs), rng.random((60, 70)) < 0.3):
+        padded = np.pad(skel, 1)
+        assert np.array_equal(thinning._branch_count(padded), _branches_by_hand(padded))
