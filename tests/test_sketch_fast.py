@@ -230,18 +230,6 @@ def test_level_and_spread_are_numpys_median_and_median_absolute_deviation(shape)
         assert sketch._level_and_spread(values) == (level, spread)
 
 
-def test_flatten_paper_in_place_equals_the_plain_expression():
-    # The in-place arithmetic must give the very floats of the one-line numpy expression.
-    for make in (lambda: canvas_drawing(300), lambda: load_image(photo_of_drawing(900, 700), "photo")):
-        gray = sketch._luminance(np.asarray(make().convert("L")))
-        smooth = filters.gaussian(gray, 0.7)
-        ratio = smooth / np.maximum(sketch._paper_background(smooth), np.float32(1e-3))
-        ratio /= np.float32(max(sketch._median(sketch._sample(ratio)), 1e-3))
-        expected = np.clip(np.float32(1.0) - ratio, 0.0, 1.0)
-        assert np.array_equal(sketch._flatten_paper(gray), expected)
-        assert np.array_equal(sketch._luminance(np.full((3, 4), 200, np.uint8)), np.full((3, 4), np.float32(200) / np.float32(255)))
-
-
 def _branches_by_hand(skel: np.ndarray) -> np.ndarray:
     """The crossing number of each skeleton pixel, walked around its ring one neighbour at a time."""
     out = np.zeros(skel.shape, np.uint8)

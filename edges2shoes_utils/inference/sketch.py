@@ -156,9 +156,7 @@ def _luminance(pixels: np.ndarray) -> np.ndarray:
     """Luminance in [0, 1] (float32) of 8-bit gray or RGB pixels."""
     if pixels.ndim == 3:
         return (pixels @ np.array([0.299, 0.587, 0.114], dtype=np.float32) / 255.0).astype(np.float32)
-    gray = pixels.astype(np.float32)
-    gray /= np.float32(255.0)
-    return gray
+    return pixels.astype(np.float32) / np.float32(255.0)
 
 
 def _lines_are_light(gray: np.ndarray) -> bool:
@@ -191,14 +189,9 @@ def _paper_background(gray: np.ndarray) -> np.ndarray:
 def _flatten_paper(gray: np.ndarray) -> np.ndarray:
     """Darkness relative to the local paper: 0 on paper whatever the lighting, up to 1 on ink."""
     smooth = gaussian(gray, 0.7)  # tames sensor noise, keeps 1-px lines
-    # In place in the background's array: a fresh megapixel array per step costs more in page
-    # faults than the arithmetic (the allocator hands such arrays back to the system when freed).
-    ratio = _paper_background(smooth)
-    np.maximum(ratio, np.float32(1e-3), out=ratio)
-    np.divide(smooth, ratio, out=ratio)
+    ratio = smooth / np.maximum(_paper_background(smooth), np.float32(1e-3))
     ratio /= np.float32(max(_median(_sample(ratio)), 1e-3))  # the paper itself sits at 1
-    np.subtract(np.float32(1.0), ratio, out=ratio)
-    return np.clip(ratio, 0.0, 1.0, out=ratio)
+    return np.clip(np.float32(1.0) - ratio, 0.0, 1.0)
 
 
 def _find_ink(darkness: np.ndarray) -> np.ndarray:

@@ -175,16 +175,11 @@ _CROSSINGS = _crossing_numbers()
 def _branch_count(skel: np.ndarray) -> np.ndarray:
     """For every pixel of a padded skeleton (nothing on its border), how many separate branches
     leave it (the crossing number: runs of skeleton pixels around its 8-neighbour ring). 1 = an
-    end, 2 = along a line (even on a staircase), 3 or more = a junction. Worked out at the
-    skeleton's own pixels only (a skeleton is a small part of its canvas); zero elsewhere."""
-    flat = skel.ravel().view(np.uint8)
-    on = np.flatnonzero(flat)
-    code = np.zeros(on.size, np.uint8)  # bit i: neighbour _RING[i] is on the skeleton
+    end, 2 = along a line (even on a staircase), 3 or more = a junction."""
+    code = np.zeros(skel.shape, np.uint8)  # bit i: neighbour _RING[i] is on the skeleton
     for bit, (dy, dx) in enumerate(_RING):
-        code |= flat[on + (dy * skel.shape[1] + dx)] << bit
-    branches = np.zeros(skel.shape, np.uint8)
-    branches.ravel()[on] = _CROSSINGS[code]
-    return branches
+        code |= np.roll(skel, (-dy, -dx), (0, 1)).view(np.uint8) << bit
+    return np.where(skel, _CROSSINGS[code], 0).astype(np.uint8)
 
 
 def _prune_spurs(skeleton: np.ndarray, length: int) -> np.ndarray:
