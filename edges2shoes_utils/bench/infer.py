@@ -57,7 +57,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--levels", type=int, default=8, help="generator levels without --weights: 8 for 256x256 (default)")
     parser.add_argument("--device", default="auto", help="'auto', 'cpu' or 'cuda'")
     parser.add_argument("--precision", default="auto", choices=PRECISIONS,
-                        help="fast-path precision (default auto: bf16 where the CPU has it natively and it runs faster, else fp32)")
+                        help="fast-path precision (default auto: bf16 where the CPU has it natively, else fp32)")
     parser.add_argument("--no-fp32-row", dest="fp32_row", action="store_false",
                         help="skip the extra row timing the fast path in fp32 when it runs in bf16")
     parser.add_argument("--compile", action="store_true",

@@ -53,7 +53,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--levels", type=int, default=8, help="generator levels: 8 for 256x256 (default)")
     parser.add_argument("--device", default="auto", help="'auto', 'cpu' or 'cuda' for the generator")
     parser.add_argument("--precision", default="auto", choices=PRECISIONS,
-                        help="fast-path precision (default auto: bf16 where the CPU has it natively and it runs faster, else fp32)")
+                        help="fast-path precision (default auto: bf16 where the CPU has it natively, else fp32)")
     parser.add_argument("--seed", type=int, default=0, help="seed for the init, the drawings and dropout")
     parser.add_argument("--json", default=None, metavar="PATH", help="also write the figures as JSON (atomically)")
 

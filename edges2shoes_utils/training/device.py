@@ -12,7 +12,7 @@ Every option that picks a number format (`train --precision`, `Sketch2Shoe(preci
   zero; GPUs only (a CPU has no fast fp16 kernels).
 * `auto`: on CUDA, bf16 on GPUs with bf16 tensor cores (compute capability 8.0 and newer), else
   fp16 (a T4 is 7.5). On a CPU, training runs fp32; the inference fast path takes bf16 where the
-  CPU multiplies bf16 natively (`cpu_has_native_bf16`) and it runs faster there, else fp32.
+  CPU multiplies bf16 natively (`cpu_has_native_bf16`), else fp32.
 
 `read_precision` also reads the words of earlier versions (`LEGACY_PRECISIONS`), with a one-line
 notice. Kaggle's P100 (compute capability 6.0) is refused up front: the PyTorch build in Kaggle's
