@@ -4,6 +4,7 @@ tools/benchmarks_doc.py imported as a module so tests call its `main` in-process
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -20,9 +21,10 @@ TINY_BENCHES = {
 
 
 def load_tool(name: str) -> ModuleType:
-    """tools/NAME.py as a module."""
+    """tools/NAME.py as a module (registered, as an import would, so its dataclasses can find it)."""
     spec = importlib.util.spec_from_file_location(f"tools_{name}", TOOLS / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
 
