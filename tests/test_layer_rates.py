@@ -57,3 +57,14 @@ def test_calls_that_ran_different_layers_are_refused():
         tool.layers_from_verbose(output)
     (layer,) = tool.layers_from_verbose(output.replace("CALL\n" + tool.END, "CALL\n" + line.format(problem) + "\n" + tool.END))
     assert layer.multiply_adds == 32 * 32 * 3 * 8 * 16 and layer.milliseconds == 0.5
+
+
+def test_only_taps_that_meet_the_image_count_as_weights_read():
+    tool = load_tool("layer_rates")
+    # 4x4 kernels, stride 2, padding 1: a 2x2 map to 1x1 meets 2 taps per axis; 4x4 to 2x2 all 4;
+    # a transposed 1x1 map to 2x2 writes through 2 taps per axis.
+    assert tool._touched_taps(2, 1, 4, 2, 1, transposed=False) == 2
+    assert tool._touched_taps(4, 2, 4, 2, 1, transposed=False) == 4
+    assert tool._touched_taps(1, 2, 4, 2, 1, transposed=True) == 2
+    inner = tool.Layer("convolution", "k", "mb1_ic512oc512_ih2oh1kh4sh2dh0ph1_iw2ow1kw4sw2dw0pw1", 1.0)
+    assert inner.touched_weights == 512 * 512 * 4 and inner.multiply_adds == 512 * 512 * 16
