@@ -111,7 +111,7 @@ def time_train_row(ctx: RunContext, precision_name: str, batch: int, backend: st
     if backend:
         torch._dynamo.reset()  # a fresh compile per row, so its time is this row's
     # torch.compile as training's --compile does (there with inductor; the CPU dry run uses dynamo's cheap `eager`)
-    nets = wrap_for_step(nets, DistInfo(), device, compile=bool(backend), backend=backend)
+    nets = wrap_for_step(nets, DistInfo(), device, backend)
     edges, photo = random_pair(batch, plan.image_size, device, channels_last=True)
     started = time.perf_counter()
     train_step(nets, edges, photo).sum().item()

@@ -35,7 +35,6 @@ import numpy as np
 import torch
 
 from ..weights import formats
-from ..weights.formats import TRAINING_FORMAT
 from ..nets import DiscriminatorConfig, GeneratorConfig, PatchGANDiscriminator, UNetGenerator
 from ..util.errors import CheckpointError, ConfigError
 from ..util.seeds import SEED_STRIDE, rank_seed, seed_everything
@@ -178,7 +177,7 @@ def checkpoint_state(
     if rank_rng is not None:
         extra[RANK_RNG_KEY] = rank_rng
     return {
-        "format": TRAINING_FORMAT,
+        "format": formats.TRAINING_FORMAT,
         "version": __version__,
         "torch_version": str(torch.__version__),
         "epoch": int(run.epoch),
@@ -253,9 +252,9 @@ def restore_networks(state: Mapping[str, Any], networks: Networks) -> RunState:
     `networks` and this process, in place; returns where the run stood.
 
     Restore after building the networks and before drawing any random numbers."""
-    if state.get("format") != TRAINING_FORMAT:
+    if state.get("format") != formats.TRAINING_FORMAT:
         raise CheckpointError(
-            f"not an edges2shoes training checkpoint (format {state.get('format')!r}, expected {TRAINING_FORMAT!r})"
+            f"not an edges2shoes training checkpoint (format {state.get('format')!r}, expected {formats.TRAINING_FORMAT!r})"
         )
     missing = [k for k in _REQUIRED if k not in state]
     if missing:

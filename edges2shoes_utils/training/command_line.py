@@ -17,7 +17,7 @@ import dataclasses
 import typing
 from typing import Any
 
-from .config import OLD_SPELLINGS, TrainConfig
+from .config import AMP_WORDS, OLD_SPELLINGS, TrainConfig
 from .distributed import dist_info_from_env
 from .initial_weights import ADOPTED_FIELDS, check_explicit_architecture
 from .loop import train
@@ -47,7 +47,7 @@ def configure_cli(parser: argparse.ArgumentParser) -> None:
                 options["metavar"] = spec.metadata.get("metavar", spec.name.upper())
         parser.add_argument(flag, **options)
     # The flags of earlier versions, kept out of --help: TrainConfig reads them into --precision.
-    parser.add_argument("--amp", dest="amp", choices=("auto", "fp16", "bf16", "off"), default=argparse.SUPPRESS,
+    parser.add_argument("--amp", dest="amp", choices=AMP_WORDS, default=argparse.SUPPRESS,
                         help=argparse.SUPPRESS)
     parser.add_argument("--cpu-bf16", dest="cpu_bf16", action=argparse.BooleanOptionalAction,
                         default=argparse.SUPPRESS, help=argparse.SUPPRESS)

@@ -31,6 +31,7 @@ ARCHITECTURE_FIELDS = ("ngf", "ndf", "norm", "image_size", "bn_eps")
 INIT_FIELDS = ("init", "init_generator", "init_discriminator")
 # Options of earlier versions that TrainConfig still reads (into `precision`), but no longer writes.
 OLD_SPELLINGS = ("amp", "cpu_bf16")
+AMP_WORDS = ("auto", "fp16", "bf16", "off")  # what `amp` (`--amp`) took up to 0.1.0
 # Settings that may change on resume, but then the continuation is no longer the same run.
 TRAJECTORY_FIELDS = ("seed", "batch_size", "lambda_l1", "gan_mode", "d_loss_halve", "lr", "betas", "direction", "data")
 
@@ -91,7 +92,7 @@ class TrainConfig:
     sample_mode: str = _option("train", "how the grid runs G: train (batch statistics and dropout, the official test default) or eval (running statistics)", choices=("train", "eval"))
     progress: bool = _option(True, "show a tqdm progress bar (rank 0 only)")
     # Old spellings, read into `precision` (see `__post_init__`); not fields, so never written back.
-    amp: InitVar[Optional[str]] = None  # training's number format up to 0.1.0: auto, fp16, bf16, off
+    amp: InitVar[Optional[str]] = None  # training's number format up to 0.1.0 (`AMP_WORDS`)
     cpu_bf16: InitVar[Optional[bool]] = None  # with amp auto, bf16 on a CPU
 
     def __post_init__(self, amp: Optional[str], cpu_bf16: Optional[bool]) -> None:
@@ -101,7 +102,7 @@ class TrainConfig:
             return
         if amp is not None:
             if amp not in LEGACY_PRECISIONS and amp not in PRECISIONS:
-                raise ConfigError(f"amp must be one of auto, fp16, bf16, off, not {amp!r}")
+                raise ConfigError(f"amp must be one of {', '.join(AMP_WORDS)}, not {amp!r}")
             self.precision = LEGACY_PRECISIONS.get(amp, amp)
         if cpu_bf16 and self.precision == "auto" and self._trains_on_cpu():
             self.precision = "bf16"  # with amp auto, cpu_bf16 meant bf16 on a CPU and nothing on a GPU

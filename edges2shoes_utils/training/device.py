@@ -86,16 +86,16 @@ def check_cuda_supported(
 # Number formats.
 
 
-def read_precision(word: str, where: str = "precision") -> str:
+def read_precision(word: str) -> str:
     """`word` as one of `PRECISIONS`: an old word (`LEGACY_PRECISIONS`) is read as its new one, with
-    a notice; anything else is refused, naming `where` (the option or file it came from)."""
+    a notice; anything else is refused."""
     if word in PRECISIONS:
         return word
     if word in LEGACY_PRECISIONS:
         new = LEGACY_PRECISIONS[word]
-        deprecated(f"{where}: {word!r} is the old word for {new!r}; it still works, but write {new!r}")
+        deprecated(f"precision: {word!r} is the old word for {new!r}; it still works, but write {new!r}")
         return new
-    raise ConfigError(f"{where}: must be one of {', '.join(PRECISIONS)}, not {word!r}")
+    raise ConfigError(f"precision: must be one of {', '.join(PRECISIONS)}, not {word!r}")
 
 
 def deprecated(message: str, stacklevel: int = 2) -> None:
@@ -131,9 +131,12 @@ def cpu_has_native_bf16() -> bool:
 _DTYPES: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
+_NAMES: dict[torch.dtype | None, str] = {**{dtype: name for name, dtype in _DTYPES.items()}, torch.float32: "fp32"}
+
+
 def dtype_name(dtype: torch.dtype | None) -> str:
     """The word for a compute dtype: fp32 (also for None, no autocast), bf16, fp16."""
-    return {**{v: k for k, v in _DTYPES.items()}, torch.float32: "fp32"}[dtype]
+    return _NAMES[dtype]
 
 
 @dataclass(frozen=True)

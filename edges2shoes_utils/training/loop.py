@@ -165,7 +165,7 @@ class _Run:
                 f"resumed {checkpoint_of(Path(config.resume))}: epoch {self.state.epoch + 1}/{config.epochs}, "
                 f"{self.state.samples_done} samples into it, step {self.state.step}"
             )
-        self.nets = wrap_for_step(self.nets, info, device, config.compile)
+        self.nets = wrap_for_step(self.nets, info, device, "inductor" if config.compile else None)
         self.window = LossWindow()
         self.consistent = True  # the in-memory state is at a step boundary (safe to save)
 

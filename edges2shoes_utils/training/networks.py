@@ -43,10 +43,12 @@ class Networks:
     step_generator: nn.Module | None = field(default=None, repr=False)
     step_discriminator: nn.Module | None = field(default=None, repr=False)
     discriminator_for_g: nn.Module | None = field(default=None, repr=False)
+    # G's backward asks for these gradients only (`inputs=`), so none is spent on D's weights.
+    g_params: list[nn.Parameter] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.precision is None:
-            self.precision = resolve_precision("fp32", next(self.generator.parameters()).device)
+            self.precision = Precision.named("fp32", next(self.generator.parameters()).device.type)
         if self.scaler is None:
             self.scaler = self.precision.make_scaler()
         if self.step_generator is None:
@@ -55,7 +57,6 @@ class Networks:
             self.step_discriminator = self.discriminator
         if self.discriminator_for_g is None:
             self.discriminator_for_g = self.discriminator
-        # G's backward asks for these gradients only (`inputs=`), so none is spent on D's weights.
         self.g_params = [p for p in self.generator.parameters() if p.requires_grad]
 
     @property
@@ -106,18 +107,16 @@ def build_networks(
     )
 
 
-def wrap_for_step(
-    networks: Networks, info: DistInfo, device: torch.device, compile: bool, backend: str | None = None
-) -> Networks:
+def wrap_for_step(networks: Networks, info: DistInfo, device: torch.device, backend: str | None = None) -> Networks:
     """`networks` as `train_step` should run them: under DDP when there are several processes, and
-    torch.compile'd with `compile` (`backend`: default inductor); G's loss goes through the bare
-    (or compiled bare) D."""
+    torch.compile'd with `backend` (None: not compiled); G's loss goes through the bare (or
+    compiled bare) D."""
     generator, discriminator = networks.generator, networks.discriminator
     for_g = discriminator
     if info.enabled:
         generator, discriminator = wrap_ddp(generator, device), wrap_ddp(discriminator, device)
-    if compile:
-        generator, discriminator, for_g = (torch.compile(m, backend=backend or "inductor")
+    if backend:
+        generator, discriminator, for_g = (torch.compile(m, backend=backend)
                                            for m in (generator, discriminator, for_g))
     return dataclasses.replace(
         networks, step_generator=generator, step_discriminator=discriminator, discriminator_for_g=for_g
