@@ -24,7 +24,7 @@ from edges2shoes_utils.apps.web_bench import Graph, time_graphs
 from edges2shoes_utils.weights import load_generator
 from edges2shoes_utils.weights.onnx_export import export_onnx
 from edges2shoes_utils.inference.web_model import draw_masks, export_web_model
-from edges2shoes_utils.util.tables import Table, cell
+from edges2shoes_utils.util.tables import Table
 
 
 def median_ms(path: Path, feeds: dict, threads: int, runs: int, fold: bool = True) -> float:
@@ -69,7 +69,7 @@ def main() -> None:
             "page train, int8 dequantized every run": median_ms(int8.graph("train"), {"edges": edges, **masks}, threads, args.runs, fold=False),
         }
         table = Table(["threads", "runtime", "graph", "median ms", "x plain", "load ms"],
-                      [[threads, "onnxruntime", name, cell(ms), f"{ms / base:.2f}", None] for name, ms in rows.items()])
+                      [[threads, "onnxruntime", name, ms, f"{ms / base:.2f}", None] for name, ms in rows.items()])
         if args.browser:
             shapes = tuple(exact.mask_shapes("train"))
             graphs = [
@@ -85,7 +85,7 @@ def main() -> None:
             base = timed[graphs[0].name]["shoe_ms_median"]
             for name, found in timed.items():
                 ms = found["shoe_ms_median"]
-                table.rows.append([threads, "WASM", name, cell(ms), f"{ms / base:.2f}", f"{found['model_load_ms']:.0f}"])
+                table.rows.append([threads, "WASM", name, ms, f"{ms / base:.2f}", f"{found['model_load_ms']:.0f}"])
         print(table.text(indent=""))
 
 

@@ -100,7 +100,6 @@ def run(args: argparse.Namespace) -> int:
         results: dict = {
             "benchmark": "data", **machine(), "data": str(root) if args.data else "a synthetic set",
             "files": n, "source_size": source, "image_size": args.image_size, "pairs_timed": args.pairs,
-            "torch_threads": torch.get_num_threads(),
             "ours": _time(lambda i: dataset[i], args.pairs, n),
         }
         if not args.no_baseline:
@@ -116,9 +115,8 @@ def run(args: argparse.Namespace) -> int:
 
 def report(result: dict) -> Report:
     """Pairs/s of each pipeline in one process on one thread, and of the multi-process loader if timed."""
-    title = (f"bench data: {result['files']} files of {result['source_size']} from {result.get('data', 'a synthetic set')}, "
-             f"training jitter to {result['image_size']}, {result['pairs_timed']} pairs per figure, "
-             f"{result['torch_threads']} thread")
+    title = (f"bench data: {result['files']} files of {result['source_size']} from {result['data']}, "
+             f"training jitter to {result['image_size']}, {result['pairs_timed']} pairs per figure")
     rows: list[list[object]] = []
     for key, label in (("ours", "PairsDataset (per worker)"), ("plain", "plain decode+resize+crop")):
         if key in result:

@@ -43,7 +43,7 @@ def _gpu_tests(s: dict) -> list[str]:
     lines = ["## GPU tests (`pytest -m gpu tests/test_gpu.py`)", "", f"Status: {cell(s['status'])}", ""]
     if "passed" in s:
         lines += _table(["passed", "failed", "errors", "skipped", "seconds"],
-                        [[cell(s[k]) for k in ("passed", "failed", "errors", "skipped")] + [cell(s.get("seconds"))]])
+                        [[s[k] for k in ("passed", "failed", "errors", "skipped")] + [s.get("seconds")]])
         lines += [f"- failing: `{name}`" for name in s.get("failing", [])] + ([""] if s.get("failing") else [])
     return lines
 
@@ -59,8 +59,8 @@ def _train(eager: dict, compiled: dict, gpu: str | None) -> list[str]:
     for row in eager.get("rows", []) + compiled.get("rows", []):
         peak = datasheet_peak(gpu, row["precision"])
         share = row["achieved_tflops"] / peak if peak and "achieved_tflops" in row else None
-        rows.append([row["precision"], cell(row["batch"]), cell(row["compile"]), cell(row.get("images_per_s")),
-                     cell(row.get("ms_per_step")), cell(row.get("peak_memory_gib"), 2), cell(row.get("compile_s")),
+        rows.append([row["precision"], row["batch"], row["compile"], row.get("images_per_s"),
+                     row.get("ms_per_step"), cell(row.get("peak_memory_gib"), 2), row.get("compile_s"),
                      cell(row.get("achieved_tflops"), 2), "-" if share is None else f"{share:.0%}", _status(row)])
     return lines + _table(["precision", "batch", "compile", "images/s", "ms/step", "peak GiB", "compile s",
                            "TFLOP/s", "of datasheet peak", "status"], rows)
@@ -70,9 +70,9 @@ def _infer(s: dict) -> list[str]:
     lines = ["## Inference (plain eager fp32 is the yardstick, timed interleaved in the same run)", "",
              f"Status: {cell(s['status'])}. The fast path's time includes the copy of its output to the CPU "
              "(what a user gets); plain eager's output stays on the device. PSNR: fast path against plain fp32.", ""]
-    rows = [[cell(r.get("mode")), cell(r.get("batch")), cell(r.get("path")), cell(r.get("precision")),
-             cell(r.get("median_ms"), 2), cell(r.get("images_per_s")), cell(r.get("ratio_to_plain"), 3),
-             cell(r.get("psnr_db")), _status(r)] for r in s.get("rows", [])]
+    rows = [[r.get("mode"), r.get("batch"), r.get("path"), r.get("precision"),
+             cell(r.get("median_ms"), 2), r.get("images_per_s"), cell(r.get("ratio_to_plain"), 3),
+             r.get("psnr_db"), _status(r)] for r in s.get("rows", [])]
     return lines + _table(["mode", "batch", "path", "precision", "median ms", "images/s", "x plain", "PSNR dB",
                            "status"], rows)
 
@@ -85,8 +85,8 @@ def _loader(s: dict) -> list[str]:
              f"Status: {cell(s['status'])}. {s.get('files', '-')} files of {s.get('source_size', '-')}, batch "
              f"{s.get('batch', '-')}, {s.get('cpu_count', '-')} CPU cores. Set against {against}; "
              f"workers needed to keep up (from the 1-worker rate): {cell(s.get('workers_needed_estimate'))}.", ""]
-    rows = [[cell(r["workers"]), cell(r.get("pairs_per_s")), cell(r.get("x_fastest_step"), 2),
-             cell(r.get("keeps_up")), _status(r)] for r in s.get("rows", [])]
+    rows = [[r["workers"], r.get("pairs_per_s"), cell(r.get("x_fastest_step"), 2),
+             r.get("keeps_up"), _status(r)] for r in s.get("rows", [])]
     return lines + _table(["workers", "pairs/s", "x fastest step", "keeps up", "status"], rows)
 
 
@@ -95,9 +95,9 @@ def _torchrun(s: dict) -> list[str]:
     if "processes" in s:
         lines += _table(["processes", "process group", "batch per process", "steps", "images/s (epoch 2)",
                          "images/s (epoch 1)", "seconds"],
-                        [[cell(s["processes"]), cell(s["backend"]), cell(s["batch_per_process"]),
-                          cell(s["steps"]), cell(s.get("images_per_s")), cell(s.get("first_epoch_images_per_s")),
-                          cell(s.get("seconds"))]])
+                        [[s["processes"], s["backend"], s["batch_per_process"],
+                          s["steps"], s.get("images_per_s"), s.get("first_epoch_images_per_s"),
+                          s.get("seconds")]])
     if s.get("output_tail"):
         lines += ["```", s["output_tail"], "```", ""]
     return lines

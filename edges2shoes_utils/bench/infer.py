@@ -35,11 +35,11 @@ from ..evaluation.metrics import psnr_per_image
 from ..inference import MODES, Sketch2Shoe
 from ..nets import GeneratorConfig, UNetGenerator, count_parameters
 from ..training.device import PRECISIONS, cpu_has_native_bf16, pick_device
-from ..util.tables import Table, cell
+from ..util.tables import Table
 from . import peers, tiers
 from .figures import Report, load_average, machine, write_figures
 from .tiers import runner_text
-from .timing import interleaved_times
+from ..util.timing import interleaved_times
 
 GOAL_MS = 60.0  # the fast path on the 2-core reference machine
 GOAL_RATIO = 0.4  # fast / plain eager
@@ -266,7 +266,7 @@ def rows_table(rows: list[dict]) -> Table:
     """The `bench_mode` rows: per mode and path, milliseconds, the ratio to plain, PSNR against plain
     and what ran (the fast path, or plain where it fell back)."""
     return Table(["mode", "path", "precision", "median ms", "min ms", "x plain", "PSNR dB", "runner"],
-                 [[row["mode"], row["path"], row["precision"], cell(row["median_ms"]), cell(row["min_ms"]),
+                 [[row["mode"], row["path"], row["precision"], row["median_ms"], row["min_ms"],
                    f"{row['ratio_to_plain']:.2f}", None if row["psnr_db"] is None else str(row["psnr_db"]),
                    runner_text(row)] for row in rows])
 

@@ -35,8 +35,8 @@ from ..weights.onnx_export import export_onnx
 from ..inference import Sketch2Shoe
 from ..nets import UNetGenerator
 from ..training.device import cpu_has_native_bf16
-from ..util.tables import Table, cell
-from .timing import interleaved_times
+from ..util.tables import Table
+from ..util.timing import interleaved_times
 
 Call = Callable[[], torch.Tensor]
 
@@ -168,6 +168,6 @@ def peers_table(rows: list[dict]) -> Table:
         if "median_ms" not in row:
             cells.append([row["peer"], row["precision"], None, None, None, None, row["status"]])
             continue
-        cells.append([row["peer"], row["precision"], cell(row["median_ms"]), f"{row['ratio_to_plain']:.2f}",
-                      f"{row['max_difference']:.2g}", cell(row["ready_s"]), row["status"]])
+        cells.append([row["peer"], row["precision"], row["median_ms"], f"{row['ratio_to_plain']:.2f}",
+                      f"{row['max_difference']:.2g}", row["ready_s"], row["status"]])
     return Table(["runtime", "precision", "median ms", "x plain", "max diff", "ready s", "status"], cells)

@@ -32,10 +32,10 @@ from ..inference.drawings import canvas_drawing, photo_of_drawing
 from ..inference.filters import backend
 from ..nets import GeneratorConfig, count_parameters
 from ..training.device import PRECISIONS, pick_device
-from ..util.tables import Table, cell
+from ..util.tables import Table
 from .figures import Report, load_average, machine, write_figures
 from .infer import calibrated_random_generator
-from .timing import interleaved_times
+from ..util.timing import interleaved_times
 
 GOAL_CANVAS_MS = 20.0  # clean-up of the 512 x 512 canvas drawing
 GOAL_PHOTO_MS = 150.0  # clean-up of the 12-megapixel photo
@@ -152,7 +152,7 @@ def report(result: dict) -> Report:
              f"generator at {generator['image_size']}x{generator['image_size']}, train mode, fast path "
              f"{generator['fast_path_precision']}; filters: {result['filters']}; device {result['device']}")
     table = Table(["what", "input", "median ms", "min ms", "x plain"],
-                  [[row["kind"], row["input"], cell(row["median_ms"]), cell(row["min_ms"]), f"{row['ratio_to_plain']:.2f}"]
+                  [[row["kind"], row["input"], row["median_ms"], row["min_ms"], f"{row['ratio_to_plain']:.2f}"]
                    for row in result["rows"]])
     notes = [f"goal: {goal['goal']}: {goal['value']} -> {'met' if goal['met'] else 'NOT met'}" for goal in result["goals"]]
     return Report(title, [table], notes)

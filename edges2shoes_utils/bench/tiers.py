@@ -19,7 +19,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..util.tables import Table, cell
+from ..util.tables import Table
 from .figures import Report, cpuinfo_field, machine, write_figures
 
 
@@ -142,7 +142,7 @@ def report(result: dict) -> Report:
         for mode in dict.fromkeys(row["mode"] for row in tier["rows"]):
             plain = next(r for r in tier["rows"] if r["mode"] == mode and r["path"] == "plain eager")
             fast = next(r for r in tier["rows"] if r["mode"] == mode and r["path"] == "fast")
-            rows.append([tier["tier"], mode, cell(plain["median_ms"]), cell(fast["median_ms"]),
+            rows.append([tier["tier"], mode, plain["median_ms"], fast["median_ms"],
                          f"{fast['ratio_to_plain']:.2f}", fast["precision"], runner_text(fast)])
     table = Table(["tier", "mode", "plain ms", "fast ms", "x plain", "precision", "runner"], rows)
     title = (f"bench infer --tiers: each oneDNN CPU tier in its own process, median of {result['repeats']} "

@@ -14,15 +14,14 @@ for which mode is the default and why):
 * **fast** on CUDA: channels_last and autocast (bf16 on GPUs of compute capability 8.0 and newer,
   else fp16).
 
-Each of these earns its place by a paired timing against the plain alternative
-(`tools/ab_mechanisms.py`).
+Each CPU mechanism earns its place by a paired timing against the plain alternative
+(`tools/ab_mechanisms.py`); the CUDA ones are kept untimed (no GPU here).
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
-import time
 from typing import Callable
 
 import torch
@@ -32,6 +31,7 @@ from ..nets import UNetGenerator
 from ..nets.runner import MODES, Mode, NoiseSlot, PlainRunner, test_time_blocks
 from ..training.device import PrecisionName, cpu_has_native_bf16, dtype_name, resolve_precision
 from ..util.errors import ConfigError
+from ..util.timing import interleaved_times
 from .layers import PackedConv
 
 
@@ -200,17 +200,6 @@ def _fastest_calls(runners: dict[str, Runner]) -> dict[str, float]:
     config = next(iter(runners.values())).config
     side = config.multiple
     x = torch.rand(1, config.in_channels, side, side, generator=torch.Generator().manual_seed(0)) * 2 - 1
-
-    def call_ms(runner: Runner) -> float:
-        start = time.perf_counter()
-        runner.run(x, seeds=[0])
-        return (time.perf_counter() - start) * 1000.0
-
-    for runner in runners.values():
-        call_ms(runner)
-    best = {name: float("inf") for name in runners}
-    for _ in range(TIMING_ROUNDS):
-        for name, runner in runners.items():
-            best[name] = min(best[name], call_ms(runner))
-    return best
-
+    calls = {name: (lambda runner=runner: runner.run(x, seeds=[0])) for name, runner in runners.items()}
+    times = interleaved_times(calls, warmup=1, repeats=TIMING_ROUNDS, device=torch.device("cpu"))
+    return {name: min(ms) for name, ms in times.items()}
