@@ -41,7 +41,7 @@ for precision in precisions:
         weights = set()
         for layer in runner.modules():
             if isinstance(layer, PackedConv) and layer.packed:
-                dims = list(layer.weight_shape)
+                dims = list(layer.weight.shape)
                 weights.add("x".join(map(str, dims)))
                 weights.add("x".join(map(str, [dims[1], dims[0], *dims[2:]])))
         for _ in range(2):

@@ -63,7 +63,7 @@ def test_in_function_imports_are_optional_dependencies_with_a_reason():
 
 def test_the_public_core_has_no_test_hooks_or_plumbing():
     """What `import edges2shoes_utils` offers is for users: no private (underscore) parameters in its
-    signatures, the checkpoint writers the training loop uses stay in `weights`, and one loader
+    signatures, the file writers (`save_checkpoint`, `save_epoch_weights`) stay out of it, and one loader
     per network reads every source."""
     hooks = []
     for name in edges2shoes_utils.__all__:

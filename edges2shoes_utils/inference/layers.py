@@ -42,7 +42,6 @@ class PackedConv(nn.Module):
         self.dtype = dtype
         self.packed = pack and device.type == "cpu"
         weight = weight.to(device=device, dtype=dtype)
-        self.weight_shape: tuple[int, ...] = tuple(weight.shape)
         self.register_buffer("weight", weight)
         self.register_buffer("bias", None if bias is None else bias.to(device=device, dtype=dtype))
         # oneDNN weights packed for the input shapes seen so far (see `_packed_weight`).

@@ -32,8 +32,8 @@ Speed: the web app redraws while a person draws, so the clean-up must cost less 
 (`bench sketch` measures it). The filters come from OpenCV (`filters.py`; scipy where OpenCV is
 missing, same pictures), one channel is resized instead of three, the paper's statistics of a big
 image come from a quarter of its pixels and one sort, and thinning touches only the pixels near the
-drawing (`thinning.py`). Each such mechanism earns its place by a paired timing against the plain
-code (`tools/ab_mechanisms.py`). The working resolution stays at 1024 px and the reduction stays
+drawing (`thinning.py`). Those that give the same pictures as their plain alternative earn their
+place by a paired timing against it (`tools/ab_mechanisms.py`). The working resolution stays at 1024 px and the reduction stays
 Lanczos: at 512 px, or with a cheaper filter, a faint pencil line on a large page fades below the
 ink threshold.
 """

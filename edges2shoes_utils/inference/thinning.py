@@ -61,7 +61,7 @@ def _canvas_mask(ink: np.ndarray, box: Box, size: int) -> np.ndarray:
     pixels."""
     n = _SUPERSAMPLE * size
     mask = np.zeros((n, n), bool)
-    inked = _bounding_slice(ink, 0)
+    inked = _bounding_slice(ink)
     if inked is None:
         return mask
     left, top, right, _ = box
@@ -105,18 +105,18 @@ def _half_width(mask: np.ndarray, skeleton: np.ndarray) -> float:
 def _skeletonize(mask: np.ndarray) -> np.ndarray:
     """skimage's skeletonize, run only on the mask's bounding box (a drawing is mostly paper)."""
     skeleton = np.zeros_like(mask, dtype=bool)
-    inside = _bounding_slice(mask, 0)
+    inside = _bounding_slice(mask)
     if inside is not None:
         skeleton[inside] = skeletonize(mask[inside])
     return skeleton
 
 
-def _bounding_slice(mask: np.ndarray, pad: int) -> tuple[slice, slice] | None:
-    """The mask's bounding box grown by `pad` pixels (within the image), or None for an empty mask."""
+def _bounding_slice(mask: np.ndarray) -> tuple[slice, slice] | None:
+    """The mask's bounding box, or None for an empty mask."""
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
     if not rows.size:
         return None
-    return (slice(max(0, rows[0] - pad), rows[-1] + 1 + pad), slice(max(0, cols[0] - pad), cols[-1] + 1 + pad))
+    return slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
 
 
 def redraw(skeleton: np.ndarray, size: int, width: float) -> np.ndarray:
