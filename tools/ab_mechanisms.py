@@ -2,7 +2,7 @@
 
 Each mechanism is something that exists only for speed and has a simpler alternative giving the
 same output. For each one this times the package as it is (A, with the mechanism) against the same
-call with the simple alternative swapped in (B), interleaved A/B round by round (`bench.timing`),
+call with the simple alternative swapped in (B), interleaved A/B round by round (`util.timing`),
 and reports the median over rounds of the per-round ratio A/B: below 1 the mechanism saves time.
 A mechanism is kept where it saves at least 5% (ratio <= 0.95) on its own input: for the clean-up,
 the `bench sketch` input it was written for (the live 512x512 canvas, or the bundled phone photo of
@@ -37,14 +37,15 @@ import torch
 from PIL import Image
 from torch import nn
 
-from edges2shoes_utils.bench.figures import cpu_name, load_average
+from edges2shoes_utils.bench.figures import load_average, machine, machine_line
 from edges2shoes_utils.bench.infer import GOAL_PSNR, calibrated_random_generator, psnr
 from edges2shoes_utils.bench.infer import sketch_like_input
-from edges2shoes_utils.bench.timing import interleaved_times
 from edges2shoes_utils.inference import fastpath, filters, prepare_sketch, sample_sketches, sketch, thinning
 from edges2shoes_utils.inference.drawings import canvas_drawing, photo_of_drawing
 from edges2shoes_utils.nets import GeneratorConfig
 from edges2shoes_utils.util.atomic import atomic_write_text
+from edges2shoes_utils.util.tables import Table
+from edges2shoes_utils.util.timing import interleaved_times
 
 KEEP_AT_MOST = 0.95  # median ratio A/B: a mechanism must save at least 5%
 CPU = torch.device("cpu")
@@ -115,8 +116,11 @@ def sketch_inputs() -> dict[str, object]:
 
 
 def clean_up_rows(names: list[str], rounds: int, warmup: int) -> list[dict]:
+    if not names:
+        return []
     rows = []
     inputs = sketch_inputs()
+    with_outputs = {label: prepare_sketch(image)[0] for label, image in inputs.items()}
     for name in names:
         what, label, patches = CLEAN_UP[name]
         image = inputs[label]
@@ -128,7 +132,7 @@ def clean_up_rows(names: list[str], rounds: int, warmup: int) -> list[dict]:
             with _patched(patches):
                 return prepare_sketch(image)[0]
 
-        same = all(torch.equal(prepare_sketch(other)[0], without(other)) for other in inputs.values())
+        same = all(torch.equal(with_outputs[other], without(inputs[other])) for other in inputs)
         timing = _paired(with_it, without, rounds, warmup)
         rows.append({"area": "clean-up", "mechanism": name, "what": what, "input": label, **timing,
                      "same_output": same, "keep": timing["median_ratio"] <= KEEP_AT_MOST})
@@ -157,9 +161,11 @@ FAST_PATH: dict[str, tuple[str, str, Callable[[nn.Module, fastpath.Runner], fast
 
 
 def fast_path_rows(names: list[str], rounds: int, warmup: int) -> list[dict]:
+    if not names:
+        return []
     generator = calibrated_random_generator(GeneratorConfig(), seed=0)
     x, seeds = sketch_like_input(256), [0]
-    built = {mode: fastpath.choose_runner(generator, mode=mode) for mode in ("train", "eval")}
+    built = {mode: fastpath.choose_runner(generator, mode=mode) for mode in {FAST_PATH[name][1] for name in names}}
     rows = []
     for name in names:
         what, mode, without = FAST_PATH[name]
@@ -210,22 +216,21 @@ def main(argv: list[str] | None = None) -> int:
     rows = clean_up_rows([n for n in CLEAN_UP if n in wanted], args.rounds, args.warmup)
     rows += fast_path_rows([n for n in fast_names if n in wanted], args.rounds, args.warmup)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    result = {"command": "tools/ab_mechanisms.py", "rounds": args.rounds, "cpu": cpu_name(),
-              "threads": torch.get_num_threads(), "torch": torch.__version__, "filters": filters.backend(),
+    result = {"command": "tools/ab_mechanisms.py", "rounds": args.rounds, **machine(), "filters": filters.backend(),
               "date": datetime.date.today().isoformat(), "commit": commit, "ratio": "A/B (with / without)",
               "keep_at_most": KEEP_AT_MOST, "load_average_before": load_before, "load_average_after": load_average(),
               "rows": rows}
-    print(f"\n{result['cpu']}, {result['threads']} torch threads, torch {result['torch']}, {result['date']}, "
-          f"commit {commit}, load average {load_before} -> {result['load_average_after']}\n")
-    print("| area | mechanism | input | rounds | A/B (with / without), median | quartiles | same output | decision |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    print(f"\n{machine_line(result)}; {result['date']}, commit {commit}\n")
+    table = Table(["area", "mechanism", "input", "rounds", "A/B (with / without), median", "quartiles", "same output",
+                   "decision"])
     for row in rows:
         low, high = row["ratio_quartiles"]
         same = "yes" if row["same_output"] else "NO"
         if "psnr_db" in row:
             same += f" (PSNR {row['psnr_db']} dB)"
-        print(f"| {row['area']} | {row['mechanism']} | {row['input']} | {row['rounds']} | {row['median_ratio']:.3f} | "
-              f"{low:.2f}-{high:.2f} | {same} | {'keep' if row['keep'] else 'remove'} |")
+        table.rows.append([row["area"], row["mechanism"], row["input"], row["rounds"], f"{row['median_ratio']:.3f}",
+                           f"{low:.2f}-{high:.2f}", same, "keep" if row["keep"] else "remove"])
+    print(table.markdown())
     if args.json:
         atomic_write_text(args.json, json.dumps(result, indent=2) + "\n")
         print(f"rows written to {args.json}")

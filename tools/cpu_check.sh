@@ -27,15 +27,16 @@ PYTHON="${PYTHON:-python3}"
 STEP_SECONDS="${STEP_SECONDS:-240}"
 export PYTHONPATH="$repo${PYTHONPATH:+:$PYTHONPATH}"
 
-size=(); repeats=10; runs=20
+size=(); sketch_size=(); repeats=10; runs=20
 if [ "${QUICK:-0}" = 1 ]; then
-  size=(--ngf 8 --levels 6); repeats=2; runs=2
+  size=(--ngf 8 --levels 6); sketch_size=(--photo-size 400x300); repeats=2; runs=2
 fi
 
 "$PYTHON" - <<'EOF'
 import os, torch
-flags = next((l.split(":", 1)[1].split() for l in open("/proc/cpuinfo") if l.startswith("flags")), [])
-amx = [f for f in flags if f.startswith("amx")]
+from edges2shoes_utils.bench.tiers import cpu_flags
+flags = cpu_flags() or set()
+amx = sorted(f for f in flags if f.startswith("amx"))
 print(f"cpu_check: torch {torch.__version__}, {os.cpu_count()} CPUs, {torch.get_num_threads()} threads, "
       f"AMX: {', '.join(amx) or 'none'}, AVX512-BF16: {'avx512_bf16' in flags}")
 EOF
@@ -53,10 +54,8 @@ step() {  # step NAME COMMAND...: run it bounded in time, its output to OUT_DIR/
 bench=("$PYTHON" -m edges2shoes_utils bench)
 step tiers "${bench[@]}" infer --tiers --repeats "$repeats" "${size[@]}" --json "$out/tiers.json"
 step peers "${bench[@]}" infer --peers --repeats "$repeats" "${size[@]}" --json "$out/peers.json"
-sketch_size=(); [ "${QUICK:-0}" = 1 ] && sketch_size=(--photo-size 400x300)
 step sketch "${bench[@]}" sketch --runs "$runs" "${size[@]}" "${sketch_size[@]}" --json "$out/sketch.json"
-step layers "$PYTHON" tools/layer_rates.py --precision auto --calls "$repeats" "${size[@]}"
-cp "$out/layers.log" "$out/layers.md"
+step layers "$PYTHON" tools/layer_rates.py --precision auto --calls "$repeats" "${size[@]}" --markdown "$out/layers.md"
 
 cp docs/benchmarks.md "$out/benchmarks.md"
 figures=()

@@ -31,9 +31,21 @@ import re
 import statistics
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
+
+import torch
+
+from edges2shoes_utils.bench.figures import machine, machine_line
+from edges2shoes_utils.bench.infer import calibrated_random_generator
+from edges2shoes_utils.bench.tiers import TIERS, tier_named, unreachable_reason
+from edges2shoes_utils.util.timing import interleaved_times
+from edges2shoes_utils.inference.fastpath import build_runner
+from edges2shoes_utils.inference.layers import PackedConv
+from edges2shoes_utils.nets import GeneratorConfig
+from edges2shoes_utils.training.device import PRECISIONS
+from edges2shoes_utils.util.atomic import atomic_write_text
+from edges2shoes_utils.util.tables import Table
 
 ROOT = Path(__file__).resolve().parents[1]
 BEGIN, END = "LAYER-RATES-BEGIN", "LAYER-RATES-END"
@@ -123,14 +135,8 @@ def layers_from_verbose(output: str) -> list[Layer]:
 
 
 def _probe(args: argparse.Namespace) -> None:
-    """In the capped process: the matrix-product yardstick, then the fast runner's timed calls."""
-    import torch
-
-    from edges2shoes_utils.bench.infer import calibrated_random_generator
-    from edges2shoes_utils.inference.fastpath import build_runner
-    from edges2shoes_utils.inference.layers import PackedConv
-    from edges2shoes_utils.nets import GeneratorConfig
-
+    """In the capped process: the fast runner warmed up, the two yardsticks (a well-shaped product, a
+    memory read), then the runner's timed calls between the markers."""
     config = GeneratorConfig(ngf=args.ngf, levels=args.levels)
     runner = build_runner(calibrated_random_generator(config), mode=args.mode, precision=args.precision)
     x = torch.rand(1, 3, config.multiple, config.multiple) * 2 - 1
@@ -139,19 +145,12 @@ def _probe(args: argparse.Namespace) -> None:
     channels, side = 1024, 64
     product = PackedConv(torch.nn.Conv2d(channels, channels, 1, bias=False), runner.dtype, torch.device("cpu"), True)
     square = torch.randn(1, channels, side, side)
-    best = float("inf")
-    for _ in range(8):
-        start = time.perf_counter()
-        product(square)
-        best = min(best, time.perf_counter() - start)
     big = torch.ones(64 * 1024 * 1024)  # 256 MB, far beyond any cache
-    read = float("inf")
-    for _ in range(6):
-        start = time.perf_counter()
-        big.sum()
-        read = min(read, time.perf_counter() - start)
-    facts = {"memory_gbs": big.numel() * 4 / read / 1e9, "product_gflops": 2 * side * side * channels ** 2 / best / 1e9, "precision": runner.precision,
-             "torch": torch.__version__, "threads": torch.get_num_threads()}
+    times = interleaved_times({"product": lambda: product(square), "read": big.sum}, warmup=1, repeats=6,
+                              device=torch.device("cpu"))
+    best, read = (min(times[name]) / 1000.0 for name in ("product", "read"))
+    facts = {"memory_gbs": big.numel() * 4 / read / 1e9, "product_gflops": 2 * side * side * channels ** 2 / best / 1e9,
+             "precision": runner.precision, "bytes_per_weight": runner.dtype.itemsize, **machine()}
     print(json.dumps(facts), flush=True)
     print(BEGIN, flush=True)
     for _ in range(args.calls):
@@ -162,8 +161,6 @@ def _probe(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> dict:
     """Run the probe under the tier's caps; its layers and yardstick."""
-    from edges2shoes_utils.bench.tiers import tier_named, unreachable_reason
-
     tier = tier_named(args.tier)
     reason = unreachable_reason(tier)
     if reason is not None:
@@ -184,20 +181,17 @@ def markdown(result: dict) -> str:
     """The per-layer table, each layer's floor, and the whole forward's."""
     layers: list[Layer] = result["layers"]
     best = max(layers, key=lambda layer: layer.gflops)
-    bytes_per_weight = 2 if result["precision"] == "bf16" else 4
-    floors = [floor_ms(layer, best.gflops, result["memory_gbs"], bytes_per_weight) for layer in layers]
-    rows = ["| layer | kernel | problem | ms | GFLOP/s | floor ms |", "| --- | --- | --- | ---: | ---: | ---: |"]
-    for i, (layer, floor) in enumerate(zip(layers, floors)):
-        name = f"{'up' if layer.kind == 'deconvolution' else 'down'} {i}"
-        rows.append(f"| {name} | {layer.kernel} | {layer.problem} | {layer.milliseconds:.2f} | {layer.gflops:.0f} "
-                    f"| {floor:.2f} |")
+    floors = [floor_ms(layer, best.gflops, result["memory_gbs"], result["bytes_per_weight"]) for layer in layers]
+    table = Table(["layer", "kernel", "problem", "ms", "GFLOP/s", "floor ms"], [
+        [f"{'up' if layer.kind == 'deconvolution' else 'down'} {i}", layer.kernel, layer.problem,
+         f"{layer.milliseconds:.2f}", f"{layer.gflops:.0f}", f"{floor:.2f}"]
+        for i, (layer, floor) in enumerate(zip(layers, floors))])
     total_ms = sum(layer.milliseconds for layer in layers)
     gflop = sum(2 * layer.multiply_adds for layer in layers) / 1e9
     lines = [
-        f"Tier {result['tier']}, {result['mode']} mode, {result['precision']}, {result['threads']} threads, "
-        f"torch {result['torch']}.",
+        f"Tier {result['tier']}, {result['mode']} mode, {result['precision']}; {machine_line(result)}.",
         "",
-        *rows,
+        table.markdown(),
         "",
         f"- All convolutions: {total_ms:.1f} ms for {gflop:.2f} GFLOP ({gflop / total_ms * 1e3:.0f} GFLOP/s).",
         f"- Yardstick, a 1x1 convolution of 1024 to 1024 channels on 64x64 through the same path: "
@@ -210,18 +204,23 @@ def markdown(result: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--tier", default="none", help="oneDNN tier (bench.tiers.TIERS; default none: no cap)")
+    parser.add_argument("--tier", default="none", choices=[tier.name for tier in TIERS],
+                        help="oneDNN tier (default none: no cap)")
     parser.add_argument("--mode", default="eval", choices=("eval", "train"))
-    parser.add_argument("--precision", default="fp32", help="fast-path precision (default fp32)")
+    parser.add_argument("--precision", default="fp32", choices=PRECISIONS, help="fast-path precision (default fp32)")
     parser.add_argument("--ngf", type=int, default=64)
     parser.add_argument("--levels", type=int, default=8)
     parser.add_argument("--calls", type=int, default=10, help="timed forward passes (default 10)")
+    parser.add_argument("--markdown", default=None, metavar="PATH", help="also write the report there (atomically)")
     parser.add_argument("--probe", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.probe:
         _probe(args)
         return 0
-    print(markdown(run(args)))
+    report = markdown(run(args))
+    print(report)
+    if args.markdown:
+        atomic_write_text(args.markdown, report + "\n")
     return 0
 
 
